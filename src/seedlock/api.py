@@ -1,0 +1,159 @@
+"""The public API: seed everything, reset everything, derive named streams."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from types import ModuleType
+from typing import Any
+
+from seedlock import seeds
+from seedlock.frameworks import ADAPTERS, Adapter, Config
+from seedlock.launch import hooks
+from seedlock.report import SeedReport
+
+_config: Config | None = None
+_report: SeedReport | None = None
+
+
+def _apply(adapter: Adapter, module: ModuleType, explicit: bool) -> None:
+    """Run one adapter against the *current* config; record, never raise into user code."""
+    if _config is None or _report is None:
+        return
+    try:
+        adapter.apply(module, _config, _report, explicit)
+    except Exception as exc:  # a framework version we do not know: say so, keep going
+        _report.add(adapter.name, "failed", f"{type(exc).__name__}: {exc}")
+
+
+def _on_import(adapter: Adapter) -> hooks.Callback:
+    def callback(module: ModuleType) -> None:
+        _apply(adapter, module, explicit=False)
+        # Stay armed: a later seed_everything() applies to already-imported modules directly.
+
+    return callback
+
+
+def seed_everything(
+    seed: int | str | None = None, *, deterministic: bool = True, threads: int | None = None
+) -> SeedReport:
+    """Seed every RNG that is imported now, and every framework the moment it is imported later.
+
+    Seeds Python's ``random``, NumPy's global state (and so scikit-learn's
+    ``random_state=None``), TensorFlow (eager and graph mode, and the global
+    ``tf.random.Generator``), Keras 3 on any backend, tf-keras, PyTorch on CPU and every CUDA
+    device, and PyTensor. JAX has no global state: take keys from :func:`jax_key`. With
+    ``deterministic=True`` it also switches on deterministic ops (TensorFlow op determinism,
+    ``torch.use_deterministic_algorithms``, cuDNN, cuBLAS, XLA's GPU flag). ``threads=N`` pins
+    thread pools (TF, torch, OpenMP/MKL), which costs speed: only ask when you need it.
+
+    No framework is imported here. PYTHONHASHSEED only works if set before the interpreter
+    starts: the report says whether it was, and ``seedlock run`` does it for you.
+
+    Args:
+        seed: an int in ``[0, 2**32)``; ``None`` takes ``$SEEDLOCK_SEED``, else 0.
+        deterministic: switch frameworks to deterministic kernels.
+        threads: pin thread pools to this many threads.
+
+    Returns:
+        A :class:`SeedReport` of what was seeded, switched, verified, and what could not be.
+
+    Example:
+        >>> import seedlock
+        >>> report = seedlock.seed_everything(42)
+        >>> report.seed
+        42
+        >>> import random; a = random.random()
+        >>> _ = seedlock.seed_everything(42)
+        >>> a == random.random()
+        True
+    """
+    global _config, _report
+    if seed is None:
+        try:
+            value = seeds.master_seed()
+        except seeds.NoMasterSeed:
+            value = 0
+    else:
+        value = seeds.validate_seed(seed)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise seeds.BadSeed(f"threads must be a positive int, got {threads!r}; pass e.g. threads=1")
+    seeds.set_master_seed(value)
+    _config = Config(seed=value, deterministic=deterministic, threads=threads)
+    _report = SeedReport(seed=value, deterministic=deterministic, threads=threads)
+    for adapter in ADAPTERS:
+        module = sys.modules.get(adapter.module)
+        if module is not None:
+            _apply(adapter, module, explicit=True)
+        else:
+            hooks.clear(adapter.module)
+            hooks.when_imported(adapter.module, _on_import(adapter))
+            _report.add(adapter.name, "pending", "not imported yet: seeded on import")
+    return _report
+
+
+def current_report() -> SeedReport | None:
+    """The report of the last :func:`seed_everything`, with what adapters did on later imports."""
+    return _report
+
+
+def current_config() -> Config | None:
+    return _config
+
+
+def reset_state() -> None:
+    """Drop state that carries over in one process (Keras sessions, TF graphs and op-seed counters)."""
+    report = _report if _report is not None else SeedReport(seed=-1, deterministic=False)
+    for adapter in reversed(ADAPTERS):
+        module = sys.modules.get(adapter.module)
+        if module is not None and adapter.reset is not None:
+            try:
+                adapter.reset(module, report)
+            except Exception as exc:
+                report.add(adapter.name, "failed", f"reset: {type(exc).__name__}: {exc}")
+
+
+class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a function
+    """Reset all state and reseed before a block, so it gives the same result every time.
+
+    The notebook problem (seed 003): fitting a model twice in one process continues the RNG
+    streams of the first fit, so the weights differ. Inside ``reproducible(seed)`` the block
+    starts from the state of a fresh process: Keras/tf-keras sessions cleared, TensorFlow's
+    graph and op-seed counters reset, every RNG reseeded.
+
+    Use it as a context manager or as a decorator:
+
+    >>> import seedlock
+    >>> with seedlock.reproducible(7):
+    ...     import random; a = random.random()
+    >>> @seedlock.reproducible(7)
+    ... def draw():
+    ...     return random.random()
+    >>> draw() == a == draw()
+    True
+    """
+
+    def __init__(self, seed: int | str | None = None, *, deterministic: bool = True, threads: int | None = None):
+        self.seed = seed
+        self.deterministic = deterministic
+        self.threads = threads
+        self.report: SeedReport | None = None
+
+    def __enter__(self) -> reproducible:
+        reset_state()
+        self.report = seed_everything(self.seed, deterministic=self.deterministic, threads=self.threads)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def jax_key(name: str | None = None, *, rank: int | None = None) -> Any:
+    """A JAX PRNG key from the master seed, or from ``derive(name)`` when a name is given.
+
+    >>> seedlock.seed_everything(0)                     # doctest: +SKIP
+    >>> params = init(seedlock.jax_key("init"), x)      # doctest: +SKIP
+    """
+    from seedlock.frameworks.jax import key
+
+    return key(name, rank=rank)

@@ -1,0 +1,47 @@
+"""The small protocol every framework adapter follows.
+
+An adapter is a handful of functions behind a name, like pytest-randomly's reseeders:
+
+* ``env(config)``: variables that must exist before the interpreter (or CUDA/XLA) starts;
+  the launcher puts them in the child's environment.
+* ``apply(module, config, report, explicit)``: seed the framework and switch its
+  determinism. Called when the framework is imported (``explicit=False``) or when the
+  user calls ``seed_everything``/``reproducible`` (``explicit=True``).
+* ``reset(module, report)``: drop framework state that carries over in one process
+  (sessions, graphs, op-seed counters) before ``reproducible`` reseeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+from seedlock.report import SeedReport
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the user asked for."""
+
+    seed: int
+    deterministic: bool = True
+    threads: int | None = None
+
+
+EnvFn = Callable[[Config, Mapping[str, str]], dict[str, str]]
+ApplyFn = Callable[[ModuleType, Config, SeedReport, bool], None]
+ResetFn = Callable[[ModuleType, SeedReport], None]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    name: str
+    module: str  # the import that triggers it
+    apply: ApplyFn
+    env: EnvFn | None = None
+    reset: ResetFn | None = None
+
+
+def version_of(module: ModuleType) -> str:
+    return str(getattr(module, "__version__", "?"))

@@ -1,0 +1,93 @@
+"""PyTorch: CPU and every CUDA device, deterministic algorithms, cuDNN, cuBLAS, threads.
+
+Also the DataLoader helpers: :func:`worker_init_fn` and :func:`generator`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from seedlock.frameworks.base import Adapter, Config, version_of
+from seedlock.report import SeedReport
+
+CUBLAS = "CUBLAS_WORKSPACE_CONFIG"
+CUBLAS_VALUE = ":4096:8"
+
+
+def env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if config.deterministic and CUBLAS not in environ:
+        out[CUBLAS] = CUBLAS_VALUE  # read when cuBLAS initialises; too late once CUDA is up
+    if config.threads is not None:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            out[var] = str(config.threads)
+    return out
+
+
+def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool) -> None:
+    torch.manual_seed(config.seed)  # also seeds every CUDA device (lazily, when CUDA starts)
+    report.add("torch", "seeded", f"torch {version_of(torch)}: torch.manual_seed({config.seed}) (CPU and all CUDA devices)")
+    if config.deterministic:
+        if CUBLAS not in os.environ:
+            cuda_up = torch.cuda.is_available() and torch.cuda.is_initialized()
+            if cuda_up:
+                report.add("torch.cublas", "warning", f"CUDA already initialised without {CUBLAS}; use `seedlock run`")
+            else:
+                os.environ[CUBLAS] = CUBLAS_VALUE
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        ok = torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        report.add(
+            "torch.ops",
+            "verified" if ok else "failed",
+            "use_deterministic_algorithms(True), cudnn.deterministic=True, cudnn.benchmark=False",
+        )
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+        try:
+            torch.set_num_interop_threads(config.threads)
+        except RuntimeError:  # only settable before the first parallel work
+            pass
+        report.add("torch.threads", "switched", f"torch.set_num_threads({config.threads})")
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """Seed Python's ``random`` and NumPy in a DataLoader worker from the worker's torch seed.
+
+    PyTorch gives each worker ``base_seed + worker_id`` (base_seed from the seeded default
+    generator) and seeds NumPy itself since 1.9; this also covers ``random`` and works
+    with ``multiprocessing`` contexts that do not.
+
+    >>> loader = DataLoader(ds, num_workers=2, worker_init_fn=seedlock.worker_init_fn,  # doctest: +SKIP
+    ...                     generator=seedlock.torch_generator("train-loader"))
+    """
+    import torch
+
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return
+    np.random.seed(seed)
+
+
+def generator(name: str = "dataloader", *, rank: int | None = None) -> Any:
+    """A ``torch.Generator`` seeded with ``derive(name, rank=rank)``: the loader's shuffle order
+    then depends on its name only, not on how many random numbers were drawn before.
+    """
+    import torch
+
+    from seedlock.seeds import derive
+
+    g = torch.Generator()
+    g.manual_seed(derive(name, rank=rank))
+    return g
+
+
+ADAPTER = Adapter("torch", "torch", apply, env=env)

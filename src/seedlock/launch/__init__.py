@@ -1,0 +1,1 @@
+"""The launcher: environment before the interpreter starts, then boot, hooks and runpy."""
