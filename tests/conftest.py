@@ -1,0 +1,42 @@
+"""Shared test helpers: real subprocesses, real frameworks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a plain run: no seedlock or hash-seed variables leaking in from pytest."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDLOCK_")}
+    for var in ("PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS"):
+        env.pop(var, None)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("KERAS_BACKEND", "tensorflow")
+    env.update(extra)
+    return env
+
+
+def run_py(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+           timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` in a fresh process."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env or clean_env(), input=stdin,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_seedlock(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+                 timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`seedlock ARGS` in a fresh process (through `python -m seedlock`)."""
+    return run_py(["-m", "seedlock", *args], cwd=cwd, env=env, timeout=timeout, stdin=stdin)
+
+
+@pytest.fixture
+def scripts() -> Path:
+    return SCRIPTS
