@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Status = Literal["seeded", "switched", "verified", "pending", "skipped", "warning", "failed"]
 # Statuses that mean "something the user asked for did not happen".
 PROBLEMS: frozenset[str] = frozenset({"warning", "failed"})
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     component: str  # "tensorflow", "python.hashseed", ...
     status: Status
     detail: str
 
 
-@dataclass
 class SeedReport:
     """The record of one ``seed_everything`` call, and of the adapters that acted later on import.
 
@@ -30,10 +27,11 @@ class SeedReport:
       python           seeded    random.seed(1)
     """
 
-    seed: int
-    deterministic: bool
-    threads: int | None = None
-    entries: list[Entry] = field(default_factory=list)
+    def __init__(self, seed: int, deterministic: bool, threads: int | None = None) -> None:
+        self.seed = seed
+        self.deterministic = deterministic
+        self.threads = threads
+        self.entries: list[Entry] = []
 
     def add(self, component: str, status: Status, detail: str) -> None:
         self.entries.append(Entry(component, status, detail))
@@ -49,7 +47,12 @@ class SeedReport:
         return [e.component for e in self.entries if status is None or e.status == status]
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+            "threads": self.threads,
+            "entries": [e._asdict() for e in self.entries],
+        }
 
     def lines(self) -> list[str]:
         det = "on" if self.deterministic else "off"

@@ -15,7 +15,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import TYPE_CHECKING
 
@@ -89,6 +88,8 @@ def master_seed() -> int:
 
 
 def _name_key(name: str) -> int:
+    import hashlib
+
     # blake2b, not hash(): hash() of a str changes with PYTHONHASHSEED, this must not.
     return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
 

@@ -14,14 +14,13 @@ An adapter is a handful of functions behind a name, like pytest-randomly's resee
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 from seedlock.report import SeedReport
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """What the user asked for."""
 
     seed: int
@@ -34,8 +33,7 @@ ApplyFn = Callable[[ModuleType, Config, SeedReport, bool], None]
 ResetFn = Callable[[ModuleType, SeedReport], None]
 
 
-@dataclass(frozen=True)
-class Adapter:
+class Adapter(NamedTuple):
     name: str
     module: str  # the import that triggers it
     apply: ApplyFn

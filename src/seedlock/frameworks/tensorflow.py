@@ -82,8 +82,10 @@ def apply(tf: ModuleType, config: Config, report: SeedReport, explicit: bool) ->
     sro.global_generator = None  # re-made from the seed on next use
     report.add("tensorflow", "seeded", f"tensorflow {version_of(tf)}: tf.random.set_seed({config.seed}), graph seeds, global Generator")
     if config.deterministic:
+        from tensorflow.python.framework import config as tf_config
+
         tf.config.experimental.enable_op_determinism()
-        ok = tf.config.experimental.is_op_determinism_enabled()
+        ok = tf_config.is_op_determinism_enabled()
         report.add(
             "tensorflow.ops",
             "verified" if ok else "failed",

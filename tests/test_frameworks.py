@@ -1,0 +1,98 @@
+"""Each adapter, against the real framework: two fresh processes under `seedlock run` give
+bitwise-identical results, and (the twin) two plain runs of the same script differ."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import SCRIPTS, clean_env, run_py, run_seedlock
+
+pytestmark = pytest.mark.slow
+
+
+def digests(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"^([\w-]+): (\S+)$", stdout, flags=re.M))
+
+
+def run_both(script: str, *args: str, env: dict[str, str] | None = None, seed: str = "7") -> tuple[list[dict], list[dict]]:
+    """(two plain runs, two `seedlock run` runs) of a test script, each parsed to {name: digest}."""
+    env = env or clean_env()
+    plain, locked = [], []
+    for _ in range(2):
+        p = run_py([str(SCRIPTS / script), *args], env=env)
+        assert p.returncode == 0, p.stderr[-3000:]
+        plain.append(digests(p.stdout))
+        s = run_seedlock(["run", "--seed", seed, str(SCRIPTS / script), *args], env=env)
+        assert s.returncode == 0, s.stderr[-3000:]
+        locked.append(digests(s.stdout))
+    return plain, locked
+
+
+TF_SCENARIOS = ["set-vocab", "tf-data", "sklearn", "lstm", "tf-random", "py-np"]
+
+
+@pytest.fixture(scope="module")
+def tf_runs() -> tuple[list[dict], list[dict]]:
+    return run_both("tf_scenarios.py")  # one TF import per process for all scenarios
+
+
+@pytest.mark.parametrize("scenario", TF_SCENARIOS)
+def test_tf_era_scenario_reproducible_and_plain_differs(tf_runs, scenario: str) -> None:
+    plain, locked = tf_runs
+    assert locked[0][scenario] == locked[1][scenario], f"{scenario}: seedlock runs differ"
+    assert plain[0][scenario] != plain[1][scenario], f"{scenario}: plain runs already equal, the test proves nothing"
+
+
+SCRIPT_CASES = [
+    pytest.param("tf1_graph.py", {}, "tf1-graph", id="tf1-graph-session-configproto"),
+    pytest.param("tf_keras_mlp.py", {}, "tf-keras", id="tf-keras"),
+    pytest.param("keras_mlp.py", {"KERAS_BACKEND": "tensorflow"}, "keras-tensorflow", id="keras3-tensorflow"),
+    pytest.param("keras_mlp.py", {"KERAS_BACKEND": "jax"}, "keras-jax", id="keras3-jax"),
+    pytest.param("keras_mlp.py", {"KERAS_BACKEND": "torch"}, "keras-torch", id="keras3-torch"),
+    pytest.param("torch_loader.py", {}, "torch", id="torch-dropout-dataloader-workers"),
+    pytest.param("jax_train.py", {}, "jax", id="jax"),
+    pytest.param("pytensor_rng.py", {"PYTENSOR_FLAGS": "cxx="}, "pytensor", id="pytensor"),
+]
+
+
+@pytest.mark.parametrize("script,extra_env,name", SCRIPT_CASES)
+def test_script_reproducible_and_plain_differs(script: str, extra_env: dict, name: str) -> None:
+    plain, locked = run_both(script, env=clean_env(**extra_env))
+    assert locked[0][name] == locked[1][name], f"{name}: seedlock runs differ"
+    assert plain[0][name] != plain[1][name], f"{name}: plain runs already equal, the test proves nothing"
+
+
+def test_different_seeds_give_different_results() -> None:
+    a = run_seedlock(["run", "--seed", "1", str(SCRIPTS / "jax_train.py")], env=clean_env())
+    b = run_seedlock(["run", "--seed", "2", str(SCRIPTS / "jax_train.py")], env=clean_env())
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    assert digests(a.stdout)["jax"] != digests(b.stdout)["jax"]
+
+
+def test_seed003_refit_in_one_process_with_reproducible() -> None:
+    """Seed 003: two fits in one process are identical inside `reproducible`, and equal to the
+    fit of another fresh process; the twin (tf.random.set_seed once, as seed 003 began) differs."""
+    env = clean_env()
+    runs = [run_py([str(SCRIPTS / "notebook_refit.py"), "--reproducible"], env=env) for _ in range(2)]
+    fits = [r.stdout.split("fits:")[1].split() for r in runs]
+    assert runs[0].returncode == 0, runs[0].stderr[-2000:]
+    assert fits[0][0] == fits[0][1] == fits[1][0] == fits[1][1]
+    twin = run_py([str(SCRIPTS / "notebook_refit.py")], env=env)
+    first, second = twin.stdout.split("fits:")[1].split()
+    assert first != second
+
+
+def test_seed001_reset_loop() -> None:
+    """Seed 001's loop: with seedlock.reproducible before each run, the three runs in a process are
+    identical and equal across processes; without any reset (the twin) they differ."""
+    env = clean_env()
+    outs = []
+    for _ in range(2):
+        r = run_seedlock(["run", str(SCRIPTS / "seed001_loop.py"), "--reset", "seedlock"], env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(r.stdout.split("runs:")[1].split())
+    assert len(set(outs[0])) == 1 and outs[0] == outs[1]
+    twin = run_py([str(SCRIPTS / "seed001_loop.py"), "--reset", "none"], env=env)
+    assert len(set(twin.stdout.split("runs:")[1].split())) == 3
