@@ -4,9 +4,8 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import keras
+import numpy as np
 
 if "--one-thread" in sys.argv:  # the seeds' recipe: one intra-op and one inter-op thread
     import tensorflow as tf

@@ -7,9 +7,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 length = 10
 sequence = np.array([i / float(length) for i in range(length)], dtype="float32")

@@ -32,7 +32,20 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "torch_generator": ("seedlock.frameworks.torch", "generator"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "SeedReport",
+    "SeedlockError",
+    "current_report",
+    "derive",
+    "jax_key",
+    "master_seed",
+    "reproducible",
+    "reset_state",
+    "rng",
+    "seed_everything",
+    "torch_generator",
+    "worker_init_fn",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -53,7 +53,7 @@ def validate_seed(seed: object, *, source: str = "seed") -> int:
         except ValueError:
             raise BadSeed(f"{source} must be an integer, got {seed!r}; pass e.g. 42") from None
     elif hasattr(seed, "__index__"):  # numpy integers
-        value = int(seed.__index__())  # type: ignore[attr-defined]
+        value = int(seed.__index__())
     else:
         raise BadSeed(f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42")
     if not 0 <= value <= SEED_MAX:

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from _digest import emit
 
 key = jax.random.key(np.random.randint(2**31))

@@ -1,9 +1,9 @@
 """Seed 002's MLP (today's Keras 3 API) on whatever KERAS_BACKEND says, with a Dropout layer."""
 
-import numpy as np
-from _digest import emit
-
 import keras
+import numpy as np
+
+from _digest import emit
 
 length = 10
 seq = np.array([i / float(length) for i in range(length)], dtype="float32")

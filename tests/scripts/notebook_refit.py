@@ -3,11 +3,11 @@ seedlock.reproducible(1234); without, the recipe seed 003 started from: tf.rando
 
 import sys
 
-import numpy as np
-from _digest import digest
-
 import keras
+import numpy as np
 import tensorflow as tf
+
+from _digest import digest
 
 use_seedlock = "--reproducible" in sys.argv
 x = np.ones((3, 3), dtype="float32")

@@ -5,8 +5,9 @@ import warnings
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from _digest import emit
 from pytensor.tensor.random.utils import RandomStream
+
+from _digest import emit
 
 warnings.simplefilter("ignore")
 srng = RandomStream()

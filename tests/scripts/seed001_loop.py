@@ -9,11 +9,11 @@ import os
 import random
 import sys
 
-import numpy as np
-from _digest import digest
-
 import keras
+import numpy as np
 import tensorflow as tf
+
+from _digest import digest
 
 mode = sys.argv[sys.argv.index("--reset") + 1] if "--reset" in sys.argv else "theirs"
 

@@ -1,9 +1,9 @@
 """Seeds 000/001 as TF1 graph code: a graph created after disable_eager_execution, ConfigProto, Session."""
 
 import numpy as np
-from _digest import emit
-
 import tensorflow as tf
+
+from _digest import emit
 
 tf.compat.v1.disable_eager_execution()
 graph = tf.Graph()

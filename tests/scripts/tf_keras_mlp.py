@@ -1,9 +1,9 @@
 """tf-keras (Keras 2) with dropout."""
 
 import numpy as np
-from _digest import emit
-
 import tf_keras
+
+from _digest import emit
 
 X = np.linspace(0, 1, 32, dtype="float32").reshape(-1, 1)
 y = 2 * X[:, 0]

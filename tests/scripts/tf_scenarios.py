@@ -6,9 +6,9 @@ import sys
 import time
 
 import numpy as np
-from _digest import emit
-
 import tensorflow as tf
+
+from _digest import emit
 
 only = set(sys.argv[1:])
 

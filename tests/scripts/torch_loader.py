@@ -2,8 +2,9 @@
 
 import numpy as np
 import torch
-from _digest import emit
 from torch.utils.data import DataLoader, Dataset
+
+from _digest import emit
 
 
 class Noisy(Dataset):

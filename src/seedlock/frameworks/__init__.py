@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from seedlock.frameworks import jax, keras, numpy, python, pytensor, tensorflow, tf_keras, torch
+from seedlock.frameworks import jax, keras, numpy, pytensor, python, tensorflow, tf_keras, torch
 from seedlock.frameworks.base import Adapter, Config
 
 # TensorFlow before the Kerases: tf_keras/keras reset after TF has its seed.

@@ -52,7 +52,7 @@ def _patch(tf: ModuleType) -> None:
         if seed is not None and self._seed is None:
             self._seed = seed
 
-    ops.Graph.__init__ = __init__  # type: ignore[method-assign]
+    ops.Graph.__init__ = __init__
     original_getter = sro.get_global_generator
 
     def get_global_generator() -> Any:
@@ -101,10 +101,9 @@ def apply(tf: ModuleType, config: Config, report: SeedReport, explicit: bool) ->
             report.add("tensorflow.threads", "switched", f"intra/inter-op threads = {n}")
         except RuntimeError:
             got = tf.config.threading.get_intra_op_parallelism_threads()
-            status = "verified" if got == n else "warning"
             report.add(
                 "tensorflow.threads",
-                status,
+                "verified" if got == n else "warning",
                 f"TF runtime already started with {got or 'default'} intra-op threads; "
                 f"use `seedlock run --threads {n}` to set them before start",
             )

@@ -5,6 +5,7 @@ Also the DataLoader helpers: :func:`worker_init_fn` and :func:`generator`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from collections.abc import Mapping
@@ -49,10 +50,8 @@ def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool)
         )
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-        try:
+        with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
             torch.set_num_interop_threads(config.threads)
-        except RuntimeError:  # only settable before the first parallel work
-            pass
         report.add("torch.threads", "switched", f"torch.set_num_threads({config.threads})")
 
 

@@ -46,7 +46,12 @@ def main(argv: list[str]) -> None:
         for line in report.lines():
             _say(line)
         start = len(report.entries)
-        atexit.register(lambda: [_say(line) for line in report.lines()[1 + start :]])
+
+        def later() -> None:  # what adapters did on imports during the run
+            for line in report.lines()[1 + start :]:
+                _say(line)
+
+        atexit.register(later)
 
     target_file: str | None = None
     if mode == "path":

@@ -8,6 +8,7 @@ switched before the user's next line can draw a random number.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import threading
@@ -60,10 +61,8 @@ def _fire(name: str, module: ModuleType) -> None:
     with _lock:
         callbacks = _callbacks.pop(name, [])
     for cb in callbacks:
-        try:
+        with contextlib.suppress(Exception):  # never break the user's import; adapters record failures
             cb(module)
-        except Exception:  # never break the user's import; adapters record their own failures
-            pass
 
 
 def when_imported(name: str, callback: Callback) -> None:
