@@ -14,6 +14,7 @@ from seedlock.report import SeedReport
 
 _config: Config | None = None
 _report: SeedReport | None = None
+_armed: set[str] = set()  # adapters with an import hook waiting; it reads the config when it fires
 
 
 def _apply(adapter: Adapter, module: ModuleType, explicit: bool) -> None:
@@ -86,8 +87,9 @@ def seed_everything(
         if module is not None:
             _apply(adapter, module, explicit=True)
         else:
-            hooks.clear(adapter.module)
-            hooks.when_imported(adapter.module, _on_import(adapter))
+            if adapter.name not in _armed:
+                _armed.add(adapter.name)
+                hooks.when_imported(adapter.module, _on_import(adapter))
             _report.add(adapter.name, "pending", "not imported yet: seeded on import")
     return _report
 

@@ -44,6 +44,31 @@ def check_threads(threads: str | None) -> int | None:
     return n
 
 
+def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool) -> dict[str, str]:
+    """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
+    from seedlock.launch import env as names
+
+    if granularity not in ("epoch", "batch"):
+        raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch")
+    out: dict[str, str] = {}
+    if trace:
+        if os.path.isdir(trace):
+            raise SeedlockError(f"--trace {trace!r} is a directory; pass a file path, e.g. run.trace.jsonl")
+        out[names.ENV_TRACE] = os.path.abspath(trace)
+        out[names.ENV_GRANULARITY] = granularity
+        manifest = manifest or os.path.abspath(trace) + ".manifest.json"
+    if manifest:
+        out[names.ENV_MANIFEST] = os.path.abspath(manifest)
+    if strict:
+        out[names.ENV_STRICT] = "1"
+    if audit:
+        out[names.ENV_AUDIT] = "1"
+        base = out.get(names.ENV_MANIFEST) or out.get(names.ENV_TRACE)
+        if base:
+            out[names.ENV_AUDIT_FILE] = os.path.join(os.path.dirname(base), "audit.json")
+    return out
+
+
 def boot_argv(module: str | None, target: list[str]) -> list[str]:
     """The child's command line, for a script or a module."""
     head = [sys.executable, "-m", "seedlock.launch.boot"]
@@ -56,7 +81,7 @@ class LauncherCommand(click.Command):
     """Options stop at the script, or right after ``-m MODULE``: the rest belongs to the target,
     ``--help`` included, as with ``python -m MODULE --help``."""
 
-    takes_value = ("--seed", "--threads")
+    takes_value = ("--seed", "--threads", "--trace", "--granularity", "--manifest")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         i = 0
@@ -83,10 +108,16 @@ class LauncherCommand(click.Command):
 @click.option("--no-deterministic", is_flag=True, help="Seed only; leave nondeterministic kernels on.")
 @click.option("--threads", metavar="N", help="Pin TF/torch/OpenMP thread pools to N (slower; only if needed).")
 @click.option("-v", "--verbose", is_flag=True, help="Say which seed is used and what was seeded and verified.")
+@click.option("--trace", metavar="FILE", help="Record a per-step trace (losses, tensor digests, stdout) to FILE.")
+@click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch or every batch.")
+@click.option("--manifest", metavar="FILE", help="Write the provenance manifest here (default with --trace: beside it).")
+@click.option("--strict", is_flag=True, help="Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed.")
+@click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on the first one.")
 @click.option("-m", "--module", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def run(
-    seed: str | None, no_deterministic: bool, threads: str | None, verbose: bool, module: str | None, target: tuple[str, ...]
+    seed: str | None, no_deterministic: bool, threads: str | None, verbose: bool, trace: str | None,
+    granularity: str, manifest: str | None, strict: bool, audit: bool, module: str | None, target: tuple[str, ...]
 ) -> None:
     """Run SCRIPT [ARGS...] seeded and deterministic, in a fresh interpreter.
 
@@ -102,6 +133,7 @@ def run(
         check_script(target[0])
     config = Config(seed=value, deterministic=not no_deterministic, threads=n_threads)
     env = child_env(config, os.environ, verbose=verbose)
+    env.update(layer_env(trace, granularity, manifest, strict, audit))
     if verbose:
         click.echo(f"seedlock: seed {value} (from {source})", err=True)
     argv = boot_argv(module, list(target))

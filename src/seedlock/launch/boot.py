@@ -17,7 +17,18 @@ import sys
 from types import TracebackType
 
 from seedlock import api
-from seedlock.launch.env import ENV_VERBOSE, config_from_env
+from seedlock.frameworks.base import Config
+from seedlock.launch.env import (
+    ENV_AUDIT,
+    ENV_GRANULARITY,
+    ENV_MANIFEST,
+    ENV_PLAIN,
+    ENV_STRICT,
+    ENV_TRACE,
+    ENV_VERBOSE,
+    config_from_env,
+)
+from seedlock.report import SeedReport
 
 
 def _say(line: str) -> None:
@@ -37,12 +48,46 @@ def _trimmed(tb: TracebackType | None, target_file: str | None) -> TracebackType
     return tb
 
 
-def main(argv: list[str]) -> None:
-    mode, target, *args = argv
+def _manifest(path: str, config: Config, report: SeedReport | None, plain: bool) -> None:
+    """Written at start (a crash still leaves one), rewritten at exit with what was applied on import."""
+    from seedlock.doctor import manifest
+
+    settings = {"deterministic": config.deterministic, "threads": config.threads, "plain": plain,
+                "strict": os.environ.get(ENV_STRICT) == "1", "audit": os.environ.get(ENV_AUDIT) == "1"}
+    data = manifest.build(None if plain else config.seed, [sys.executable, *sys.argv], settings)
+    manifest.write(path, data)
+
+    def final() -> None:
+        if report is not None:  # what adapters did, in order; not compared by `seedlock diff`
+            data["applied"] = [e._asdict() for e in report.entries]
+        manifest.write(path, data)
+
+    atexit.register(final)
+
+
+def _setup() -> None:
+    """Seed, then the optional layers: strict, audit, trace, manifest; all before the script's first line."""
     verbose = os.environ.get(ENV_VERBOSE) == "1"
+    plain = os.environ.get(ENV_PLAIN) == "1"
     config = config_from_env(os.environ)
-    report = api.seed_everything(config.seed, deterministic=config.deterministic, threads=config.threads)
-    if verbose:
+    report = None
+    if not plain:
+        report = api.seed_everything(config.seed, deterministic=config.deterministic, threads=config.threads)
+        if os.environ.get(ENV_STRICT) == "1":
+            from seedlock import strict
+
+            strict.install(report)
+        if os.environ.get(ENV_AUDIT) == "1":
+            from seedlock import audit
+
+            audit.install(report)
+    if os.environ.get(ENV_TRACE):
+        from seedlock.launch import instrument
+
+        instrument.install(os.environ[ENV_TRACE], os.environ.get(ENV_GRANULARITY, "epoch"))
+    if os.environ.get(ENV_MANIFEST):
+        _manifest(os.environ[ENV_MANIFEST], config, report, plain)
+    if verbose and report is not None:
         for line in report.lines():
             _say(line)
         start = len(report.entries)
@@ -52,6 +97,11 @@ def main(argv: list[str]) -> None:
                 _say(line)
 
         atexit.register(later)
+
+
+def main(argv: list[str]) -> None:
+    mode, target, *args = argv
+    _setup()
 
     target_file: str | None = None
     if mode == "path":

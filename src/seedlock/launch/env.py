@@ -11,6 +11,13 @@ ENV_DETERMINISTIC = "SEEDLOCK_DETERMINISTIC"
 ENV_THREADS = "SEEDLOCK_THREADS"
 ENV_VERBOSE = "SEEDLOCK_VERBOSE"
 ENV_ACTIVE = "SEEDLOCK_ACTIVE"  # set in processes started by `seedlock run`
+ENV_TRACE = "SEEDLOCK_TRACE"  # record a trace here (auto-instrumentation)
+ENV_GRANULARITY = "SEEDLOCK_GRANULARITY"
+ENV_PLAIN = "SEEDLOCK_PLAIN"  # instrument, but do not seed: what the script does on its own
+ENV_MANIFEST = "SEEDLOCK_MANIFEST"
+ENV_STRICT = "SEEDLOCK_STRICT"
+ENV_AUDIT = "SEEDLOCK_AUDIT"
+ENV_AUDIT_FILE = "SEEDLOCK_AUDIT_FILE"
 
 
 def child_env(config: Config, base: Mapping[str, str], *, verbose: bool = False) -> dict[str, str]:

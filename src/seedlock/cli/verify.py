@@ -1,0 +1,170 @@
+"""``seedlock check`` and ``seedlock diff``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seedlock.errors import SeedlockError
+
+LIMITS = ("{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
+          "more runs: --runs N. Bitwise equality holds for this machine, these library versions and this seed.")
+
+
+def _say(line: str = "") -> None:
+    click.echo(line)
+
+
+def describe_divergence(div: dict[str, Any]) -> list[str]:
+    lines = [f"  first divergence: runs {div['runs'][0]} and {div['runs'][1]}: {div.get('summary', '')}"]
+    if div.get("max_abs") is not None:
+        ulp = f", {div['max_ulp']} ULP" if div.get("max_ulp") is not None else ""
+        lines.append(f"  max abs difference {div['max_abs']:.6g}{ulp}")
+    layer = div.get("layer")
+    if layer:
+        if div.get("max_abs") is None and layer.get("max_abs") is not None:
+            lines.append(f"  {div.get('name')}: max abs difference {layer['max_abs']:.6g}, {layer['max_ulp']} ULP "
+                         "(from the localising reruns)")
+        lines.append(f"  {layer.get('message')}")
+    return lines
+
+
+def describe_causes(causes: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    if not causes:
+        return ["  no static finding, audit record or environment difference explains it; try `seedlock run --audit`,"
+                " and `seedlock doctor SCRIPT` for the code it imports"]
+    out = []
+    for i, c in enumerate(causes[:limit], 1):
+        where = f"{c['location']}: " if c.get("location") else ""
+        rule = f"{c['rule']} " if c.get("rule") else ""
+        out.append(f"  {i}. {where}{rule}{c['message']} [{c['source']}]")
+        if c.get("fix"):
+            out.append(f"     fix: {c['fix']}")
+    if len(causes) > limit:
+        out.append(f"  … and {len(causes) - limit} more (--json lists all)")
+    return out
+
+
+@click.command(
+    context_settings={"allow_interspersed_args": False},
+    epilog="Example: seedlock check --runs 3 train.py --epochs 2",
+)
+@click.option("--runs", default=2, show_default=True, type=int, help="Fresh processes to compare (at least 2).")
+@click.option("--seed", metavar="N", help="Master seed. Default: $SEEDLOCK_SEED, else 0.")
+@click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch or every batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plain", is_flag=True, help="Run without seedlock's seeding: what the script does on its own.")
+@click.option("--ignore-stdout", metavar="REGEX", help="Blank out matches in stdout lines (e.g. wall-clock times).")
+@click.option("--strict", is_flag=True, help="Derive unseeded RNGs (default_rng() etc.) from the master seed.")
+@click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on them.")
+@click.option("--timeout", type=float, metavar="S", help="Kill a run after S seconds (a crash, not a verdict).")
+@click.option("--workdir", type=click.Path(file_okay=False), help="Keep traces and logs here (default .seedlock/check/…).")
+@click.option("--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs.")
+@click.option("-m", "module", metavar="MODULE", help="Check a module, as `python -m MODULE`.")
+@click.argument("target", nargs=-1, type=click.UNPROCESSED)
+def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: bool, ignore_stdout: str | None,
+          strict: bool, audit: bool, timeout: float | None, workdir: str | None, no_localize: bool,
+          module: str | None, target: tuple[str, ...]) -> None:
+    """Run SCRIPT [ARGS...] in fresh processes and say whether it is bitwise reproducible.
+
+    Exit code 0: REPRODUCIBLE (steps, tensors and stdout equal in every run); 1: NOT
+    REPRODUCIBLE, with the first divergence and its likely causes; 2: error (a run crashed,
+    bad input, nothing to compare) — never a verdict.
+    """
+    from seedlock.cli.run import check_script, resolve_seed
+    from seedlock.verify.check import check as run_check
+    from seedlock.verify.check import validate
+    from seedlock.verify.runner import Target
+
+    validate(runs, granularity)
+    value, _ = resolve_seed(seed)
+    if module is None:
+        if not target:
+            raise click.UsageError("missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]...")
+        check_script(target[0])
+        tgt = Target(target[0], list(target[1:]))
+    else:
+        tgt = Target(module, list(target), module=True)
+    result = run_check(tgt, runs=runs, seed=value, granularity=granularity, plain=plain, ignore_stdout=ignore_stdout,
+                       workdir=Path(workdir) if workdir else None, timeout=timeout, localize=not no_localize,
+                       strict=strict, audit=audit)
+    if as_json:
+        _say(json.dumps(result.to_json(), indent=2, default=str))
+        sys.exit(0 if result.reproducible else 1)
+    c = result.compared
+    how = "plain python, no seeding" if plain else f"seed {value}"
+    _say(f"seedlock check: {runs} runs of {tgt.display()} ({how})")
+    _say(f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
+         f"{c['stdout_lines']} stdout lines")
+    if result.reproducible:
+        _say("REPRODUCIBLE: bitwise equal in every run")
+        _say("  " + LIMITS.format(runs=runs))
+        if c["tensors"] == 0:
+            _say("  note: no model weights were seen; only stdout and recorded metrics were compared")
+        sys.exit(0)
+    _say("NOT REPRODUCIBLE")
+    assert result.divergence is not None
+    for line in describe_divergence(result.divergence):
+        _say(line)
+    _say("likely causes, most likely first:")
+    for line in describe_causes(result.causes):
+        _say(line)
+    _say(f"  traces and logs: {result.workdir}")
+    sys.exit(1)
+
+
+def _manifest_for(trace: str) -> str | None:
+    for cand in (trace + ".manifest.json", os.path.join(os.path.dirname(trace), "manifest.json")):
+        if os.path.exists(cand):
+            return cand
+    return None
+
+
+@click.command(epilog="Example: seedlock diff machine-a/trace.jsonl machine-b/trace.jsonl")
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Compare two traces (say, from two machines): the first divergent step and tensor, and
+    what differs between the two environments when their manifests are beside them.
+
+    Exit code 0: identical; 1: they differ; 2: bad input.
+    """
+    from seedlock.doctor import manifest
+    from seedlock.trace import read_trace
+    from seedlock.trace_compare import compare_traces
+
+    for path in (a, b):
+        if not os.path.exists(path):
+            raise SeedlockError(f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`")
+    ta, tb = read_trace(a), read_trace(b)
+    div = compare_traces(ta, tb)
+    ma, mb = _manifest_for(a), _manifest_for(b)
+    env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
+    if as_json:
+        _say(json.dumps({"identical": div is None, "divergence": div.to_dict() if div else None,
+                         "environment": env_diff, "records": [len(ta), len(tb)]}, indent=2, default=str))
+        sys.exit(0 if div is None else 1)
+    if div is None:
+        _say(f"IDENTICAL: {len(ta)} records, bitwise equal")
+    else:
+        _say("DIFFERENT")
+        d = div.to_dict()
+        d["runs"] = ["A", "B"]
+        d["summary"] = str(div)
+        for line in describe_divergence(d):
+            _say(line)
+    if env_diff is None:
+        _say("environments: no manifests beside both traces (write them with `seedlock run --trace FILE`)")
+    elif not env_diff:
+        _say("environments: no difference that can change results")
+    else:
+        _say("environments differ:")
+        for item in env_diff:
+            _say(f"  - {item['message']}")
+    sys.exit(0 if div is None else 1)

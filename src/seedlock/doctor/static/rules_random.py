@@ -1,0 +1,299 @@
+"""Rules on random number generators, seeds, and the order of things (SL1xx, SL2xx)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from seedlock.doctor.static.context import Module, argument, dotted, is_const, last_name, walk_scope, written
+from seedlock.doctor.static.registry import Hit, rule
+
+# constructor -> (position, keyword) of its seed argument
+RNG_CTORS: dict[str, tuple[int, str]] = {
+    "numpy.random.default_rng": (0, "seed"),
+    "numpy.random.RandomState": (0, "seed"),
+    "numpy.random.SeedSequence": (0, "entropy"),
+    "numpy.random.PCG64": (0, "seed"),
+    "numpy.random.PCG64DXSM": (0, "seed"),
+    "numpy.random.MT19937": (0, "seed"),
+    "numpy.random.Philox": (0, "seed"),
+    "numpy.random.SFC64": (0, "seed"),
+    "random.Random": (0, "x"),
+}
+# Reseeding functions that take OS entropy (or the clock) when called with no argument.
+RESEEDERS = {"random.seed", "numpy.random.seed", "torch.seed", "torch.random.seed", "torch.cuda.seed", "torch.cuda.seed_all"}
+ENTROPY: dict[str, str] = {
+    **dict.fromkeys(
+        ("time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
+         "time.monotonic_ns", "time.process_time", "time.process_time_ns", "time.thread_time",
+         "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today"),
+        "the clock",
+    ),
+    "os.getpid": "the process id",
+    "os.getppid": "the process id",
+    "threading.get_ident": "the thread id",
+    "os.urandom": "OS entropy",
+    "os.getrandom": "OS entropy",
+    "random.SystemRandom": "OS entropy",
+    "uuid.uuid1": "a UUID (clock and MAC address)",
+    "uuid.uuid4": "a random UUID",
+}
+BUILTIN_ENTROPY = {"hash": "hash(), which changes with PYTHONHASHSEED", "id": "an object address (id())"}
+# Calls whose arguments are seeds, by the called name, and keywords that are seeds in any call.
+SEED_SINKS = {
+    "seed", "manual_seed", "manual_seed_all", "set_seed", "set_random_seed", "seed_everything", "default_rng",
+    "RandomState", "SeedSequence", "Random", "PRNGKey", "from_seed", "PCG64", "PCG64DXSM", "MT19937",
+    "Philox", "SFC64", "reproducible", "SeedGenerator",
+}
+SEED_KEYWORDS = {"seed", "random_state", "random_seed", "rng_seed", "seed_value", "entropy"}
+SET_METHODS = {"union", "intersection", "difference", "symmetric_difference", "copy"}
+SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
+ORDERED_BUILTINS = {"list", "tuple", "enumerate", "iter", "zip", "reversed"}
+ORDERED_CALLS = {"numpy.array", "numpy.asarray", "numpy.fromiter", "torch.tensor", "torch.as_tensor"}
+LISTINGS = {
+    "os.listdir", "os.scandir", "os.walk", "glob.glob", "glob.iglob",
+    "tensorflow.io.gfile.listdir", "tensorflow.io.gfile.glob", "tensorflow.io.gfile.walk",
+}
+PATH_LISTINGS = {"iterdir", "glob", "rglob"}  # pathlib.Path methods
+WALKS = {"os.walk", "tensorflow.io.gfile.walk"}
+COMPLETION_ORDER = {
+    "concurrent.futures.as_completed", "asyncio.as_completed", "ray.wait",
+    "distributed.as_completed", "dask.distributed.as_completed",
+}
+
+
+def _seeded_later(m: Module, call: ast.Call, methods: tuple[str, ...]) -> bool:
+    """``g = Ctor()`` followed by ``g.method(seed)`` in its scope (for ``self.g``, anywhere in the file)."""
+    target = m.bound_to(call)
+    if target is None:
+        return False
+    scope = m.scope_of(call) if "." not in target else m.tree
+    return any(c.args or c.keywords for c in m.method_calls(scope, target, methods))
+
+
+@rule(
+    "SL101", "warn", "random number generator created or reseeded without a seed",
+    why="with no seed NumPy, Python's random and torch draw OS entropy: every run gets different numbers, "
+    "and seedlock cannot seed an RNG object you create yourself",
+    fix="pass a seed: np.random.default_rng(seedlock.derive('noise')) or seedlock.rng('noise'); "
+    "random.Random(seedlock.derive('augment'))",
+)
+def sl101(m: Module) -> Iterator[Hit]:
+    for call in m.calls:
+        name = m.qualname(call.func)
+        if name in RNG_CTORS:
+            pos, kw = RNG_CTORS[name]
+            seed = argument(call, pos, kw)
+            spread = any(k.arg is None for k in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args)
+            if ((seed is None and not spread) or is_const(seed, None)) and not _seeded_later(m, call, ("seed",)):
+                yield call, f"{written(call)}() without a seed draws OS entropy: different numbers every run"
+        elif name in RESEEDERS and ((not call.args and not call.keywords) or is_const(argument(call, 0, "a"), None)):
+            yield call, f"{written(call)}() with no seed reseeds from OS entropy or the clock"
+        elif name == "random.SystemRandom":
+            yield call, f"{written(call)}() reads os.urandom and ignores seeds"
+
+
+@rule(
+    "SL102", "warn", "torch.Generator never seeded",
+    why="a new torch.Generator starts from a fixed default seed (67280421310721) that ignores "
+    "torch.manual_seed: every loader or op using it repeats the same stream whatever seed you set",
+    fix="g.manual_seed(seedlock.derive('loader')) right after creating it, or use seedlock.torch_generator('loader')",
+)
+def sl102(m: Module) -> Iterator[Hit]:
+    for call in m.calls:
+        if m.qualname(call.func) != "torch.Generator":
+            continue
+        parent = m.parents.get(call)
+        if isinstance(parent, ast.Attribute) and parent.attr in ("manual_seed", "set_state"):
+            continue  # torch.Generator().manual_seed(0)
+        if _seeded_later(m, call, ("manual_seed", "set_state")):
+            continue
+        target = m.bound_to(call)
+        yield call, f"{written(call)}() is never .manual_seed()ed" + (f" ({target})" if target else "")
+
+
+@rule(
+    "SL103", "warn", "tf.random.Generator from nondeterministic state",
+    why="from_non_deterministic_state() seeds the generator from OS entropy: tf.random.set_seed does not reach it",
+    fix="tf.random.Generator.from_seed(seedlock.derive('tf-gen'))",
+)
+def sl103(m: Module) -> Iterator[Hit]:
+    for call in m.calls:
+        if last_name(call.func) == "from_non_deterministic_state":
+            yield call, f"{written(call)}() seeds from OS entropy"
+
+
+def _entropy(m: Module, expr: ast.AST, tainted: dict[str, str]) -> str | None:
+    """Where ``expr`` takes entropy from, if it does: 'the clock', 'the process id', ..."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            name = m.qualname(node.func)
+            if name in ENTROPY:
+                return f"{ENTROPY[name]} ({dotted(node.func)})"
+            if name is not None and name.startswith("secrets."):
+                return f"OS entropy ({dotted(node.func)})"
+            if isinstance(node.func, ast.Name) and node.func.id in BUILTIN_ENTROPY and node.func.id not in m.aliases:
+                return BUILTIN_ENTROPY[node.func.id]
+        elif isinstance(node, ast.Name) and node.id in tainted:
+            return f"{tainted[node.id]}, via {node.id!r}"
+    return None
+
+
+def _tainted(m: Module, scope: ast.AST) -> dict[str, str]:
+    """Names in ``scope`` assigned from an entropy source (``seed = int(time.time())``)."""
+    tainted: dict[str, str] = {}
+    for name, values in m.assignments(scope).items():
+        for value in values:
+            source = _entropy(m, value, tainted)
+            if source is not None:
+                tainted[name] = source
+    return tainted
+
+
+@rule(
+    "SL104", "warn", "seed taken from the clock, the process id or OS entropy",
+    why="a seed from time.time(), os.getpid(), os.urandom(), uuid or secrets differs every run: "
+    "the run is seeded, but not reproducible",
+    fix="use a fixed seed (seedlock run --seed 42) and named sub-seeds: seedlock.derive('name')",
+)
+def sl104(m: Module) -> Iterator[Hit]:
+    cache: dict[ast.AST, dict[str, str]] = {}
+    for call in m.calls:
+        if last_name(call.func) in SEED_SINKS or m.qualname(call.func) == "jax.random.key":
+            args: list[ast.AST] = [*call.args, *(kw.value for kw in call.keywords)]
+        else:
+            args = [kw.value for kw in call.keywords if kw.arg in SEED_KEYWORDS]
+        if not args:
+            continue
+        scope = m.scope_of(call)
+        if scope not in cache:
+            cache[scope] = _tainted(m, scope)
+        for arg in args:
+            source = _entropy(m, arg, cache[scope])
+            if source is not None:
+                yield call, f"{written(call)}() is seeded from {source}"
+                break
+
+
+def _set_names(m: Module, scope: ast.AST) -> set[str]:
+    """Names in ``scope`` that only ever hold sets."""
+    out: set[str] = set()
+    for name, values in m.assignments(scope).items():
+        if all(_is_set(v, out) for v in values):
+            out.add(name)
+    return out
+
+
+def _params(scope: ast.AST) -> set[str]:
+    if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+        return set()
+    a = scope.args
+    return {p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if p is not None}
+
+
+def _is_set(node: ast.AST, names: set[str]) -> bool:
+    if isinstance(node, ast.Set | ast.SetComp):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id in names
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id in ("set", "frozenset"):
+            return True
+        return isinstance(node.func, ast.Attribute) and node.func.attr in SET_METHODS and _is_set(node.func.value, names)
+    return isinstance(node, ast.BinOp) and isinstance(node.op, SET_OPS) and _is_set(node.left, names)
+
+
+@rule(
+    "SL201", "warn", "order taken from iterating a set",
+    why="a set's iteration order depends on its items' hashes, and str/bytes hashes change from process to "
+    "process unless PYTHONHASHSEED is fixed: a list, a loop or a join over a set comes out in a different order",
+    fix="iterate sorted(the_set) instead; `seedlock run` fixes PYTHONHASHSEED, but sorted() is independent of it",
+)
+def sl201(m: Module) -> Iterator[Hit]:
+    cache: dict[ast.AST, set[str]] = {m.tree: _set_names(m, m.tree)}
+
+    def is_set(node: ast.AST) -> bool:
+        scope = m.scope_of(node)
+        if scope not in cache:
+            # Module-level sets are visible in functions, unless a local or parameter hides them.
+            hidden = set(m.assignments(scope)) | _params(scope)
+            cache[scope] = _set_names(m, scope) | (cache[m.tree] - hidden)
+        return _is_set(node, cache[scope])
+
+    for loop in m.loops:
+        if is_set(loop.iter):
+            yield loop.iter, "for loop over a set: item order changes with the hash seed"
+    for comp in m.comprehensions:
+        # A set or dict comprehension over a set gives a set or a lookup table: order does not matter.
+        if isinstance(comp, ast.ListComp | ast.GeneratorExp) and not m.order_free(comp):
+            for gen in comp.generators:
+                if is_set(gen.iter):
+                    yield gen.iter, "comprehension over a set: item order changes with the hash seed"
+    for call in m.calls:
+        func = call.func
+        ordered = (isinstance(func, ast.Name) and func.id in ORDERED_BUILTINS) or m.qualname(func) in ORDERED_CALLS
+        ordered = ordered or (isinstance(func, ast.Attribute) and func.attr in ("join", "extend"))
+        args = [a.value if isinstance(a, ast.Starred) else a for a in call.args]
+        if ordered and any(is_set(a) for a in args) and not m.order_free(call):
+            yield call, f"{written(call)}() of a set: item order changes with the hash seed"
+        elif not ordered and any(isinstance(a, ast.Starred) and is_set(a.value) for a in call.args):
+            yield call, "a set unpacked into call arguments: order changes with the hash seed"
+
+
+def _sorted_later(m: Module, call: ast.Call) -> bool:
+    """``files = os.listdir(d)`` followed by ``files.sort()`` or ``sorted(files)`` in the same scope."""
+    target = m.bound_to(call)
+    if target is None:
+        return False
+    scope = m.scope_of(call)
+    if m.method_calls(scope, target, ("sort",)):
+        return True
+    return any(
+        isinstance(n, ast.Call) and last_name(n.func) == "sorted" and n.args and dotted(n.args[0]) == target
+        for n in walk_scope(scope)
+    )
+
+
+def _walk_sorted(m: Module, call: ast.Call) -> bool:
+    """``for root, dirs, files in os.walk(d):`` whose body sorts what it uses."""
+    loop = m.parents.get(call)
+    if not isinstance(loop, ast.For) or loop.iter is not call:
+        return False
+    return any(
+        isinstance(n, ast.Call) and last_name(n.func) in ("sort", "sorted") for stmt in loop.body for n in ast.walk(stmt)
+    )
+
+
+@rule(
+    "SL202", "warn", "directory listing not sorted",
+    why="os.listdir, os.scandir, glob and Path.iterdir/glob return entries in file-system order, which differs "
+    "between machines, file systems and even copies of the same data: the data order, and so training, changes",
+    fix="wrap the listing in sorted(...): sorted(os.listdir(d)), sorted(root.glob('*.png')); "
+    "in os.walk, sort dirs and files in place (dirs.sort(); files.sort())",
+)
+def sl202(m: Module) -> Iterator[Hit]:
+    for call in m.calls:
+        name = m.qualname(call.func)
+        listing = name in LISTINGS or (
+            name is None and isinstance(call.func, ast.Attribute) and call.func.attr in PATH_LISTINGS
+        )
+        if not listing or m.order_free(call) or _sorted_later(m, call):
+            continue
+        if name in WALKS and _walk_sorted(m, call):
+            continue
+        yield call, f"{written(call)}() is not sorted: entries come in file-system order"
+
+
+@rule(
+    "SL203", "warn", "results gathered in completion order",
+    why="as_completed, imap_unordered and ray.wait hand back whichever task finished first: the order of "
+    "results (and anything accumulated from them, such as float sums) changes from run to run",
+    fix="keep submission order: executor.map(...) or pool.imap(...), or key results by input and read them in input order",
+)
+def sl203(m: Module) -> Iterator[Hit]:
+    for call in m.calls:
+        name = m.qualname(call.func)
+        unordered = name in COMPLETION_ORDER or (isinstance(call.func, ast.Attribute) and call.func.attr == "imap_unordered")
+        if unordered and not m.order_free(call):
+            yield call, f"{written(call)}() yields results in completion order"
+

@@ -1,0 +1,180 @@
+"""Child side of localisation below the step: record each layer's forward output at one step.
+
+When ``$SEEDLOCK_LOCALIZE`` holds ``{"framework": "keras"|"torch", "epoch": E, "batch": B, "step": S}``,
+the run records ``(layer name, digest of its output)`` for every layer call, in completion
+order, during that window of training, writes them to ``layers.json`` beside the trace and
+ends the process: the parent compares two such runs to find the first layer whose output
+differs. Keras models are switched to eager execution for this run, so that outputs are
+concrete tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+ENV_LOCALIZE = "SEEDLOCK_LOCALIZE"
+MAX_CALLS = 20000
+
+_spec: dict[str, Any] | None = None
+_calls: list[tuple[str, str]] = []
+_recording = False
+_patched = False
+
+
+def spec() -> dict[str, Any] | None:
+    global _spec
+    if _spec is None and os.environ.get(ENV_LOCALIZE):
+        _spec = json.loads(os.environ[ENV_LOCALIZE])
+    return _spec
+
+
+def _out_path() -> str:
+    return os.path.join(os.path.dirname(os.environ.get("SEEDLOCK_TRACE", "trace")), "layers.json")
+
+
+def dump_and_exit(values: dict[str, Any] | None = None) -> None:
+    """The window is over: write the layer records (and the tensors' values at the end of the
+    window, named as in the trace) and stop the run: the rest is not needed."""
+    import numpy as np
+
+    if values:
+        arrays = {name: np.asarray(v) for name, v in values.items()}
+        members: dict[str, Any] = {f"t{i}": a for i, a in enumerate(arrays.values())}
+        np.savez(_out_path().replace(".json", ".npz"), **members)
+        names = list(arrays)
+    else:
+        names = []
+    with open(_out_path(), "w") as f:
+        json.dump({"calls": _calls, "values": names}, f)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _digest(leaves: list[Any]) -> str:
+    import numpy as np
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for leaf in leaves:
+        a = np.ascontiguousarray(leaf)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes() if a.dtype.hasobject else a.reshape(-1).view(np.uint8).data)
+    return h.hexdigest()
+
+
+def _record(name: str, leaves: list[Any]) -> None:
+    if _recording and len(_calls) < MAX_CALLS:
+        _calls.append((name, _digest(leaves)))
+
+
+# --- Keras -------------------------------------------------------------------------------------
+
+
+def _patch_keras_layers() -> None:
+    global _patched
+    if _patched:
+        return
+    import keras
+
+    original = keras.layers.Layer.__call__
+
+    def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        if _recording:
+            leaves = [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(out)]
+            _record(self.name, leaves)
+        return out
+
+    keras.layers.Layer.__call__ = __call__
+    _patched = True
+
+
+def keras_callbacks(model: Any) -> list[Any]:
+    """The recorder callback for ``model.fit`` when localising a Keras run, else nothing."""
+    s = spec()
+    if s is None or s.get("framework") != "keras":
+        return []
+    import keras
+
+    _patch_keras_layers()
+    model.run_eagerly = True  # concrete outputs; both localising runs pay the same
+    model.jit_compile = False
+    model.train_function = None
+    target_epoch, target_batch = s.get("epoch"), s.get("batch")
+
+    def state() -> dict[str, Any]:  # named as seedlock.keras.Trace names them
+        opt = model.optimizer
+        extra = opt.variables if opt is not None and getattr(opt, "built", False) else []
+        return {v.path: keras.ops.convert_to_numpy(v.value) for v in [*model.weights, *extra]}
+
+    class Recorder(keras.callbacks.Callback):
+        epoch: int | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            global _recording
+            self.epoch = epoch
+            _recording = epoch == target_epoch
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            global _recording
+            _recording = self.epoch == target_epoch
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if self.epoch == target_epoch and batch == target_batch:
+                dump_and_exit(state())
+
+        def on_test_begin(self, logs: Any = None) -> None:
+            global _recording
+            _recording = False  # validation inside fit is not training
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == target_epoch:
+                dump_and_exit(state())
+
+    return [Recorder()]
+
+
+# --- torch -------------------------------------------------------------------------------------
+
+
+def torch_hooks(torch: Any) -> None:
+    """Global forward hooks recording module outputs during the forward of step ``S``."""
+    s = spec()
+    if s is None or s.get("framework") != "torch":
+        return
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    target = int(s["step"])
+    names: dict[int, str] = {}
+    steps = 0
+
+    def pre(module: Any, args: Any) -> None:
+        if id(module) not in names:  # the outermost module is called first: it names its tree
+            root = type(module).__name__
+            for name, sub in module.named_modules():
+                names.setdefault(id(sub), f"{root}.{name}" if name else root)
+
+    def post(module: Any, args: Any, output: Any) -> None:
+        if _recording:
+            leaves = [t.detach().cpu().numpy() for t in torch.utils._pytree.tree_leaves(output) if isinstance(t, torch.Tensor)]
+            _record(names.get(id(module), type(module).__name__), leaves)
+
+    def stepped(optimizer: Any, args: Any, kwargs: Any) -> None:
+        global _recording
+        nonlocal steps
+        steps += 1
+        if steps >= target:
+            from seedlock.launch import instrument
+
+            dump_and_exit(instrument.torch_state(optimizer))
+        _recording = steps == target - 1
+
+    global _recording
+    _recording = target == 1
+    register_module_forward_pre_hook(pre)
+    register_module_forward_hook(post)
+    register_optimizer_step_post_hook(stepped)

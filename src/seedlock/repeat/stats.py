@@ -1,0 +1,420 @@
+"""Honest statistics over seeds: summaries with confidence intervals, and comparisons of two experiments.
+
+scipy does the work; only what scipy lacks is written here (P(A > B), Hedges' g, Holm, and an
+exact permutation test for a side with a single value). Nothing comes back NaN: what cannot
+be computed is ``None`` with a note saying why. See docs/repeat-stats.md for what each
+number means.
+
+>>> s = describe([1, 2, 2, 2, 1, 1, 2, 1])
+>>> s.mean, s.median, s.iqm
+(1.5, 1.5, 1.5)
+>>> c = compare({0: 0.91, 1: 0.93, 2: 0.92, 3: 0.94}, {0: 0.89, 1: 0.90, 2: 0.91, 3: 0.90})
+>>> c.paired, round(c.diff, 3), c.p_gt
+(True, 0.025, 0.96875)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from seedlock.errors import SeedlockError
+from seedlock.repeat.power import ci_halfwidth, noether_n, t_test_n, t_test_power
+
+__all__ = [
+    "Comparison", "Interval", "Summary", "ci_halfwidth", "compare", "compare_many", "describe", "fmt",
+    "hedges_g", "holm", "noether_n", "p_greater", "permutation_test", "t_test_n", "t_test_power",
+]
+
+MIN_COMPARE = 3  # fewer seeds than this and no test can say anything
+SMALL_N = 5
+EXACT_LIMIT = 100_000  # enumerate every permutation up to this many; sample this many beyond
+
+Array = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval; ``low``/``high`` are None when it cannot be computed, and ``note`` says why."""
+
+    low: float | None
+    high: float | None
+    method: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`describe` found: every statistic, its CIs, and every raw value."""
+
+    n: int
+    mean: float
+    sd: float | None  # ddof=1; None for n = 1
+    sem: float | None
+    median: float
+    q1: float
+    q3: float
+    iqr: float
+    iqm: float  # interquartile mean: the 25 % trimmed mean (rliable)
+    min: float
+    max: float
+    mean_ci: Interval  # Student t
+    median_ci: Interval  # bootstrap
+    iqm_ci: Interval  # bootstrap
+    confidence: float
+    values: tuple[float, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` found for A against B; differences are A minus B."""
+
+    name_a: str
+    name_b: str
+    paired: bool
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    diff: float  # mean(A) - mean(B)
+    diff_ci: Interval  # Student t: paired, or Welch
+    t_test: str
+    t_p: float | None
+    rank_test: str
+    rank_p: float | None
+    perm_p: float | None  # two-sided: P(|T| >= |t_obs|), T the mean difference
+    perm_exact: bool
+    p_gt: float  # P(A > B), ties count 1/2
+    p_gt_ci: Interval
+    hedges_g: float | None
+    confidence: float
+    t_p_holm: float | None = None  # set by compare_many, across metrics
+    rank_p_holm: float | None = None
+    perm_p_holm: float | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number for a table: ``digits`` significant digits, ``-`` for None.
+
+    >>> fmt(0.912345), fmt(None), fmt(12345.6)
+    ('0.9123', '-', '1.235e+04')
+    """
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _finite(values: Iterable[float]) -> tuple[Array, int]:
+    x = np.asarray(list(values), dtype=float)
+    keep = np.isfinite(x)
+    return x[keep], int((~keep).sum())
+
+
+def _t_interval(estimate: float, se: float | None, df: int, confidence: float) -> Interval:
+    if se is None:
+        return Interval(None, None, "t", "undefined for a single value")
+    if se == 0:
+        return Interval(estimate, estimate, "t", "every value is the same: no spread")
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + confidence / 2, df)) * se
+    return Interval(estimate - half, estimate + half, "t")
+
+
+def _median(x: Array, axis: int = -1) -> Array:
+    return np.median(x, axis=axis)
+
+
+def _iqm(x: Array, axis: int = -1) -> Array:
+    from scipy.stats import trim_mean
+
+    return np.asarray(trim_mean(x, 0.25, axis=axis))
+
+
+def _bootstrap(
+    data: tuple[Array, ...], statistic: Callable[..., Array], point: float, *,
+    confidence: float, n_boot: int, seed: int,
+) -> Interval:
+    """BCa, falling back to percentile, falling back to the point estimate; the note says which and why."""
+    if min(len(d) for d in data) < 2:
+        return Interval(None, None, "bootstrap", "undefined for a single value")
+    if all(np.ptp(d) == 0 for d in data) and len({float(d[0]) for d in data}) == 1:
+        return Interval(point, point, "none", "every value is the same: the interval is the point estimate")
+    from scipy.stats import bootstrap
+
+    cells = math.prod(len(d) for d in data) if len(data) > 1 else len(data[0])
+    batch = max(1, min(n_boot, 20_000_000 // max(cells, 1)))  # bounded memory for P(A > B)
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DegenerateDataWarning: handled below, said in the note
+            try:
+                res = bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence, method=method,
+                                vectorized=True, batch=batch, rng=np.random.default_rng(seed))
+                low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+            except (ValueError, FloatingPointError):
+                continue
+        if math.isfinite(low) and math.isfinite(high):
+            note = "" if method == "BCa" else "BCa is undefined for these values (too few distinct ones); percentile"
+            if low == high:
+                note = "every resample gave the same value"
+            return Interval(low, high, f"{method} bootstrap", note)
+    return Interval(point, point, "none", "bootstrap undefined for these values: the interval is the point estimate")
+
+
+def describe(
+    values: Iterable[float] | Mapping[int, float], *, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0
+) -> Summary:
+    """Summarise one metric over seeds: mean (t CI), SD, SEM, median and IQM (BCa bootstrap CIs), IQR, range.
+
+    The bootstrap has a generator of its own seeded with ``seed``: the same values give the same
+    CIs every time. NaN and infinite values are left out, with a warning; so is a small sample.
+
+    >>> s = describe([1, 1, 2, 2, 3, 3])
+    >>> s.mean, s.median, s.iqm, s.n
+    (2.0, 2.0, 2.0, 6)
+    >>> s.mean_ci.low < 2.0 < s.mean_ci.high
+    True
+    """
+    if not 0 < confidence < 1:
+        raise SeedlockError(f"confidence must be between 0 and 1, got {confidence}; pass e.g. 0.95")
+    x, dropped = _finite(values.values() if isinstance(values, Mapping) else values)
+    notes: list[str] = []
+    if dropped:
+        notes.append(f"{dropped} value(s) were NaN or infinite and are left out")
+    n = len(x)
+    if n == 0:
+        raise SeedlockError("no finite values to summarise; check that the trials report this metric")
+    if n < SMALL_N:
+        notes.append(f"only {n} value(s) (n < {SMALL_N}): the CIs are rough, the bootstrap ones especially; "
+                     "run more seeds (see `seedlock power`)")
+    mean, median = float(np.mean(x)), float(np.median(x))
+    q1, q3 = (float(q) for q in np.percentile(x, [25, 75]))
+    iqm = float(_iqm(x))
+    sd = float(np.std(x, ddof=1)) if n > 1 else None
+    sem = sd / math.sqrt(n) if sd is not None else None
+    return Summary(
+        n=n, mean=mean, sd=sd, sem=sem, median=median, q1=q1, q3=q3, iqr=q3 - q1, iqm=iqm,
+        min=float(x.min()), max=float(x.max()),
+        mean_ci=_t_interval(mean, sem, n - 1, confidence),
+        median_ci=_bootstrap((x,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed),
+        iqm_ci=_bootstrap((x,), _iqm, iqm, confidence=confidence, n_boot=n_boot, seed=seed),
+        confidence=confidence, values=tuple(float(v) for v in x), warnings=tuple(notes),
+    )
+
+
+def _p_gt_stat(x: Array, y: Array, axis: int = -1) -> Array:
+    x, y = np.moveaxis(x, axis, -1)[..., :, None], np.moveaxis(y, axis, -1)[..., None, :]
+    return np.asarray((x > y).mean(axis=(-2, -1)) + 0.5 * (x == y).mean(axis=(-2, -1)))
+
+
+def p_greater(a: Iterable[float], b: Iterable[float]) -> float:
+    """P(A > B): the chance a random seed of A beats a random seed of B, ties counting 1/2 (= U / (nA nB)).
+
+    >>> p_greater([1, 2, 2, 2, 1, 1, 2, 1], [1, 1, 2, 2, 3, 3])
+    0.3333333333333333
+    """
+    return float(_p_gt_stat(np.asarray(list(a), float), np.asarray(list(b), float)))
+
+
+def hedges_g(a: Iterable[float], b: Iterable[float]) -> float | None:
+    """Hedges' g: the mean difference in pooled SDs, with the exact small-sample correction; None without spread."""
+    from scipy.special import gammaln
+
+    x, y = np.asarray(list(a), float), np.asarray(list(b), float)
+    df = len(x) + len(y) - 2
+    if df < 2:
+        return None
+    pooled = math.sqrt(((len(x) - 1) * np.var(x, ddof=1) + (len(y) - 1) * np.var(y, ddof=1)) / df)
+    if pooled == 0:
+        return None
+    j = math.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / math.sqrt(df / 2)
+    return float((x.mean() - y.mean()) / pooled * j)
+
+
+def permutation_test(
+    a: Iterable[float], b: Iterable[float], *, paired: bool, n_resamples: int = EXACT_LIMIT, seed: int = 0
+) -> tuple[float, bool]:
+    """Two-sided permutation test of the mean difference: ``(p, exact)``, p = P(|T| >= |t_obs|) under the null.
+
+    Paired: the sign of each seed's difference is flipped (2**n arrangements); unpaired: the
+    pooled values are split every way. Exact when there are at most ``n_resamples`` arrangements,
+    else ``n_resamples`` random ones (seeded). scipy's own two-sided p doubles the smaller
+    one-sided p, which is not the same thing when the null distribution is lopsided.
+
+    >>> permutation_test([10, 10, 10], [0], paired=False)
+    (0.25, True)
+    """
+    from scipy.stats import permutation_test as scipy_permutation_test
+
+    x, y = np.asarray(list(a), float), np.asarray(list(b), float)
+    if paired:
+        count = 2 ** len(x)
+        ptype = "samples"
+
+        def statistic(u: Array, v: Array, axis: int = -1) -> Array:
+            return np.abs(np.mean(u - v, axis=axis))
+    else:
+        count = math.comb(len(x) + len(y), len(x))
+        ptype = "independent"
+
+        def statistic(u: Array, v: Array, axis: int = -1) -> Array:
+            return np.abs(np.mean(u, axis=axis) - np.mean(v, axis=axis))
+    if min(len(x), len(y)) < 2:  # scipy wants two values per side; enumerate by hand
+        if paired or len(x) + len(y) < 2:
+            return 1.0, True
+        pooled = np.concatenate([x, y])
+        observed = statistic(x, y)
+        null = [statistic(pooled[list(idx)], np.delete(pooled, list(idx)))
+                for idx in itertools.combinations(range(len(pooled)), len(x))]
+        tol = 1e-12 * max(1.0, float(observed))
+        return float(np.mean(np.asarray(null) >= observed - tol)), True
+    res = scipy_permutation_test((x, y), statistic, permutation_type=ptype, vectorized=True, n_resamples=n_resamples,
+                                 alternative="greater", batch=10_000, rng=np.random.default_rng(seed))
+    return float(res.pvalue), count <= n_resamples
+
+
+def _p_or_none(p: float, what: str, notes: list[str]) -> float | None:
+    if math.isfinite(p):
+        return float(p)
+    notes.append(f"{what} is undefined for these values")
+    return None
+
+
+def compare(
+    a: Mapping[int, float], b: Mapping[int, float], *, paired: bool | None = None, names: tuple[str, str] = ("A", "B"),
+    confidence: float = 0.95, n_boot: int = 10_000, n_perm: int = EXACT_LIMIT, seed: int = 0,
+) -> Comparison:
+    """Compare one metric of two experiments, given as ``{seed: value}``; differences are A - B.
+
+    Paired by seed when both ran the same seeds (or ``paired=True``, which then insists):
+    paired t CI and test, Wilcoxon signed-rank, sign-flip permutation test. Otherwise Welch's t
+    CI and test, Mann-Whitney U, and a permutation test of the split. Rank tests are exact
+    (by permutation, so ties are handled) up to ``n_perm`` arrangements. Always: P(A > B) with a
+    BCa bootstrap CI (each side resampled on its own), and Hedges' g. At least 3 seeds per side.
+
+    >>> c = compare({1: 3.0, 2: 4.0, 3: 5.0}, {7: 1.0, 8: 2.0, 9: 2.5})
+    >>> c.paired, c.t_test, c.p_gt
+    (False, 'Welch t', 1.0)
+    """
+    from scipy import stats
+
+    name_a, name_b = names
+    notes: list[str] = []
+    warned: list[str] = []
+    fa = {s: float(v) for s, v in a.items() if math.isfinite(float(v))}
+    fb = {s: float(v) for s, v in b.items() if math.isfinite(float(v))}
+    for name, raw, kept in ((name_a, a, fa), (name_b, b, fb)):
+        if len(raw) > len(kept):
+            warned.append(f"{len(raw) - len(kept)} NaN or infinite value(s) of {name!r} left out")
+        if len(kept) < MIN_COMPARE:
+            raise SeedlockError(
+                f"need at least {MIN_COMPARE} seeds per side to compare, got {len(kept)} for {name!r}; "
+                "run more seeds with `seedlock repeat ... --seeds 5`"
+            )
+    same = set(fa) == set(fb)
+    if paired and not same:
+        only_a, only_b = sorted(set(fa) - set(fb)), sorted(set(fb) - set(fa))
+        raise SeedlockError(
+            f"--paired needs the same seeds on both sides; only {name_a!r} has {only_a[:10]}, only {name_b!r} has "
+            f"{only_b[:10]}; run the missing seeds or pass --unpaired"
+        )
+    if paired is None:
+        paired = same
+        if not same:
+            notes.append(f"the two have different ok seeds ({len(set(fa) - set(fb))} only in {name_a!r}, "
+                         f"{len(set(fb) - set(fa))} only in {name_b!r}), so they are compared unpaired")
+    seeds = sorted(fa)
+    x = np.array([fa[s] for s in seeds] if paired else list(fa.values()))
+    y = np.array([fb[s] for s in seeds] if paired else list(fb.values()))
+    diff = float(x.mean() - y.mean())
+    count = 2 ** len(x) if paired else math.comb(len(x) + len(y), len(x))
+    exact = count <= n_perm
+    rank_method: Any = stats.PermutationMethod(n_resamples=n_perm, rng=np.random.default_rng(seed)) if exact else "auto"
+    rank_test = ("Wilcoxon signed-rank" if paired else "Mann-Whitney U") + (", exact" if exact else ", normal approx.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate inputs are handled and explained below
+        if paired:
+            d = x - y
+            sd = float(np.std(d, ddof=1))
+            diff_ci = _t_interval(diff, sd / math.sqrt(len(d)), len(d) - 1, confidence)
+            t_p: float | None = 1.0
+            rank_p: float | None = 1.0
+            if not d.any():
+                notes.append("A and B gave the same value on every seed")
+            else:
+                t_p = _p_or_none(float(stats.ttest_rel(x, y).pvalue), "the paired t-test", notes) if sd > 0 else None
+                if sd == 0:
+                    notes.append("the difference is the same on every seed: the t-test is undefined")
+                rank_p = _p_or_none(float(stats.wilcoxon(x, y, method=rank_method).pvalue), "the Wilcoxon test", notes)
+        else:
+            res = stats.ttest_ind(x, y, equal_var=False)
+            if np.ptp(x) == 0 and np.ptp(y) == 0:
+                notes.append("no spread within either side: Welch's t-test is undefined")
+                t_p, diff_ci = None, Interval(diff, diff, "Welch t", "no spread within either side")
+            else:
+                t_p = _p_or_none(float(res.pvalue), "Welch's t-test", notes)
+                ci = res.confidence_interval(confidence)
+                diff_ci = Interval(float(ci.low), float(ci.high), "Welch t")
+            rank_p = _p_or_none(float(stats.mannwhitneyu(x, y, alternative="two-sided", method=rank_method).pvalue),
+                                "the Mann-Whitney test", notes)
+    perm_p, perm_exact = permutation_test(x, y, paired=paired, n_resamples=n_perm, seed=seed)
+    p_gt = p_greater(x, y)
+    n_small = min(len(x), len(y))
+    if n_small < SMALL_N:
+        warned.append(f"only {n_small} seeds on one side (n < {SMALL_N}): the tests have little power and the CIs "
+                      "are wide; see `seedlock power`")
+    return Comparison(
+        name_a=name_a, name_b=name_b, paired=paired, n_a=len(x), n_b=len(y),
+        mean_a=float(x.mean()), mean_b=float(y.mean()), diff=diff, diff_ci=diff_ci,
+        t_test="paired t" if paired else "Welch t", t_p=t_p, rank_test=rank_test, rank_p=rank_p,
+        perm_p=perm_p, perm_exact=perm_exact, p_gt=p_gt,
+        # P(A > B) is about random seeds of each: resample each side on its own, even when paired.
+        p_gt_ci=_bootstrap((x, y), _p_gt_stat, p_gt, confidence=confidence, n_boot=n_boot, seed=seed),
+        hedges_g=hedges_g(x, y), confidence=confidence, notes=tuple(notes), warnings=tuple(warned),
+    )
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values, in the order given; None stays None (and is not counted).
+
+    >>> holm([0.01, 0.04, 0.03, 0.005])
+    [0.03, 0.06, 0.06, 0.02]
+    """
+    for p in pvalues:
+        if p is not None and not 0 <= p <= 1:
+            raise ValueError(f"p-values must be in [0, 1], got {p}")
+    present = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(present):
+        running = max(running, min(1.0, (len(present) - rank) * p))
+        out[i] = round(running, 15)  # 3 * 0.01 is 0.030000000000000002
+    return out
+
+
+def compare_many(
+    a: Mapping[str, Mapping[int, float]], b: Mapping[str, Mapping[int, float]], **kwargs: Any
+) -> dict[str, Comparison]:
+    """:func:`compare` every metric of ``a`` (``{metric: {seed: value}}``) with ``b``, Holm-adjusting
+    each family of p-values (t, rank, permutation) across the metrics."""
+    missing = [m for m in a if m not in b]
+    if missing:
+        raise SeedlockError(f"metrics {missing} are missing on the B side; compare only metrics both have")
+    out = {m: compare(a[m], b[m], **kwargs) for m in a}
+    names = list(out)
+    fields = {f: holm([getattr(out[m], f) for m in names]) for f in ("t_p", "rank_p", "perm_p")}
+    return {m: replace(out[m], t_p_holm=fields["t_p"][i], rank_p_holm=fields["rank_p"][i],
+                       perm_p_holm=fields["perm_p"][i]) for i, m in enumerate(names)}

@@ -1,0 +1,401 @@
+"""Per-step traces of a training run, as JSON lines: where two runs part, to the step and tensor.
+
+A trace file is a header line, then one record per line::
+
+    {"seedlock_trace": 1, "kind": "header", "framework": "keras", "granularity": "epoch", "meta": {...}}
+    {"kind": "epoch", "step": 40, "epoch": 0, "batch": null, "metrics": {"loss": 0.6931}, "tensors": {"dense/kernel": "9f0c..."}}
+    {"kind": "final", "step": 120, "epoch": 2, "batch": null, "metrics": {}, "tensors": {...}, "digest": "...", "values": {"file": "run.jsonl.3.npz", "raw": {}}}
+
+* ``kind``: ``"batch"``, ``"epoch"``, ``"step"`` (one optimizer step), ``"final"`` (end of
+  training, with the fingerprint ``digest``), or any other name (``"stdout"``...).
+* ``step``: optimizer steps done so far (or null); ``epoch``, ``batch``: 0-based (or null).
+* ``metrics``: name -> number, written with ``repr`` so it reads back bit for bit (NaN and
+  infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
+* ``tensors``, ``grads``: name -> :func:`seedlock.fingerprint.tensor_digest` (xxh3_128 hex).
+* ``values`` (optional): a ``.npz`` sidecar next to the trace with the raw arrays, for max-abs
+  and ULP distances; ``raw`` maps names stored as raw bytes (bfloat16...) to their dtype.
+* any other key: compared by equality (``"text"`` of a ``"stdout"`` record, ``"optimizer"``...).
+
+Every record is flushed as it is written: a crash loses nothing already recorded, and
+:func:`read_trace` reads a trace whose last line was cut, saying so.
+
+>>> import tempfile, os, numpy as np
+>>> path = os.path.join(tempfile.mkdtemp(), "run.jsonl")
+>>> with TraceWriter(path, framework="numpy", granularity="step") as w:
+...     _ = w.write("step", step=1, metrics={"loss": 0.5}, tensors={"w": np.zeros(2)})
+>>> trace = read_trace(path)
+>>> trace.records[0].metrics
+{'loss': 0.5}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seedlock.errors import SeedlockError
+from seedlock.fingerprint import combine, digest_leaf, iter_leaves
+
+FORMAT_VERSION = 1
+ENV_TRACE = "SEEDLOCK_TRACE"
+_FIELDS = ("kind", "step", "epoch", "batch", "metrics", "tensors", "grads", "values")
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_NOT_ARRAYS = {"none", "str", "bytes", "pyint"}  # leaves with no values worth saving
+_HOW = "write one with `seedlock run --trace PATH`, seedlock.trace.start(PATH) or seedlock.keras.Trace(PATH)"
+
+
+class NotATrace(SeedlockError, ValueError):
+    """A file that is not a (readable) seedlock trace."""
+
+
+Metric = float | int
+
+
+@dataclass(frozen=True)
+class Record:
+    """One line of a trace. ``line`` is its 1-based line number in the file (0 if not read)."""
+
+    kind: str
+    step: int | None = None
+    epoch: int | None = None
+    batch: int | None = None
+    metrics: Mapping[str, Metric] = field(default_factory=dict)
+    tensors: Mapping[str, str] = field(default_factory=dict)
+    grads: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        """``"batch record at epoch 1, batch 4, step 12"``: the record's place in the run."""
+        at = ", ".join(f"{k} {v}" for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step)) if v is not None)
+        return f"{self.kind} record" + (f" at {at}" if at else "")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "step": self.step, "epoch": self.epoch, "batch": self.batch,
+            "metrics": {k: _encode_metric(v) for k, v in self.metrics.items()},
+            "tensors": dict(self.tensors),
+        }
+        if self.grads:
+            out["grads"] = dict(self.grads)
+        if self.values is not None:
+            out["values"] = dict(self.values)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], line: int = 0) -> Record:
+        if not isinstance(data, Mapping):
+            raise ValueError("not a JSON object")
+        kind = data.get("kind")
+        if not isinstance(kind, str):
+            raise ValueError("no 'kind'")
+        for key in ("step", "epoch", "batch"):
+            if not isinstance(data.get(key), int | None) or isinstance(data.get(key), bool):
+                raise ValueError(f"{key!r} is {data.get(key)!r}, not an integer or null")
+        maps = {k: data.get(k) or {} for k in ("metrics", "tensors", "grads")}
+        if not all(isinstance(m, dict) for m in maps.values()):
+            raise ValueError("metrics, tensors and grads must be objects")
+        return cls(
+            kind, data.get("step"), data.get("epoch"), data.get("batch"),
+            {k: _NONFINITE[v] if isinstance(v, str) and v in _NONFINITE else v for k, v in maps["metrics"].items()},
+            maps["tensors"], maps["grads"], data.get("values"),
+            {k: v for k, v in data.items() if k not in _FIELDS}, line,
+        )
+
+
+def _encode_metric(value: Metric) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'nan', 'inf', '-inf': strict JSON has no such numbers
+    return value  # json writes floats with repr: they read back bit for bit
+
+
+def as_metric(value: Any) -> Metric:
+    """A metric value as a Python int or float (bools as ints); TypeError for non-scalars."""
+    if hasattr(value, "item") and not isinstance(value, int | float):  # numpy, torch, jax scalars
+        value = value.item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    raise TypeError(f"metric values must be scalars, got {type(value).__name__}")
+
+
+def metric_values(logs: Mapping[str, Any] | None) -> dict[str, Metric]:
+    """The scalar entries of a logs dict as numbers; others (arrays, strings) are left out.
+
+    >>> metric_values({"loss": np.float32(0.5), "name": "x"})
+    {'loss': 0.5}
+    """
+    out: dict[str, Metric] = {}
+    for k, v in (logs or {}).items():
+        try:
+            out[str(k)] = as_metric(v)
+        except (TypeError, ValueError, RuntimeError):  # arrays, strings: not metrics
+            continue
+    return out
+
+
+class TraceWriter:
+    """Writes a trace: the header at once, then each record as one flushed line.
+
+    Thread-safe. In a forked child (a DataLoader worker) writes are dropped, so the
+    parent's file is never interleaved.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, framework: str | None = None,
+        granularity: str | None = None, meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.header: dict[str, Any] = {
+            "seedlock_trace": FORMAT_VERSION, "kind": "header",
+            "framework": framework, "granularity": granularity, "meta": dict(meta or {}),
+        }
+        self.count = 0  # records written, header excluded
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        if self.path.parent != Path():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the writer
+        self._emit(self.header)
+
+    def _emit(self, data: Mapping[str, Any]) -> None:
+        self._file.write(json.dumps(data, separators=(",", ":")) + "\n")  # one write per line
+        self._file.flush()
+
+    def write_record(self, record: Record) -> Record:
+        """Append a record whose digests are already computed."""
+        if os.getpid() != self._pid:
+            return record
+        with self._lock:
+            if self._file.closed:
+                raise SeedlockError(f"trace {self.path} is closed; open a new TraceWriter to record more")
+            self._emit(record.to_json())
+            self.count += 1
+        return record
+
+    def write(
+        self, kind: str = "step", *, step: int | None = None, epoch: int | None = None, batch: int | None = None,
+        metrics: Mapping[str, Any] | None = None, tensors: Any = None, grads: Any = None,
+        values: bool = False, **extra: Any,
+    ) -> Record:
+        """Digest ``tensors`` and ``grads`` (anything :func:`~seedlock.fingerprint.fingerprint`
+        accepts: a model, a dict of arrays...) and append a record. ``values=True`` also saves the
+        raw arrays of ``tensors`` to a ``.npz`` sidecar, for max-abs and ULP distances.
+        """
+        clash = set(extra) & {*_FIELDS, "seedlock_trace"}
+        if clash:
+            raise TypeError(f"extra fields {sorted(clash)} clash with the record's own fields")
+        digests, sidecar = self._digests(tensors, values)
+        record = Record(
+            kind, step, epoch, batch, {k: as_metric(v) for k, v in (metrics or {}).items()},
+            digests, self._digests(grads, False)[0], sidecar, extra,
+        )
+        return self.write_record(record)
+
+    def final(self, obj: Any, *, values: bool = True, **fields: Any) -> Record:
+        """The ``"final"`` record: every tensor of ``obj``, plus ``digest``, equal to
+        ``fingerprint(obj).digest``. ``values=True`` (the default) saves the arrays too."""
+        digests, sidecar = self._digests(obj, values)
+        metrics = {k: as_metric(v) for k, v in (fields.pop("metrics", None) or {}).items()}
+        step, epoch = fields.pop("step", None), fields.pop("epoch", None)
+        extra = {**fields, "digest": combine(digests)}
+        return self.write_record(Record("final", step, epoch, None, metrics, digests, {}, sidecar, extra))
+
+    def _digests(self, obj: Any, values: bool) -> tuple[dict[str, str], dict[str, Any] | None]:
+        if obj is None:
+            return {}, None
+        if values and os.getpid() == self._pid:
+            return self._save_values(obj)
+        return {n: digest_leaf(leaf).digest for n, leaf in iter_leaves(obj)}, None
+
+    def _save_values(self, tensors: Any) -> tuple[dict[str, str], dict[str, Any]]:
+        name = f"{self.path.name}.{self.count}.npz"
+        digests: dict[str, str] = {}
+        raw: dict[str, str] = {}
+        # Streamed member by member: one tensor at a time in memory, as fingerprint() does.
+        with zipfile.ZipFile(self.path.with_name(name), "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for n, leaf in iter_leaves(tensors):
+                digests[n] = digest_leaf(leaf).digest
+                if leaf.dtype in _NOT_ARRAYS:
+                    continue
+                dt = leaf.data.dtype
+                if dt.kind in "biufc" and dt.name == leaf.dtype:
+                    array = leaf.data.reshape(leaf.shape)
+                else:  # bfloat16, float8...: NumPy cannot save them as such; keep the bytes
+                    array = leaf.data.reshape(-1).view(np.uint8)
+                    raw[n] = leaf.dtype
+                with zf.open(f"{n}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        return digests, {"file": name, "raw": raw}
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A trace read back: its header, complete records, and whether the last line was cut."""
+
+    path: Path | None
+    header: Mapping[str, Any]
+    records: tuple[Record, ...]
+    truncated: bool = False
+
+    @property
+    def framework(self) -> str | None:
+        return self.header.get("framework")
+
+    @property
+    def granularity(self) -> str | None:
+        return self.header.get("granularity")
+
+    @property
+    def final(self) -> Record | None:
+        """The last ``"final"`` record, if the run got that far."""
+        return next((r for r in reversed(self.records) if r.kind == "final"), None)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def values(self, record: Record) -> Mapping[str, np.ndarray] | None:
+        """The record's saved arrays (NumPy dtypes; raw-byte ones as stored), or None."""
+        if record.values is None or self.path is None:
+            return None
+        file = self.path.with_name(str(record.values.get("file")))
+        return np.load(file, allow_pickle=False) if file.exists() else None
+
+
+def read_trace(path: str | os.PathLike[str]) -> Trace:
+    """Read and validate a trace; a cut last line (a crash) is dropped and reported in ``truncated``.
+
+    Raises :class:`NotATrace` (a :class:`~seedlock.errors.SeedlockError`) with a one-line reason
+    for a missing file, a file that is not a seedlock trace, or a corrupted line before the last.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise NotATrace(f"{p}: no such trace file; check the path, or {_HOW}") from None
+    except OSError as exc:
+        raise NotATrace(f"{p}: cannot read it ({exc.strerror}); check the path and its permissions") from None
+    if not data.strip():
+        raise NotATrace(f"{p} is empty, not a seedlock trace; {_HOW}")
+    lines = data.split(b"\n")
+    cut = lines[-1] != b""  # every complete line ends with "\n"
+    if not cut:
+        lines.pop()
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or "seedlock_trace" not in header:
+        raise NotATrace(f"{p} is not a seedlock trace (its first line is not a seedlock trace header); {_HOW}")
+    version = header["seedlock_trace"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise NotATrace(f"{p} is a version {version!r} trace; this seedlock reads up to {FORMAT_VERSION}: upgrade seedlock")
+    records: list[Record] = []
+    truncated = False
+    for number, raw in enumerate(lines[1:], start=2):
+        last = number == len(lines)
+        try:
+            item = json.loads(raw)
+            records.append(Record.from_json(item, number))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            if last and cut:
+                truncated = True
+                break
+            raise NotATrace(f"{p}: line {number} is not a valid trace record ({exc}); the trace is corrupted") from None
+    return Trace(p, header, tuple(records), truncated)
+
+
+# --- the active writer: one per process, for code that only says record(...) -----------------
+
+_active: TraceWriter | None = None
+_writers: dict[Path, TraceWriter] = {}
+_registry_lock = threading.Lock()
+
+
+def open_writer(path: str | os.PathLike[str], **header: Any) -> TraceWriter:
+    """The open writer for ``path`` in this process, else a new one: a Keras callback and
+    ``record()`` calls given the same path write to one file instead of clobbering it."""
+    key = Path(path).resolve()
+    with _registry_lock:
+        writer = _writers.get(key)
+        if writer is None or writer._file.closed or writer._pid != os.getpid():
+            writer = _writers[key] = TraceWriter(path, **header)
+        return writer
+
+
+def start(path: str | os.PathLike[str], *, framework: str | None = None, granularity: str | None = None,
+          meta: Mapping[str, Any] | None = None) -> TraceWriter:
+    """Start tracing to ``path``: :func:`record` and the framework hooks write there."""
+    global _active
+    _active = open_writer(path, framework=framework, granularity=granularity, meta=meta)
+    return _active
+
+
+def active(**header: Any) -> TraceWriter | None:
+    """The active writer; if none, one started from ``$SEEDLOCK_TRACE`` (with ``header``), else None."""
+    if (_active is None or _active._pid != os.getpid()) and os.environ.get(ENV_TRACE):
+        return start(os.environ[ENV_TRACE], **header)
+    return _active
+
+
+def stop() -> None:
+    """Close the active writer."""
+    global _active
+    if _active is not None:
+        _active.close()
+        _active = None
+
+
+def record(step: int | None = None, /, *, kind: str = "step", epoch: int | None = None, batch: int | None = None,
+           metrics: Mapping[str, Any] | None = None, grads: Any = None, values: bool = False,
+           **tensors: Any) -> Record | None:
+    """Record tensors (by keyword) and metrics to the active trace; a no-op when none is active.
+
+    >>> record(3, metrics={"loss": 0.25}, w=np.zeros(2))   # without a trace: nothing happens
+    """
+    writer = active()
+    if writer is None:
+        return None
+    return writer.write(kind, step=step, epoch=epoch, batch=batch, metrics=metrics,
+                        tensors=tensors or None, grads=grads, values=values)
+
+
+def final(obj: Any, **fields: Any) -> Record | None:
+    """The ``"final"`` record of ``obj`` (all its tensors and their arrays) to the active trace."""
+    writer = active()
+    return None if writer is None else writer.final(obj, **fields)
+
+
+def __getattr__(name: str) -> Any:
+    # compare_traces lives in its own module; re-exported lazily to avoid an import cycle.
+    if name in ("compare_traces", "Divergence", "ulp_distance"):
+        from seedlock import trace_compare
+
+        return getattr(trace_compare, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

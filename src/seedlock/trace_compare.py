@@ -1,0 +1,223 @@
+"""Where two traces part: the first divergent record, its first divergent tensor or metric, by how much.
+
+>>> import tempfile, os, numpy as np
+>>> from seedlock.trace import TraceWriter
+>>> d = tempfile.mkdtemp()
+>>> for name, w in (("a", 1.0), ("b", np.nextafter(1.0, 2.0))):
+...     with TraceWriter(os.path.join(d, name)) as tw:
+...         _ = tw.write("step", step=1, tensors={"w": np.zeros(3)})
+...         _ = tw.final({"w": np.full(3, w)})
+>>> div = compare_traces(os.path.join(d, "a"), os.path.join(d, "b"))
+>>> div.reason, div.kind, div.name, div.max_ulp
+('tensor', 'final', 'w', 1)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from seedlock.trace import Record, Trace
+
+# Fields compared as a whole. "values" names a sidecar file, which differs between any two paths.
+_SKIP = {"values"}
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first place where trace ``a`` and trace ``b`` differ.
+
+    ``reason`` is ``"tensor"``, ``"grad"``, ``"metric"`` or ``"field"`` (a record in both traces
+    that differs: ``name`` says what, ``a``/``b`` are the two digests or values); ``"missing"``
+    (a record of ``a`` that ``b`` lacks: ``b`` crashed or stopped early) or ``"extra"`` (the
+    reverse). ``index`` is the record's 0-based position in ``a`` (in ``b`` for ``"extra"``).
+    ``max_abs`` and ``max_ulp`` are filled for metrics, and for tensors when both records saved
+    their values. ``differing`` lists everything that differs in the record, as
+    ``"tensors/NAME"``, ``"grads/NAME"``, ``"metrics/NAME"`` or a field name.
+    """
+
+    reason: str
+    kind: str
+    step: int | None
+    epoch: int | None
+    batch: int | None
+    index: int
+    name: str | None = None
+    a: Any = None
+    b: Any = None
+    max_abs: float | None = None
+    max_ulp: int | None = None
+    differing: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def where(self) -> str:
+        at = ", ".join(f"{k} {v}" for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step)) if v is not None)
+        return f"{self.kind} record" + (f" at {at}" if at else "") + f" (#{self.index})"
+
+    def __str__(self) -> str:
+        if self.reason == "missing":
+            return f"trace b has no {self.where} of trace a" + (f": {self.note}" if self.note else "")
+        if self.reason == "extra":
+            return f"trace b has a {self.where} that trace a lacks" + (f": {self.note}" if self.note else "")
+        what = {"tensor": "tensor", "grad": "gradient", "metric": "metric", "field": "field"}[self.reason]
+        line = f"{self.where}: {what} {self.name!r} differs"
+        if self.reason in ("metric", "field"):
+            line += f" ({self.a!r} vs {self.b!r})"
+        amounts = [f"max abs diff {self.max_abs:.6g}" if self.max_abs is not None else "",
+                   f"{self.max_ulp} ULP" if self.max_ulp is not None else "", self.note or ""]
+        amounts = [x for x in amounts if x]
+        if amounts:
+            line += f"; {', '.join(amounts)}"
+        if len(self.differing) > 1:
+            line += f"; {len(self.differing) - 1} more differ in this record"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ulp_distance(a: Any, b: Any) -> np.ndarray:
+    """Elementwise distance in units in the last place, for float16, float32 or float64 arrays.
+
+    The bits are reinterpreted as integers ordered like the floats (sign-magnitude to a monotone
+    unsigned scale), so adjacent floats are 1 apart, across zero too: ``+0.0`` and ``-0.0``
+    differ bitwise and are 1 apart. NaNs are compared by bit pattern. Result: uint64.
+
+    >>> x = np.float32(1.0)
+    >>> int(ulp_distance(x, np.nextafter(x, np.float32(2))))
+    1
+    >>> ulp_distance(np.array([1.0, -0.0]), np.array([1.0, 0.0])).tolist()
+    [0, 1]
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.dtype.kind != "f" or a.dtype.itemsize not in (2, 4, 8):
+        raise TypeError(f"ulp_distance needs two float16/32/64 arrays of one dtype, got {a.dtype} and {b.dtype}")
+    unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
+    return _ulp_bits(a.view(unsigned), b.view(unsigned), 8 * a.dtype.itemsize)
+
+
+def _ulp_bits(a: np.ndarray, b: np.ndarray, width: int) -> np.ndarray:
+    oa, ob = _ordered(a, width), _ordered(b, width)
+    return np.where(oa >= ob, oa - ob, ob - oa)  # unsigned: no overflow
+
+
+def _ordered(bits: np.ndarray, width: int) -> np.ndarray:
+    x = bits.astype(np.uint64)
+    sign = np.uint64(1 << (width - 1))
+    mask = np.uint64((1 << width) - 1)
+    return np.where(x & sign, ~x & mask, x | sign)  # negatives reversed below the positives
+
+
+def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *, values: bool = True) -> Divergence | None:
+    """The first divergence between two traces, or None when they agree bitwise.
+
+    Records are matched by ``(kind, epoch, batch)`` and their order of occurrence, so a
+    trace cut short by a crash gives ``"missing"`` at the first record it lacks. Within a
+    record, tensors come first (in the order recorded), then gradients, metrics, and other
+    fields (``step``, ``digest``...). When the two traces were written at different
+    granularities (per epoch vs per batch), only the kinds both contain are compared.
+    ``values=False`` skips loading saved arrays (no max-abs/ULP for tensors).
+
+    Raises :class:`seedlock.trace.NotATrace` when a path is not a readable trace.
+    """
+    from seedlock.trace import Trace, read_trace
+
+    ta = a if isinstance(a, Trace) else read_trace(a)
+    tb = b if isinstance(b, Trace) else read_trace(b)
+    kinds = {r.kind for r in ta} | {r.kind for r in tb}
+    if ta.granularity != tb.granularity:
+        kinds = {r.kind for r in ta} & {r.kind for r in tb}
+    in_b = dict(_keyed(tb, kinds))
+    matched: set[int] = set()
+    for key, (i, ra) in _keyed(ta, kinds):
+        hit = in_b.get(key)
+        if hit is None:
+            note = f"trace b has {len(tb)} records" + (", its last line cut (a crash?)" if tb.truncated else "")
+            return Divergence("missing", ra.kind, ra.step, ra.epoch, ra.batch, i, note=note)
+        j, rb = hit
+        matched.add(j)
+        found = _compare(ra, rb, i, ta, tb, values)
+        if found is not None:
+            return found
+    for _, (j, rb) in _keyed(tb, kinds):
+        if j not in matched:
+            return Divergence("extra", rb.kind, rb.step, rb.epoch, rb.batch, j, note=f"trace a has {len(ta)} records")
+    return None
+
+
+def _keyed(trace: Trace, kinds: set[str]) -> Iterator[tuple[tuple[Any, ...], tuple[int, Record]]]:
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, r in enumerate(trace.records):
+        if r.kind in kinds:
+            base = (r.kind, r.epoch, r.batch)
+            seen[base] = seen.get(base, -1) + 1
+            yield (*base, seen[base]), (i, r)
+
+
+def _same(x: Any, y: Any) -> bool:
+    # repr, not ==: bitwise for floats (-0.0 != 0.0, nan == nan) and 1 != 1.0.
+    return type(x) is type(y) and repr(x) == repr(y)
+
+
+def _diffs(ma: Mapping[str, Any], mb: Mapping[str, Any]) -> list[str]:
+    names = [n for n in ma if n not in mb or not _same(ma[n], mb[n])]
+    return names + [n for n in mb if n not in ma]
+
+
+def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool) -> Divergence | None:
+    fa = {"step": ra.step, **{k: v for k, v in ra.extra.items() if k not in _SKIP}}
+    fb = {"step": rb.step, **{k: v for k, v in rb.extra.items() if k not in _SKIP}}
+    groups = (("tensor", "tensors/", ra.tensors, rb.tensors), ("grad", "grads/", ra.grads, rb.grads),
+              ("metric", "metrics/", ra.metrics, rb.metrics), ("field", "", fa, fb))
+    found = [(reason, prefix, name, ma.get(name), mb.get(name)) for reason, prefix, ma, mb in groups for name in _diffs(ma, mb)]
+    if not found:
+        return None
+    reason, _, name, va, vb = found[0]
+    max_abs = max_ulp = note = None
+    if reason == "metric" and isinstance(va, float) and isinstance(vb, float):
+        max_abs, max_ulp = abs(va - vb), int(ulp_distance(va, vb))
+    elif reason == "tensor" and values and va is not None and vb is not None:
+        max_abs, max_ulp, note = _tensor_amounts(name, ra, rb, ta, tb)
+    return Divergence(reason, ra.kind, ra.step, ra.epoch, ra.batch, i, name, va, vb, max_abs, max_ulp,
+                      tuple(prefix + n for _, prefix, n, _, _ in found), note)
+
+
+def _array(trace: Trace, record: Record, name: str) -> tuple[np.ndarray, str] | None:
+    """The saved array and its dtype name (raw-byte dtypes come back as bytes)."""
+    try:
+        store = trace.values(record)
+        if store is None or name not in store:
+            return None
+        array = store[name]
+    except (OSError, ValueError):  # a sidecar deleted or cut short: amounts are a bonus
+        return None
+    return array, (record.values or {}).get("raw", {}).get(name, array.dtype.name)
+
+
+def _tensor_amounts(name: str, ra: Record, rb: Record, ta: Trace, tb: Trace) -> tuple[float | None, int | None, str | None]:
+    xa, ya = _array(ta, ra, name), _array(tb, rb, name)
+    if xa is None or ya is None:
+        saved = ra.values is not None and rb.values is not None  # per-step records never save them
+        return None, None, "saved values not readable" if saved else None
+    (x, dx), (y, dy) = xa, ya
+    if x.shape != y.shape or dx != dy:
+        return None, None, f"{dx}{list(x.shape)} vs {dy}{list(y.shape)}"
+    if x.size == 0:
+        return None, None, None
+    if dx == "bfloat16":  # saved as bytes: ULPs on the 16-bit patterns, values as float32 (their top half)
+        bx, by = x.view(np.uint16), y.view(np.uint16)
+        ulp: int | None = int(np.max(_ulp_bits(bx, by, 16)))
+        x, y = ((b.astype(np.uint32) << 16).view(np.float32) for b in (bx, by))
+    elif x.dtype.kind == "f" and x.dtype.itemsize in (2, 4, 8):
+        ulp = int(np.max(ulp_distance(x, y)))
+    elif x.dtype.kind in "iub":
+        ulp = None
+    else:
+        return None, None, None
+    return float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))), ulp, None

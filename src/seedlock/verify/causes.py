@@ -1,0 +1,91 @@
+"""Why two runs differ: static findings, audit records and environment differences, most likely first."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+# Static rules, most likely cause of a run-to-run divergence first. Unseeded entropy and
+# order from sets/threads change every run; the others change results across machines or
+# only with worker processes or GPUs.
+_RULE_RANK = {
+    "SL104": 0, "SL101": 1, "SL102": 1, "SL103": 1, "SL203": 2, "SL201": 3, "SL202": 4,
+    "SL301": 5, "SL302": 5, "SL403": 5, "SL402": 6, "SL502": 6, "SL303": 7, "SL401": 8,
+    "SL503": 9, "SL504": 9, "SL501": 10,
+}
+_STRICT_RULES = {"SL101", "SL102", "SL103"}
+
+
+def static_causes(files: list[str]) -> list[dict[str, Any]]:
+    from seedlock.doctor.static import scan
+
+    out = []
+    for f in scan(files):
+        if f.status not in ("warn", "error", "info"):
+            continue
+        fix = f.fix
+        if f.id in _STRICT_RULES:
+            fix = f"{fix} Or run with `seedlock run --strict` / `seedlock check --strict`, which derives it from the master seed."
+        out.append({
+            "source": "static", "rule": f.id, "rank": _RULE_RANK.get(f.id, 20) + (0 if f.status != "info" else 10),
+            "location": f"{f.file}:{f.line}", "message": f.title, "fix": fix,
+        })
+    return out
+
+
+def audit_causes(paths: list[Path]) -> list[dict[str, Any]]:
+    """Nondeterministic ops the runtime audit saw (``--audit``), once per op and location."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for path in paths:
+        if not path.exists():
+            continue
+        try:
+            records = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for rec in records if isinstance(records, list) else records.get("records", []):
+            key = (str(rec.get("op")), str(rec.get("location")))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append({"source": "audit", "rank": 1, "location": rec.get("location"),
+                        "message": f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
+                        "fix": rec.get("alternative") or "use a deterministic alternative, or accept the variation"})
+    return out
+
+
+def environment_causes(manifests: list[Path]) -> list[dict[str, Any]]:
+    """What differs between the runs' environments (should be nothing within one `check`)."""
+    from seedlock.doctor import manifest
+
+    loaded = [manifest.load(p) for p in manifests if p.exists()]
+    out = []
+    for other in loaded[1:]:
+        for d in manifest.diff(loaded[0], other):
+            out.append({"source": "environment", "rank": 0, "location": None, "message": d["message"],
+                        "fix": "run both with the same environment"})
+    return out
+
+
+def rank(causes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most likely first; a stable order for equal ranks."""
+    return sorted(causes, key=lambda c: (c["rank"], str(c.get("location"))))
+
+
+def script_files(path: str, module: bool) -> list[str]:
+    """The files the static scan reads: the script (or the module's file)."""
+    if module:
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(path)
+        except (ImportError, ValueError):
+            return []
+        return [spec.origin] if spec and spec.origin and spec.origin.endswith(".py") else []
+    if os.path.isdir(path):
+        main = os.path.join(path, "__main__.py")
+        return [main] if os.path.exists(main) else []
+    return [path] if path.endswith(".py") else []

@@ -1,0 +1,177 @@
+"""``seedlock check``: run a script N times in fresh processes and compare everything bitwise.
+
+The verdict is REPRODUCIBLE only when every run finished, and their traces (per-step losses and
+per-tensor digests, the final fingerprint of every model) and their stdout are byte-for-byte
+equal. A crash is never a verdict. Nothing to compare is never a verdict either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seedlock.errors import SeedlockError
+from seedlock.frameworks.base import Config
+from seedlock.verify import causes as causes_mod
+from seedlock.verify.runner import RunResult, Target, run_many
+
+if TYPE_CHECKING:
+    from seedlock.trace import Trace
+
+GRANULARITIES = ("epoch", "batch")
+PLAIN_CAUSE = {
+    "source": "plain", "rank": -1, "location": None,
+    "message": "run with --plain: nothing was seeded, so Python's, NumPy's and the frameworks' global RNGs and "
+               "the str hash seed start from OS entropy in every run",
+    "fix": "drop --plain: `seedlock check SCRIPT` seeds them all",
+}
+
+
+@dataclass
+class CheckResult:
+    reproducible: bool
+    runs: int
+    seed: int | None
+    plain: bool
+    divergence: dict[str, Any] | None
+    causes: list[dict[str, Any]]
+    compared: dict[str, Any]
+    workdir: str
+    results: list[RunResult] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reproducible": self.reproducible,
+            "runs": self.runs,
+            "seed": self.seed,
+            "plain": self.plain,
+            "divergence": self.divergence,
+            "causes": self.causes,
+            "compared": self.compared,
+            "workdir": self.workdir,
+        }
+
+
+class RunCrashed(SeedlockError):
+    """A run failed: say which, how, and show its stderr. Never a verdict."""
+
+    def __init__(self, result: RunResult, runs: int):
+        how = "timed out" if result.timed_out else f"exited with code {result.returncode}"
+        tail = result.stderr_tail.strip().splitlines()[-15:]
+        super().__init__(f"run {result.index + 1} of {runs} {how}; no verdict. Its stderr ends:\n" + "\n".join(tail))
+        self.result = result
+
+
+def validate(runs: int, granularity: str) -> None:
+    if runs < 2:
+        raise SeedlockError(f"--runs must be at least 2 to compare runs, got {runs}; pass e.g. --runs 2")
+    if granularity not in GRANULARITIES:
+        raise SeedlockError(f"unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}")
+
+
+def _filtered(text: str, ignore: re.Pattern[str] | None) -> list[str]:
+    lines = text.splitlines()
+    return [ignore.sub("", line) for line in lines] if ignore else lines
+
+
+def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None) -> dict[str, Any] | None:
+    la, lb = _filtered(a.stdout, ignore), _filtered(b.stdout, ignore)
+    if la == lb:
+        return None
+    i = next((k for k, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
+    return {
+        "runs": [a.index + 1, b.index + 1], "source": "stdout", "line": i + 1,
+        "a": la[i] if i < len(la) else None, "b": lb[i] if i < len(lb) else None,
+        "summary": f"stdout line {i + 1} differs: {la[i] if i < len(la) else '<end>'!r} vs {lb[i] if i < len(lb) else '<end>'!r}",
+    }
+
+
+def trace_divergence(a: RunResult, b: RunResult) -> dict[str, Any] | None:
+    """The first divergence between two runs' traces."""
+    if not a.trace.exists() and not b.trace.exists():
+        return None
+    from seedlock.trace_compare import compare_traces
+
+    ta, tb = _steps(a), _steps(b)
+    div = compare_traces(ta, tb)
+    if div is None:
+        return None
+    out = div.to_dict()
+    out.update(runs=[a.index + 1, b.index + 1], source="trace", summary=str(div))
+    return out
+
+
+def _steps(result: RunResult) -> Trace:
+    """A run's trace without its stdout record: the parent compares stdout itself, line by line,
+    honouring --ignore-stdout."""
+    from seedlock.trace import read_trace
+
+    trace = read_trace(result.trace)
+    return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
+
+
+def _counts(result: RunResult) -> dict[str, int]:
+    """What a run's trace holds: records, and tensor digests across them."""
+    if not result.trace.exists():
+        return {"records": 0, "tensors": 0, "metrics": 0}
+    recs = list(_steps(result))
+    return {
+        "records": len(recs),
+        "tensors": sum(len(r.tensors or {}) for r in recs),
+        "metrics": sum(len(r.metrics or {}) for r in recs),
+    }
+
+
+def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "epoch", plain: bool = False,
+          ignore_stdout: str | None = None, workdir: Path | None = None, jobs: int | None = None,
+          timeout: float | None = None, localize: bool = True, strict: bool = False,
+          audit: bool = False) -> CheckResult:
+    """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed."""
+    validate(runs, granularity)
+    try:
+        ignore = re.compile(ignore_stdout) if ignore_stdout else None
+    except re.error as exc:
+        raise SeedlockError(f"--ignore-stdout {ignore_stdout!r} is not a valid regular expression ({exc})") from None
+    workdir = workdir or Path(".seedlock", "check", time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}")
+    config = Config(seed=seed, deterministic=True)
+    extra = {}
+    if strict:
+        extra["SEEDLOCK_STRICT"] = "1"
+    if audit:
+        extra["SEEDLOCK_AUDIT"] = "1"
+    results = run_many(target, runs, config, workdir, plain=plain, granularity=granularity, jobs=jobs,
+                       timeout=timeout, extra_env=extra)
+    for r in results:
+        if not r.ok:
+            raise RunCrashed(r, runs)
+
+    divergence: dict[str, Any] | None = None
+    for other in results[1:]:
+        divergence = trace_divergence(results[0], other) or stdout_divergence(results[0], other, ignore)
+        if divergence:
+            break
+    counts = _counts(results[0])
+    compared = {"runs": runs, "stdout_lines": len(results[0].stdout.splitlines()), **counts}
+    if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
+        raise SeedlockError(
+            "nothing to compare: the script printed nothing and trained no model seedlock could see; "
+            "print a result, or record one with seedlock.trace.record(step, name=array)"
+        )
+    found: list[dict[str, Any]] = []
+    if divergence is not None:
+        if localize and divergence.get("source") == "trace":
+            from seedlock.verify.localize import localize as find_layer
+
+            divergence["layer"] = find_layer(target, config, divergence, workdir, plain=plain, extra_env=extra)
+        found = causes_mod.rank(
+            causes_mod.environment_causes([r.manifest for r in results])
+            + causes_mod.audit_causes([r.trace.with_name("audit.json") for r in results])
+            + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
+            + ([PLAIN_CAUSE] if plain else [])
+        )
+    return CheckResult(divergence is None, runs, None if plain else seed, plain, divergence, found, compared,
+                       str(workdir), results)

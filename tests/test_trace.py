@@ -1,0 +1,333 @@
+"""Traces: the file format, crash safety, validation, comparison, ULPs; Keras and torch hooks in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import clean_env, run_py
+from seedlock import trace
+from seedlock.errors import SeedlockError
+from seedlock.fingerprint import fingerprint
+from seedlock.trace import NotATrace, TraceWriter, read_trace
+from seedlock.trace_compare import Divergence, compare_traces, ulp_distance
+
+
+@pytest.fixture(autouse=True)
+def no_active_trace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(trace.ENV_TRACE, raising=False)
+    yield
+    trace.stop()
+    trace._writers.clear()
+
+
+def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = None, final: float = 1.0) -> Path:
+    """A small per-step trace; ``change={step: tensor}`` nudges that tensor by one ULP at that step."""
+    with TraceWriter(path, framework="numpy", granularity="step") as w:
+        for step in range(1, steps + 1):
+            t = {"w1": np.full(3, step, np.float32), "w2": np.full(2, step, np.float32)}
+            name = (change or {}).get(step)
+            if name:
+                t[name] = np.nextafter(t[name], np.float32(np.inf))
+            w.write("step", step=step, metrics={"loss": 1.0 / step}, tensors=t, grads={"w1": t["w1"] * 2})
+        w.final({"w": np.array([0.5, final], np.float32)})
+    return path
+
+
+# --- format, round trip, crash safety -----------------------------------------------------------
+
+
+def test_round_trip_is_bitwise(tmp_path: Path) -> None:
+    metrics = {"loss": 0.1 + 0.2, "f32": float(np.float32(0.1)), "neg0": -0.0, "nan": float("nan"),
+               "inf": float("inf"), "count": 3, "ok": True, "np": np.float32(2.5)}
+    with TraceWriter(tmp_path / "t.jsonl", framework="keras", granularity="batch", meta={"backend": "jax"}) as w:
+        written = w.write("batch", step=7, epoch=1, batch=2, metrics=metrics, tensors={"w": np.ones(2)},
+                          grads={"w": np.zeros(2)}, optimizer="Adam#0")
+    t = read_trace(tmp_path / "t.jsonl")
+    assert (t.framework, t.granularity, t.header["meta"], t.truncated) == ("keras", "batch", {"backend": "jax"}, False)
+    (r,) = t.records
+    assert (r.kind, r.step, r.epoch, r.batch, r.extra, r.line) == ("batch", 7, 1, 2, {"optimizer": "Adam#0"}, 2)
+    assert r.tensors == written.tensors == {"w": fingerprint(np.ones(2), name="w").tensors["w"].digest}
+    assert {k: repr(v) for k, v in r.metrics.items()} == {
+        "loss": repr(0.1 + 0.2), "f32": repr(float(np.float32(0.1))), "neg0": "-0.0", "nan": "nan", "inf": "inf",
+        "count": "3", "ok": "1", "np": "2.5"}
+    assert r.where == "batch record at epoch 1, batch 2, step 7"
+    line = (tmp_path / "t.jsonl").read_text().splitlines()[1]
+    assert '"nan":"nan"' in line and '"loss":0.30000000000000004' in line  # strict JSON, repr floats
+
+
+def test_final_record_has_the_fingerprint_and_values(tmp_path: Path) -> None:
+    state = {"w": np.arange(4, dtype=np.float32).reshape(2, 2), "n": 3, "tag": "x"}
+    with TraceWriter(tmp_path / "t.jsonl") as w:
+        w.final(state, step=9, metrics={"loss": 0.5})
+    t = read_trace(tmp_path / "t.jsonl")
+    assert t.final is not None and t.final.extra["digest"] == fingerprint(state).digest
+    assert t.final.step == 9 and t.final.values == {"file": "t.jsonl.0.npz", "raw": {}}
+    saved = t.values(t.final)
+    assert saved is not None and sorted(saved.files) == ["n", "w"]  # strings are not arrays
+    np.testing.assert_array_equal(saved["w"], state["w"])
+
+
+def test_crash_loses_nothing_already_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "crash.jsonl"
+    code = textwrap.dedent(f"""
+        import os, numpy as np
+        from seedlock.trace import TraceWriter
+        w = TraceWriter({str(path)!r}, framework="numpy")
+        for step in (1, 2):
+            w.write("step", step=step, tensors={{"w": np.full(2, step)}})
+        os._exit(3)  # no close, no atexit, no buffer flush at exit
+    """)
+    assert run_py(["-c", code]).returncode == 3
+    with open(path, "a") as f:
+        f.write('{"kind":"step","step":3,"tens')  # a line cut mid-write
+    t = read_trace(path)
+    assert [r.step for r in t] == [1, 2] and t.truncated
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "is empty"),
+        (b"epoch 1 loss 0.3\n", "not a seedlock trace"),
+        (b'{"kind": "epoch"}\n', "not a seedlock trace"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a seedlock trace"),
+        (b'{"seedlock_trace": 99, "kind": "header"}\n', "upgrade seedlock"),
+        (b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "st\n{"kind": "step"}\n', "line 2 is not a valid"),
+        (b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "step", "step": "3"}\n', "line 2 is not a valid"),
+    ],
+)
+def test_not_a_trace_is_one_line_with_a_fix(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(SeedlockError, match=says) as err:
+        read_trace(path)
+    assert isinstance(err.value, NotATrace) and "\n" not in str(err.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NotATrace, match="no such trace file; check the path"):
+        read_trace(tmp_path / "nope.jsonl")
+
+
+# --- the active writer -----------------------------------------------------------------------------
+
+
+def test_record_is_a_no_op_without_a_trace(tmp_path: Path) -> None:
+    assert trace.record(1, w=np.ones(2)) is None and trace.active() is None
+
+
+def test_record_writes_to_the_trace_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "env.jsonl"
+    monkeypatch.setenv(trace.ENV_TRACE, str(path))
+    trace.record(1, metrics={"loss": 0.5}, w=np.ones(2))
+    trace.record(2, kind="eval", w=np.zeros(2))
+    assert trace.open_writer(path) is trace.active()  # one writer per path: a callback joins it
+    t = read_trace(path)
+    assert [(r.kind, r.step, list(r.tensors)) for r in t] == [("step", 1, ["w"]), ("eval", 2, ["w"])]
+
+
+# --- comparing ---------------------------------------------------------------------------------------
+
+
+def test_identical_runs_do_not_diverge(tmp_path: Path) -> None:
+    assert compare_traces(write_run(tmp_path / "a"), write_run(tmp_path / "b")) is None
+
+
+def test_first_divergent_step_and_tensor(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a")
+    d = compare_traces(a, write_run(tmp_path / "b", change={3: "w2", 4: "w1"}))
+    assert isinstance(d, Divergence)
+    assert (d.reason, d.kind, d.step, d.index, d.name, d.differing) == ("tensor", "step", 3, 2, "w2", ("tensors/w2",))
+    assert d.a != d.b and len(d.a) == 32
+    assert str(d) == "step record at step 3 (#2): tensor 'w2' differs"
+
+
+def test_metrics_compare_bitwise_with_ulps(tmp_path: Path) -> None:
+    def one(path: Path, loss: float) -> Path:
+        with TraceWriter(path) as w:
+            w.write("epoch", epoch=0, metrics={"loss": loss, "nan": float("nan")})
+        return path
+
+    d = compare_traces(one(tmp_path / "a", 0.25), one(tmp_path / "b", float(np.nextafter(0.25, 1.0))))
+    assert d is not None and (d.reason, d.name, d.max_ulp) == ("metric", "loss", 1)
+    assert d.max_abs == pytest.approx(2**-54)
+    assert compare_traces(one(tmp_path / "c", 0.0), one(tmp_path / "d", -0.0)) is not None
+    assert compare_traces(one(tmp_path / "e", 0.25), tmp_path / "a") is None  # nan == nan: same bits
+
+
+def test_missing_and_extra_records(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a")
+    short = tmp_path / "short"
+    short.write_text("".join(a.read_text().splitlines(keepends=True)[:3]) + '{"kind": "st')  # crashed at step 3
+    d = compare_traces(a, short)
+    assert d is not None and (d.reason, d.step, d.index) == ("missing", 3, 2)
+    assert "last line cut" in str(d)
+    d = compare_traces(write_run(tmp_path / "a4", steps=4), a)
+    assert d is not None and (d.reason, d.step) == ("extra", 5)
+
+
+def test_final_values_give_max_abs_and_ulp(tmp_path: Path) -> None:
+    x = np.float32(1.0)
+    three = float(np.nextafter(np.nextafter(np.nextafter(x, np.float32(2)), np.float32(2)), np.float32(2)))
+    d = compare_traces(write_run(tmp_path / "a"), write_run(tmp_path / "b", final=three))
+    assert d is not None and (d.kind, d.name, d.max_ulp) == ("final", "w", 3)
+    assert d.max_abs == pytest.approx(3 * 2**-23)
+    assert "max abs diff" in str(d) and "3 ULP" in str(d) and "1 more differ" in str(d)  # and the digest field
+
+
+def test_bfloat16_values_are_compared(tmp_path: Path) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    base = np.array([1.0, 2.0], dtype=ml_dtypes.bfloat16)
+    bumped = base.copy()
+    bumped.view(np.uint16)[1] += 2  # two bfloat16 ULPs
+    for name, v in (("a", base), ("b", bumped)):
+        with TraceWriter(tmp_path / name) as w:
+            w.final({"w": v})
+    d = compare_traces(tmp_path / "a", tmp_path / "b")
+    assert d is not None and d.max_ulp == 2 and d.max_abs == pytest.approx(2 * 2**-6)
+
+
+def test_different_granularities_compare_the_kinds_both_have(tmp_path: Path) -> None:
+    for name, gran in (("e", "epoch"), ("b", "batch")):
+        with TraceWriter(tmp_path / name, granularity=gran) as w:
+            if gran == "batch":
+                w.write("batch", epoch=0, batch=0, tensors={"w": 1.0})
+            w.write("epoch", epoch=0, tensors={"w": 2.0})
+    assert compare_traces(tmp_path / "e", tmp_path / "b") is None
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_ulp_distance(dtype: type) -> None:
+    one = dtype(1)
+    up = np.nextafter(one, dtype(2))
+    assert int(ulp_distance(one, up)) == 1 == int(ulp_distance(up, one))
+    tiny = np.nextafter(dtype(0), dtype(1))
+    assert ulp_distance(np.array([0, -0.0, tiny], dtype), np.array([-0.0, -0.0, -tiny], dtype)).tolist() == [1, 0, 3]
+    mantissa = {np.float16: 10, np.float32: 23, np.float64: 52}[dtype]
+    assert int(ulp_distance(one, dtype(2))) == 2**mantissa
+    assert ulp_distance(np.ones((2, 3), dtype), np.ones((2, 3), dtype)).shape == (2, 3)
+
+
+def test_ulp_distance_needs_one_float_dtype() -> None:
+    with pytest.raises(TypeError, match="one dtype"):
+        ulp_distance(np.float32(1), np.float64(1))
+    with pytest.raises(TypeError):
+        ulp_distance(np.int32(1), np.int32(1))
+
+
+# --- Keras callbacks and the torch hook, in subprocesses ----------------------------------------------
+
+KERAS = """
+import json, os, sys
+import numpy as np, keras
+import seedlock.keras, seedlock.trace
+from seedlock.fingerprint import fingerprint
+
+out, runs = sys.argv[1], sys.argv[2].split(",")
+rng = np.random.default_rng(0)
+x, y = rng.standard_normal((64, 8), dtype=np.float32), rng.standard_normal((64, 1), dtype=np.float32)
+digests = {}
+for name in runs:
+    keras.backend.clear_session()  # same layer names, so the same variable paths, in every run
+    keras.utils.set_random_seed(2 if name == "c" else 1)
+    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    m.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    cbs = [seedlock.keras.Trace(os.path.join(out, name + ".batch.jsonl"), every="batch"),
+           seedlock.keras.Trace(os.path.join(out, name + ".epoch.jsonl"))]
+    m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, callbacks=cbs)
+    digests[name] = fingerprint(m).digest
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf, tf_keras
+    tf.random.set_seed(1)
+    t = tf_keras.Sequential([tf_keras.Input((8,)), tf_keras.layers.Dense(1)])
+    t.compile(optimizer="adam", loss="mse")
+    t.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+          callbacks=[seedlock.keras.TFKerasTrace(os.path.join(out, "tfk.jsonl"), every="batch")])
+    digests["tfk"] = fingerprint(t).digest
+if keras.backend.backend() == "torch":
+    import torch, seedlock.torch_trace
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    hook = seedlock.torch_trace.install_optimizer_hook(os.path.join(out, "hook.jsonl"))
+    for _ in range(3):
+        opt.zero_grad()
+        ((net(torch.from_numpy(x)) - torch.from_numpy(y)) ** 2).mean().backward()
+        opt.step()
+    hook.remove()
+    opt.step()  # not recorded
+    seedlock.trace.open_writer(os.path.join(out, "hook.jsonl")).final({"net": net, "opt": opt})
+    digests["hook"] = fingerprint({"net": net, "opt": opt}).digest
+print(json.dumps(digests))
+"""
+
+
+@pytest.fixture(scope="module", params=["tensorflow", "torch", "jax"])
+def keras_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict]:
+    backend = request.param
+    out = tmp_path_factory.mktemp(backend)
+    runs = "a,b" if backend == "jax" else "a,b,c"  # JAX compiles slowly here; its a/b check is the point
+    proc = run_py(["-c", KERAS, str(out), runs], env=clean_env(KERAS_BACKEND=backend, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return backend, out, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_keras_trace_per_epoch_and_per_batch(keras_run: tuple[str, Path, dict]) -> None:
+    backend, out, digests = keras_run
+    epoch, batch = read_trace(out / "a.epoch.jsonl"), read_trace(out / "a.batch.jsonl")
+    assert (epoch.framework, epoch.granularity, epoch.header["meta"]["backend"]) == ("keras", "epoch", backend)
+    assert [(r.kind, r.step, r.epoch) for r in epoch] == [("epoch", 4, 0), ("epoch", 8, 1), ("final", 8, 1)]
+    assert "adam/sequential_dense_kernel_momentum" in epoch.records[0].tensors
+    assert set(epoch.records[0].metrics) == {"loss", "mae"}
+    assert [(r.kind, r.step, r.batch) for r in batch][:5] == [("batch", i + 1, i) for i in range(4)] + [("epoch", 4, None)]
+    assert len(batch) == 11 and list(batch.records[0].tensors) == [
+        "sequential/dense/kernel", "sequential/dense/bias", "sequential/dense_1/kernel", "sequential/dense_1/bias"]
+    for t in (epoch, batch):
+        assert t.final is not None and t.final.extra["digest"] == digests["a"]
+    assert (out / "a.epoch.jsonl.2.npz").exists()
+
+
+@pytest.mark.slow
+def test_keras_traces_of_one_seed_agree_and_of_two_seeds_diverge(keras_run: tuple[str, Path, dict]) -> None:
+    backend, out, digests = keras_run
+    assert digests["a"] == digests["b"]
+    assert compare_traces(out / "a.batch.jsonl", out / "b.batch.jsonl") is None
+    assert compare_traces(out / "a.epoch.jsonl", out / "a.batch.jsonl") is None  # epoch records agree
+    if backend != "jax":
+        d = compare_traces(out / "a.batch.jsonl", out / "c.batch.jsonl")
+        assert d is not None and (d.kind, d.epoch, d.batch, d.step) == ("batch", 0, 0, 1)
+        assert (d.reason, d.name) == ("tensor", "sequential/dense/kernel")
+
+
+@pytest.mark.slow
+def test_tf_keras_trace(keras_run: tuple[str, Path, dict]) -> None:
+    backend, out, digests = keras_run
+    if backend != "tensorflow":
+        pytest.skip("tf-keras runs on TensorFlow")
+    t = read_trace(out / "tfk.jsonl")
+    assert t.framework == "tf_keras" and [r.kind for r in t].count("batch") == 8
+    assert "dense/kernel:0" in t.records[0].tensors and any(n.startswith("Adam/m/") for n in t.records[4].tensors)
+    assert t.final is not None and t.final.extra["digest"] == digests["tfk"]
+
+
+@pytest.mark.slow
+def test_torch_optimizer_hook_records_every_step(keras_run: tuple[str, Path, dict]) -> None:
+    backend, out, digests = keras_run
+    if backend != "torch":
+        pytest.skip("the hook is tested in the torch process")
+    t = read_trace(out / "hook.jsonl")
+    assert (t.framework, t.granularity) == ("torch", "step")
+    steps = [r for r in t if r.kind == "step"]
+    assert [(r.step, r.extra["optimizer"]) for r in steps] == [(1, "SGD#0"), (2, "SGD#0"), (3, "SGD#0")]
+    assert list(steps[0].tensors) == list(steps[0].grads) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert steps[0].tensors != steps[1].tensors
+    assert t.final is not None and t.final.extra["digest"] == digests["hook"]
+    assert os.path.exists(out / "hook.jsonl.3.npz")
