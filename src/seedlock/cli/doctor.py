@@ -40,18 +40,18 @@ def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None)
         raise SeedlockError("nothing to check with --no-env and no PATHS; pass files or directories to scan, or drop --no-env")
     files = static.iter_files(paths)  # bad paths fail here, before the (slower) audit
     findings = [f for file in files for f in static.scan_file(file)]
-    audit = env if env is not None else not paths or not (as_json or sarif)
+    # Default: audit without PATHS; with PATHS only in text mode (a summary line), JSON/SARIF stay pure.
+    audit = env if env is not None else (not paths or not (as_json or sarif))
     info = environment.collect() if audit else None
     env_findings = environment.findings(info) if info is not None else []
-    counted = findings + (env_findings if not paths or env else [])
+    counted = findings + (env_findings if not paths or env else [])  # the summary line does not count
     if sarif:
         _emit(output.to_sarif(findings + env_findings, version=__version__))
     elif as_json and not paths:
         _emit({"environment": info, "findings": [f.to_dict() for f in env_findings]})
     elif as_json:
         _emit([f.to_dict() for f in findings + env_findings])
-    elif not paths:
-        assert info is not None
+    elif not paths and info is not None:
         click.echo("\n".join(output.env_lines(info, env_findings)))
     else:
         for line in output.text_lines(findings):
@@ -59,6 +59,5 @@ def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None)
         click.echo(f"seedlock doctor: {output.counts(findings)} in {len(files)} file(s)")
         if info is not None:
             click.echo(output.env_summary(info, env_findings))
-    sys.stdout.flush()
     if any(f.failing for f in counted):
         sys.exit(1)
