@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean browser
 
 venv: $(STAMP)
 
@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml Makefile
 demo: venv
 	$(BIN)/python examples/demo.py
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Headless Chromium for the HTML-report test (Debian's package); that test is skipped without it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || echo "make: could not install chromium; the browser test will be skipped"
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks examples
