@@ -62,9 +62,9 @@ def layer_env(trace: str | None, granularity: str, manifest: str | None, strict:
     if strict:
         out[names.ENV_STRICT] = "1"
     if audit:
-        out[names.ENV_AUDIT] = "1"
+        out[names.ENV_AUDIT] = "1"  # the audit file, if any, comes from the user's own $SEEDLOCK_AUDIT_FILE
         base = out.get(names.ENV_MANIFEST) or out.get(names.ENV_TRACE)
-        if base:
+        if base and not os.environ.get(names.ENV_AUDIT_FILE):
             out[names.ENV_AUDIT_FILE] = os.path.join(os.path.dirname(base), "audit.json")
     return out
 
@@ -127,6 +127,9 @@ def run(
     """
     value, source = resolve_seed(seed)
     n_threads = check_threads(threads)
+    if audit and no_deterministic:
+        raise SeedlockError("--audit records ops that have no deterministic kernel, so it needs deterministic mode; "
+                            "drop --no-deterministic")
     if module is None:
         if not target:
             raise click.UsageError("missing SCRIPT; usage: seedlock run [OPTIONS] SCRIPT [ARGS]... or -m MODULE")

@@ -14,6 +14,7 @@ import importlib.util
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from types import TracebackType
 
 from seedlock import api
@@ -93,15 +94,25 @@ def _setup() -> None:
         start = len(report.entries)
 
         def later() -> None:  # what adapters did on imports during the run
+            if os.environ.get(ENV_STRICT) == "1":
+                from seedlock import strict
+
+                strict.finish()  # atexit runs in reverse order: flush their entries first
+            if os.environ.get(ENV_AUDIT) == "1":
+                from seedlock import audit
+
+                audit.finish()
             for line in report.lines()[1 + start :]:
                 _say(line)
 
         atexit.register(later)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
     _setup()
+    if after_setup is not None:  # `seedlock repeat`'s forked trials: replay the zygote's import-time draws
+        after_setup()
 
     target_file: str | None = None
     if mode == "path":

@@ -1,0 +1,341 @@
+"""Audit mode: run to the end, and list every op that had no deterministic implementation.
+
+Deterministic mode stops at the first such op. ``seedlock run --audit`` (or :func:`install`)
+records each one that actually runs instead (framework, op, device, the line of your code
+that ran it, how often) and goes on, so one run lists them all, with the deterministic
+alternative where one is known::
+
+    $ cat scatter.py
+    import torch
+    x = torch.zeros(4)
+    for _ in range(3):
+        x.put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]))   # line 4
+    $ SEEDLOCK_AUDIT_FILE=audit.json seedlock run --audit -v scatter.py
+    audit: torch put_ on cpu ran 3x at scatter.py:4 (in <module>); instead: ...
+
+How, per framework:
+
+* PyTorch: deterministic algorithms stay on, in ``warn_only`` form (forced, even if the
+  script or ``seed_everything`` asks for the strict form later); torch's
+  "... does not have a deterministic implementation" warnings are recorded, and each shown
+  once per op and line. On CPU, torch 2.13 flags ``Tensor.put_`` (``accumulate=False``) and
+  ``F.max_unpool1d/2d/3d``; the others are CUDA kernels.
+* TensorFlow: op determinism stays on. An eager op that TensorFlow refuses to run under it
+  is recorded and run again with determinism off for that one op (:mod:`seedlock.audit_tf`).
+  On CPU, TF 2.21 refuses ``tf.timestamp()`` and random ops without a seed
+  (``tf.raw_ops.RandomUniform``); in Python, ``sample_distorted_bounding_box`` and
+  ``fractional_*_pool`` without a seed and ``Generator.from_non_deterministic_state``.
+  Inside a ``tf.function`` the refusal still ends the run (a graph is not re-run: it may have
+  had side effects); it is recorded first.
+
+A run under audit is not reproducible (the flagged ops ran nondeterministically): it is
+for finding what to fix. The records go into the report at exit (component ``audit``,
+status ``warning``) and, when ``$SEEDLOCK_AUDIT_FILE`` is set, into that JSON file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType, ModuleType, TracebackType
+from typing import Any
+
+from seedlock.callsite import display_path, function_of, user_frame
+from seedlock.launch import hooks
+from seedlock.report import SeedReport, Status
+
+ENV_AUDIT = "SEEDLOCK_AUDIT"  # "1": the launcher calls install() after seed_everything
+ENV_AUDIT_FILE = "SEEDLOCK_AUDIT_FILE"  # where finish() writes the records as JSON
+
+# (framework, pattern searched in the op name, what to do instead). Torch names the kernel
+# ("max_unpooling2d_forward_out", "upsample_bilinear2d_backward_out_cuda"), hence patterns.
+ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
+    ("torch", r"^put_", "t.view(-1).index_put_((index,), source) is deterministic "
+     "(repeated indices make put_'s last write arbitrary); accumulate=True is deterministic on CPU"),
+    ("torch", r"max_unpool", "write the values with index_put_ on the flattened output, "
+     "deterministic under use_deterministic_algorithms"),
+    ("torch", r"adaptive_avg_pool", "nn.AvgPool2d/3d with kernel_size = stride = input size // output size"),
+    ("torch", r"adaptive_max_pool|fractional_max_pool", "nn.MaxPool2d/3d with a fixed kernel"),
+    ("torch", r"upsample|interpolate", "interpolate(mode='nearest'), or nn.ConvTranspose2d"),
+    ("torch", r"reflection_pad", "pad(mode='replicate'): its backward is deterministic"),
+    ("torch", r"embedding_bag", "EmbeddingBag(mode='sum') or mode='mean'"),
+    ("torch", r"ctc_loss", "compute the CTC loss on CPU: ctc_loss(log_probs.cpu(), ...)"),
+    ("torch", r"median", "torch.sort(t, dim, stable=True) and take the middle element"),
+    ("torch", r"histc", "torch.histc on a CPU tensor"),
+    ("torch", r"bincount", "torch.zeros(n).index_put_((x,), weights, accumulate=True)"),
+    ("tensorflow", r"^Timestamp$", "time.time() in Python, outside the graph"),
+    ("tensorflow", r"^(Random|TruncatedNormal|Multinomial|ParameterizedTruncatedNormal)",
+     "give the op a seed: tf.random.* after tf.random.set_seed (seedlock does this), or "
+     "tf.random.stateless_*(..., seed=[seedlock.derive('name'), 0])"),
+    ("tensorflow", r"SampleDistortedBoundingBox", "pass seed=seedlock.derive('crop'), or use "
+     "tf.image.stateless_sample_distorted_bounding_box"),
+    ("tensorflow", r"^Fractional(Max|Avg)Pool", "pass seed=seedlock.derive('pool')"),
+    ("tensorflow", r"from_non_deterministic_state", "tf.random.Generator.from_seed(seedlock.derive('name'))"),
+    ("tensorflow", r"Segment(Sum|Mean|Prod|Max|Min)", "run it on the CPU (with tf.device('/CPU:0'))"),
+    ("tensorflow", r"SparseTensorDenseMatMul", "tf.sparse.to_dense(a) @ b"),
+    ("tensorflow", r"Bincount", "tf.reduce_sum(tf.one_hot(x, n), axis=0)"),
+)
+
+_TORCH_ALERT = re.compile(r"^(?P<op>\S+) does not have a deterministic implementation")
+
+
+@dataclass
+class AuditRecord:
+    """One op, on one device, run from one line of the user's code."""
+
+    framework: str  # "torch", "tensorflow"
+    op: str  # "put_", "Timestamp"
+    device: str  # "cpu", "cuda", "CPU:0", "?"
+    file: str
+    path: str  # relative to the cwd (see seedlock.callsite.display_path)
+    line: int
+    function: str
+    count: int
+    alternative: str | None
+    message: str  # the framework's own words, the first time
+
+
+def alternative_for(framework: str, op: str) -> str | None:
+    """What to use instead of ``op``, when known.
+
+    >>> alternative_for("tensorflow", "Timestamp")
+    'time.time() in Python, outside the graph'
+    >>> alternative_for("torch", "some_new_kernel") is None
+    True
+    """
+    for fw, pattern, text in ALTERNATIVES:
+        if fw == framework and re.search(pattern, op, re.IGNORECASE):
+            return text
+    return None
+
+
+_lock = threading.RLock()
+_records: dict[tuple[str, str, str, str, int], AuditRecord] = {}
+_report: SeedReport | None = None
+_installed = False
+_finished = False
+
+
+def record(framework: str, op: str, device: str, message: str, frame: FrameType | None) -> AuditRecord:
+    """Count one run of ``op``; the location is the first frame of user code from ``frame`` out.
+
+    The one path every framework's capture goes through; a test or a new framework can call it.
+
+    >>> import sys
+    >>> record("demo", "Op", "cpu", "Op refused", sys._getframe()).count  # doctest: +SKIP
+    1
+    """
+    where = user_frame(frame) or frame
+    filename = where.f_code.co_filename if where is not None else "?"
+    lineno = where.f_lineno if where is not None else 0
+    key = (framework, op, device, filename, lineno)
+    with _lock:
+        rec = _records.get(key)
+        if rec is None:
+            rec = AuditRecord(
+                framework, op, device, filename, display_path(filename), lineno,
+                function_of(where) if where is not None else "?", 0,
+                alternative_for(framework, op), " ".join(message.split())[:300],
+            )
+            _records[key] = rec
+        rec.count += 1
+        return rec
+
+
+def records() -> list[AuditRecord]:
+    """Every flagged op so far, in the order first seen."""
+    with _lock:
+        return list(_records.values())
+
+
+def explain() -> list[str]:
+    """One line per record, for the report at exit.
+
+    >>> explain()  # nothing ran in this process
+    ['audit: no op without a deterministic implementation ran']
+    """
+    recs = records()
+    if not recs:
+        return ["audit: no op without a deterministic implementation ran"]
+    return [
+        f"audit: {r.framework} {r.op} on {r.device} ran {r.count}x at {r.path}:{r.line} (in {r.function}); "
+        + (f"instead: {r.alternative}" if r.alternative else "no deterministic alternative known")
+        for r in recs
+    ]
+
+
+def write(path: str | os.PathLike[str]) -> None:
+    """The records as JSON: ``{"version": 1, "records": [{"framework": ..., "op": ...}, ...]}``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    body = {"version": 1, "records": [asdict(r) for r in records()]}
+    target.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+
+
+def finish() -> None:
+    """Put the records into the report and ``$SEEDLOCK_AUDIT_FILE`` (once; also run at exit)."""
+    global _finished
+    if _finished or not _installed:
+        return
+    _finished = True
+    if _report is not None:
+        status: Status = "warning" if _records else "verified"
+        for line in explain():
+            _report.add("audit", status, line.removeprefix("audit: "))
+    target = os.environ.get(ENV_AUDIT_FILE)
+    if target:
+        try:
+            write(target)
+        except OSError as exc:
+            print(f"seedlock: audit: cannot write {target}: {exc}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- torch
+
+
+def _torch_device(op: str) -> str:
+    if "cuda" in op.lower():
+        return "cuda"
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        return "?" if cuda is not None and cuda.is_available() else "cpu"
+    except Exception:  # a broken CUDA set-up
+        return "?"
+
+
+def _patch_torch(torch_c: ModuleType) -> None:
+    """Make torch's deterministic mode warn instead of raise, from now on.
+
+    Patched in ``torch._C``, where ``torch.use_deterministic_algorithms`` looks it up on each call:
+    the torch adapter (which runs when ``import torch`` ends) and the script's own calls get
+    ``warn_only=True``, whatever the order.
+    """
+    original = getattr(torch_c, "_set_deterministic_algorithms", None)
+    if original is None or getattr(original, "_seedlock", False):
+        return
+
+    def _set_deterministic_algorithms(mode: bool, *args: Any, **kwargs: Any) -> Any:
+        if mode:
+            return original(mode, warn_only=True)
+        return original(mode, *args, **kwargs)
+
+    _set_deterministic_algorithms._seedlock = True  # type: ignore[attr-defined]
+    torch_c._set_deterministic_algorithms = _set_deterministic_algorithms  # type: ignore[attr-defined]
+    getter = getattr(torch_c, "_get_deterministic_algorithms", None)
+    if getter is not None and getter():
+        original(True, warn_only=True)
+
+
+def _install_warning_capture() -> None:
+    # "always": Python's default shows a warning once per location, and we count every run.
+    warnings.filterwarnings("always", message=_TORCH_ALERT.pattern, category=UserWarning)
+    previous = warnings.showwarning
+
+    def showwarning(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int,
+        file: Any = None, line: str | None = None,
+    ) -> None:
+        match = _TORCH_ALERT.match(str(message))
+        if match is not None:
+            op = match.group("op")
+            rec = record("torch", op, _torch_device(op), str(message), sys._getframe(1))
+            if rec.count > 1:
+                return  # shown once per op and line; the count is in the record
+        previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+
+
+# --------------------------------------------------------------------------- install
+
+
+def _record_uncaught(value: BaseException, tb: TracebackType | None) -> None:
+    """A refusal that still ended the run (inside a tf.function): record it before the traceback."""
+    if getattr(value, "_seedlock_recorded", False):
+        return
+    text = str(value)
+    match = _TORCH_ALERT.match(text)
+    if match is not None:
+        framework, op, device = "torch", match.group("op"), _torch_device(match.group("op"))
+    elif "tensorflow" in sys.modules and type(value).__module__.startswith("tensorflow"):
+        from seedlock import audit_tf
+
+        if not audit_tf.refused(value):
+            return
+        framework, op, device = "tensorflow", audit_tf.op_of(text), audit_tf.device_of(text)
+    else:
+        return
+    last = tb
+    while last is not None and last.tb_next is not None:
+        last = last.tb_next
+    record(framework, op, device, text, last.tb_frame if last is not None else None)
+
+
+def _guarded(name: str, patch: Callable[[ModuleType], None]) -> hooks.Callback:
+    def callback(module: ModuleType) -> None:
+        try:
+            patch(module)
+        except Exception as exc:  # a framework version we do not know: say so, keep going
+            if _report is not None:
+                _report.add("audit", "failed", f"{name}: {type(exc).__name__}: {exc}")
+
+    return callback
+
+
+def install(report: SeedReport) -> None:
+    """Switch audit mode on for the rest of the process: call once, after ``seed_everything``.
+
+    Patches torch and TensorFlow when the script imports them (at once, if it has); nothing is
+    imported here. Records go to :func:`records`, and at exit (:func:`finish`) into ``report``
+    and ``$SEEDLOCK_AUDIT_FILE``. A second call only changes the report.
+
+    >>> import seedlock, seedlock.audit                         # doctest: +SKIP
+    >>> seedlock.audit.install(seedlock.seed_everything(0))     # doctest: +SKIP
+    """
+    global _installed, _report
+    with _lock:
+        _report = report
+        if _installed:
+            return
+        _installed = True
+    if report.deterministic:
+        report.add("audit", "switched", "ops without a deterministic implementation are recorded, not raised")
+    else:
+        report.add("audit", "skipped", "deterministic ops are off: nothing refuses, nothing to record")
+    _install_warning_capture()
+    # Submodules, not "torch"/"tensorflow": seed_everything clears the hooks of its adapters' modules.
+    hooks.when_imported("torch._C", _guarded("torch", _patch_torch))
+    from seedlock import audit_tf  # imports no TensorFlow
+
+    for name, patch in audit_tf.PATCHES.items():
+        hooks.when_imported(name, _guarded("tensorflow", patch))
+
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        with contextlib.suppress(Exception):
+            _record_uncaught(value, tb)
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+    import atexit
+
+    atexit.register(finish)
+
+
+def install_from_env(report: SeedReport, environ: Mapping[str, str] | None = None) -> bool:
+    """:func:`install` when ``$SEEDLOCK_AUDIT`` is ``1``; says whether it did."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_AUDIT) == "1":
+        install(report)
+        return True
+    return False
