@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
 import pytest
 
-from conftest import clean_env, run_py
+from conftest import ROOT, clean_env, run_py
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import Fingerprint, UnsupportedObject, digests, fingerprint, tensor_digest
 
@@ -208,16 +210,33 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def keras_result() -> dict:
-    return json_out(["-c", KERAS], KERAS_BACKEND="tensorflow")
+def framework_runs() -> dict[str, subprocess.Popen[str]]:
+    """Both framework processes, started at once: each spends seconds importing, mostly on one core."""
+    def start(code: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=clean_env(**env), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    return {"keras": start(KERAS, KERAS_BACKEND="tensorflow"), "torch_jax": start(TORCH_JAX, JAX_PLATFORMS="cpu")}
+
+
+def finish(proc: subprocess.Popen[str]) -> dict:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
-def torch_jax_result() -> dict:
-    return json_out(["-c", TORCH_JAX], JAX_PLATFORMS="cpu")
+def keras_result(framework_runs: dict[str, subprocess.Popen[str]]) -> dict:
+    return finish(framework_runs["keras"])
+
+
+@pytest.fixture(scope="module")
+def torch_jax_result(framework_runs: dict[str, subprocess.Popen[str]]) -> dict:
+    return finish(framework_runs["torch_jax"])
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fingerprint-frameworks")  # one worker starts both processes
 def test_keras_model_covers_weights_and_optimizer_variables(keras_result: dict) -> None:
     r = keras_result
     assert r["same_seed_equal"] and r["fit_changes"]
@@ -230,6 +249,7 @@ def test_keras_model_covers_weights_and_optimizer_variables(keras_result: dict) 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fingerprint-frameworks")  # one worker starts both processes
 def test_tf_keras_and_tensorflow_tensors(keras_result: dict) -> None:
     assert "dense/kernel:0" in keras_result["tf_keras_names"]
     assert any(n.startswith("Adam/m/") for n in keras_result["tf_keras_names"])
@@ -237,6 +257,7 @@ def test_tf_keras_and_tensorflow_tensors(keras_result: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fingerprint-frameworks")  # one worker starts both processes
 def test_torch_module_and_optimizer(torch_jax_result: dict) -> None:
     r = torch_jax_result
     assert r["module_equal"]
@@ -250,6 +271,7 @@ def test_torch_module_and_optimizer(torch_jax_result: dict) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fingerprint-frameworks")  # one worker starts both processes
 def test_jax_pytree(torch_jax_result: dict) -> None:
     assert torch_jax_result["jax_names"] == ["dense/w", "dense/b", "scale/0"]
     assert torch_jax_result["jax_is_numpy"]

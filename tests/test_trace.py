@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import clean_env, run_py
+from conftest import ROOT, clean_env, run_py
 from seedlock import trace
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import fingerprint
@@ -269,17 +271,32 @@ print(json.dumps(digests))
 """
 
 
-@pytest.fixture(scope="module", params=["tensorflow", "torch", "jax"])
-def keras_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict]:
-    backend = request.param
-    out = tmp_path_factory.mktemp(backend)
-    runs = "a,b" if backend == "jax" else "a,b,c"  # JAX compiles slowly here; its a/b check is the point
-    proc = run_py(["-c", KERAS, str(out), runs], env=clean_env(KERAS_BACKEND=backend, JAX_PLATFORMS="cpu"))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return backend, out, json.loads(proc.stdout.strip().splitlines()[-1])
+BACKENDS = ("tensorflow", "torch", "jax")
+
+
+@pytest.fixture(scope="module")
+def keras_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.Popen[str]]]:
+    """One process per backend, all started at once: each spends seconds importing, mostly on one core."""
+    runs = {}
+    for backend in BACKENDS:
+        out = tmp_path_factory.mktemp(backend)
+        which = "a,b" if backend == "jax" else "a,b,c"  # JAX compiles slowly here; its a/b check is the point
+        env = clean_env(KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+        runs[backend] = out, subprocess.Popen([sys.executable, "-c", KERAS, str(out), which], cwd=ROOT, env=env,
+                                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return runs
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def keras_run(request: pytest.FixtureRequest, keras_runs: dict[str, tuple[Path, subprocess.Popen[str]]]) -> tuple[str, Path, dict]:
+    out, proc = keras_runs[request.param]
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-3000:]
+    return request.param, out, json.loads(stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("trace-keras")  # one worker starts the three processes, not each worker
 def test_keras_trace_per_epoch_and_per_batch(keras_run: tuple[str, Path, dict]) -> None:
     backend, out, digests = keras_run
     epoch, batch = read_trace(out / "a.epoch.jsonl"), read_trace(out / "a.batch.jsonl")
@@ -296,6 +313,7 @@ def test_keras_trace_per_epoch_and_per_batch(keras_run: tuple[str, Path, dict]) 
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("trace-keras")  # one worker starts the three processes, not each worker
 def test_keras_traces_of_one_seed_agree_and_of_two_seeds_diverge(keras_run: tuple[str, Path, dict]) -> None:
     backend, out, digests = keras_run
     assert digests["a"] == digests["b"]
@@ -308,6 +326,7 @@ def test_keras_traces_of_one_seed_agree_and_of_two_seeds_diverge(keras_run: tupl
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("trace-keras")
 def test_tf_keras_trace(keras_run: tuple[str, Path, dict]) -> None:
     backend, out, digests = keras_run
     if backend != "tensorflow":
@@ -319,6 +338,7 @@ def test_tf_keras_trace(keras_run: tuple[str, Path, dict]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("trace-keras")
 def test_torch_optimizer_hook_records_every_step(keras_run: tuple[str, Path, dict]) -> None:
     backend, out, digests = keras_run
     if backend != "torch":

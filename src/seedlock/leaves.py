@@ -35,9 +35,16 @@ class Leaf(NamedTuple):
     data: np.ndarray
 
 
-def _roots(obj: Any) -> set[str]:
+_root_cache: dict[type, frozenset[str]] = {}
+
+
+def _roots(obj: Any) -> frozenset[str]:
     """Top-level packages of the classes in obj's MRO: a user's subclass of keras.Model counts."""
-    return {c.__module__.split(".")[0] for c in type(obj).__mro__ if isinstance(c.__module__, str)}
+    cls = type(obj)
+    roots = _root_cache.get(cls)
+    if roots is None:  # cached: a tf.Variable's MRO has 20 classes, and traces ask at every step
+        roots = _root_cache[cls] = frozenset(c.__module__.split(".")[0] for c in cls.__mro__ if isinstance(c.__module__, str))
+    return roots
 
 
 def _join(prefix: str, key: object) -> str:
@@ -59,20 +66,23 @@ def _bytes_leaf(dtype: str, data: bytes) -> Leaf:
 
 
 def _torch_leaf(t: Any) -> Leaf:
+    # Traces call this for every parameter and gradient at every step: checks before conversions.
     import torch
 
     t = t.detach()
     if t.layout != torch.strided:
         t = t.to_dense()
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         t = t.cpu()
-    t = t.resolve_conj().resolve_neg().contiguous()
-    dtype = str(t.dtype).removeprefix("torch.")
-    shape = tuple(t.shape)
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    if not t.is_contiguous():
+        t = t.contiguous()
+    dtype = str(t.dtype)[6:]  # "torch.float32" -> "float32"
     try:
-        return Leaf(dtype, shape, t.numpy())  # shares memory
+        return Leaf(dtype, tuple(t.shape), t.numpy())  # shares memory
     except (TypeError, RuntimeError):  # bfloat16, float8: no NumPy dtype, hash the raw bytes
-        return Leaf(dtype, shape, t.reshape(-1).view(torch.uint8).numpy())
+        return Leaf(dtype, tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy())
 
 
 def leaf_of(obj: Any) -> Leaf | None:
@@ -92,12 +102,19 @@ def leaf_of(obj: Any) -> Leaf | None:
             return _np_leaf(np.asarray(obj, np.int64))
         return _bytes_leaf("pyint", str(obj).encode())
     roots = _roots(obj)
+    variable: Any = getattr(sys.modules.get("keras"), "Variable", None) if "keras" in roots else None
+    if variable is not None and isinstance(obj, variable):
+        return leaf_of(obj.value)  # the backend's own tensor: no conversion copy
     if "torch" in roots:
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(obj, torch.Tensor):
             return _torch_leaf(obj)
     if "tensorflow" in roots and hasattr(obj, "numpy") and hasattr(obj, "dtype"):
-        return _np_leaf(np.asarray(obj.numpy()))  # one copy out of the TF runtime
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and isinstance(obj, tf.Variable):
+            obj = obj.value()  # no copy: TF copies a variable's buffer on write while we hold it
+        # np.asarray shares an eager CPU tensor's buffer; .numpy() would copy it (10x slower)
+        return _np_leaf(np.asarray(obj))
     if roots & {"jax", "jaxlib"} and hasattr(obj, "__array__") and hasattr(obj, "dtype"):
         return _np_leaf(np.asarray(obj))
     return None
@@ -129,10 +146,11 @@ def _tf_keras_variables(obj: Any, tf_keras: Any) -> list[tuple[str, Any]] | None
     return None
 
 
-def _children(obj: Any, roots: set[str]) -> Iterator[tuple[str, Any]] | None:
+def _children(obj: Any, roots: frozenset[str]) -> Iterator[tuple[str, Any]] | None:
     """(relative name, child) pairs of a container-like object; None when not one."""
     if "keras" in roots and "keras" in sys.modules:
-        found = _keras_variables(obj, sys.modules["keras"])
+        keras = sys.modules["keras"]  # Keras 2 (TensorFlow <= 2.15) is tf-keras under another name
+        found = (_keras_variables if hasattr(keras, "Variable") else _tf_keras_variables)(obj, keras)
         if found is not None:
             return iter(found)
     if "tf_keras" in roots and "tf_keras" in sys.modules:

@@ -150,8 +150,8 @@ def metric_values(logs: Mapping[str, Any] | None) -> dict[str, Metric]:
 class TraceWriter:
     """Writes a trace: the header at once, then each record as one flushed line.
 
-    Thread-safe. In a forked child (a DataLoader worker) writes are dropped, so the
-    parent's file is never interleaved.
+    A file already at ``path`` is replaced. Thread-safe. In a forked child (a DataLoader
+    worker) writes are dropped, so the parent's file is never interleaved.
     """
 
     def __init__(
@@ -164,7 +164,7 @@ class TraceWriter:
             "framework": framework, "granularity": granularity, "meta": dict(meta or {}),
         }
         self.count = 0  # records written, header excluded
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held across a sidecar and its record: the file is named by index
         self._pid = os.getpid()
         if self.path.parent != Path():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,21 +198,21 @@ class TraceWriter:
         clash = set(extra) & {*_FIELDS, "seedlock_trace"}
         if clash:
             raise TypeError(f"extra fields {sorted(clash)} clash with the record's own fields")
-        digests, sidecar = self._digests(tensors, values)
-        record = Record(
-            kind, step, epoch, batch, {k: as_metric(v) for k, v in (metrics or {}).items()},
-            digests, self._digests(grads, False)[0], sidecar, extra,
-        )
-        return self.write_record(record)
+        metric_map = {k: as_metric(v) for k, v in (metrics or {}).items()}
+        grad_digests = self._digests(grads, False)[0]
+        with self._lock:
+            digests, sidecar = self._digests(tensors, values)
+            return self.write_record(Record(kind, step, epoch, batch, metric_map, digests, grad_digests, sidecar, extra))
 
     def final(self, obj: Any, *, values: bool = True, **fields: Any) -> Record:
         """The ``"final"`` record: every tensor of ``obj``, plus ``digest``, equal to
         ``fingerprint(obj).digest``. ``values=True`` (the default) saves the arrays too."""
-        digests, sidecar = self._digests(obj, values)
         metrics = {k: as_metric(v) for k, v in (fields.pop("metrics", None) or {}).items()}
         step, epoch = fields.pop("step", None), fields.pop("epoch", None)
-        extra = {**fields, "digest": combine(digests)}
-        return self.write_record(Record("final", step, epoch, None, metrics, digests, {}, sidecar, extra))
+        with self._lock:
+            digests, sidecar = self._digests(obj, values)
+            extra = {**fields, "digest": combine(digests)}
+            return self.write_record(Record("final", step, epoch, None, metrics, digests, {}, sidecar, extra))
 
     def _digests(self, obj: Any, values: bool) -> tuple[dict[str, str], dict[str, Any] | None]:
         if obj is None:
@@ -280,8 +280,9 @@ class Trace:
     def __len__(self) -> int:
         return len(self.records)
 
-    def values(self, record: Record) -> Mapping[str, np.ndarray] | None:
-        """The record's saved arrays (NumPy dtypes; raw-byte ones as stored), or None."""
+    def values(self, record: Record) -> np.lib.npyio.NpzFile | None:
+        """The record's saved arrays (raw-byte dtypes as stored: see ``values["raw"]``), or None.
+        An ``NpzFile``: use it in a ``with`` block, or close it."""
         if record.values is None or self.path is None:
             return None
         file = self.path.with_name(str(record.values.get("file")))
@@ -362,6 +363,11 @@ def active(**header: Any) -> TraceWriter | None:
     if (_active is None or _active._pid != os.getpid()) and os.environ.get(ENV_TRACE):
         return start(os.environ[ENV_TRACE], **header)
     return _active
+
+
+def is_active() -> bool:
+    """Whether :func:`record` would write: a writer is active, or ``$SEEDLOCK_TRACE`` names one."""
+    return (_active is not None and _active._pid == os.getpid()) or bool(os.environ.get(ENV_TRACE))
 
 
 def stop() -> None:

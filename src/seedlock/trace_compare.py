@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -192,10 +193,13 @@ def _array(trace: Trace, record: Record, name: str) -> tuple[np.ndarray, str] | 
     """The saved array and its dtype name (raw-byte dtypes come back as bytes)."""
     try:
         store = trace.values(record)
-        if store is None or name not in store:
+        if store is None:
             return None
-        array = store[name]
-    except (OSError, ValueError):  # a sidecar deleted or cut short: amounts are a bonus
+        with store:
+            if name not in store:
+                return None
+            array = store[name]
+    except (OSError, ValueError, zipfile.BadZipFile):  # a sidecar deleted or cut short: amounts are a bonus
         return None
     return array, (record.values or {}).get("raw", {}).get(name, array.dtype.name)
 

@@ -11,13 +11,16 @@ import atexit
 import functools
 import gc
 import hashlib
+import os
 import sys
 from types import ModuleType
 from typing import Any
 
 from seedlock.launch import hooks
+from seedlock.launch.env import ENV_TRACE
 
 _granularity = "epoch"
+trace_path: str | None = None  # where this process's trace goes (the env var is removed at start)
 
 
 class _DigestingStdout:
@@ -61,7 +64,12 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
         from seedlock.launch import layers
 
         cbs.extend(layers.keras_callbacks(self))
-        return original(self, *args, callbacks=cbs, **kwargs)
+        history = original(self, *args, callbacks=cbs, **kwargs)
+        if os.environ.get("SEEDLOCK_METRICS"):  # `seedlock repeat`: every History key, per epoch
+            from seedlock.metrics import log_history
+
+            log_history(history)
+        return history
 
     model_cls.fit = fit
 
@@ -140,8 +148,12 @@ def install(path: str, granularity: str = "epoch") -> None:
     global _granularity
     from seedlock import trace
 
+    global trace_path
     _granularity = granularity
+    trace_path = path
     trace.start(path, granularity=granularity, meta={"argv": list(sys.argv)})
+    # Subprocesses of the script must not open (and truncate) the same trace file.
+    os.environ.pop(ENV_TRACE, None)
     hooks.when_imported("keras", _keras)
     hooks.when_imported("tf_keras", _tf_keras)
     hooks.when_imported("torch", _torch)

@@ -32,7 +32,9 @@ def spec() -> dict[str, Any] | None:
 
 
 def _out_path() -> str:
-    return os.path.join(os.path.dirname(os.environ.get("SEEDLOCK_TRACE", "trace")), "layers.json")
+    from seedlock.launch import instrument
+
+    return os.path.join(os.path.dirname(instrument.trace_path or "trace"), "layers.json")
 
 
 def dump_and_exit(values: dict[str, Any] | None = None) -> None:
