@@ -23,6 +23,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "reset_state": ("seedlock.api", "reset_state"),
     "current_report": ("seedlock.api", "current_report"),
     "jax_key": ("seedlock.api", "jax_key"),
+    "log_metric": ("seedlock.metrics", "log_metric"),
     "derive": ("seedlock.seeds", "derive"),
     "rng": ("seedlock.seeds", "rng"),
     "master_seed": ("seedlock.seeds", "master_seed"),
@@ -38,6 +39,7 @@ __all__ = [
     "current_report",
     "derive",
     "jax_key",
+    "log_metric",
     "master_seed",
     "reproducible",
     "reset_state",
@@ -57,6 +59,13 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext seedlock``: the ``%seedlock`` and ``%%reproducible`` magics (see :mod:`seedlock.ipython`)."""
+    from seedlock.ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
@@ -66,5 +75,6 @@ if TYPE_CHECKING:
     from seedlock.errors import SeedlockError
     from seedlock.frameworks.torch import generator as torch_generator
     from seedlock.frameworks.torch import worker_init_fn
+    from seedlock.metrics import log_metric
     from seedlock.report import SeedReport
     from seedlock.seeds import derive, master_seed, rng

@@ -52,7 +52,8 @@ def seed_everything(
     starts: the report says whether it was, and ``seedlock run`` does it for you.
 
     Args:
-        seed: an int in ``[0, 2**32)``; ``None`` takes ``$SEEDLOCK_SEED``, else 0.
+        seed: an int in ``[0, 2**32)``; ``None`` takes ``$SEEDLOCK_SEED``, else ``$PL_GLOBAL_SEED``
+            (Lightning's ``seed_everything``), else 0.
         deterministic: switch frameworks to deterministic kernels.
         threads: pin thread pools to this many threads.
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seed and PYTHONHASHSEED both stop here
 ENV_SEED = "SEEDLOCK_SEED"
+ENV_LIGHTNING_SEED = "PL_GLOBAL_SEED"  # set by lightning.seed_everything(N)
 
 _master: int | None = None
 
@@ -72,15 +73,18 @@ def set_master_seed(seed: int) -> int:
 
 
 def master_seed() -> int:
-    """The current master seed: the last one set, else ``$SEEDLOCK_SEED``.
+    """The current master seed: the last one set, else ``$SEEDLOCK_SEED``, else ``$PL_GLOBAL_SEED``.
 
-    Raises :class:`NoMasterSeed` (with the fix) when neither exists.
+    ``$PL_GLOBAL_SEED`` is what Lightning's ``seed_everything(N)`` leaves behind: a script that
+    called it first gets the same seed from ``seedlock.seed_everything()``.
+    Raises :class:`NoMasterSeed` (with the fix) when none exists.
     """
     if _master is not None:
         return _master
-    env = os.environ.get(ENV_SEED)
-    if env is not None:
-        return validate_seed(env, source=f"${ENV_SEED}")
+    for var in (ENV_SEED, ENV_LIGHTNING_SEED):
+        env = os.environ.get(var)
+        if env is not None:
+            return validate_seed(env, source=f"${var}")
     raise NoMasterSeed(
         "no master seed is set; call seedlock.seed_everything(SEED) first, "
         "or run the script with `seedlock run --seed SEED script.py`"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Mapping
@@ -10,10 +11,17 @@ from types import ModuleType
 from seedlock.frameworks.base import Adapter, Config
 from seedlock.report import SeedReport
 
+ENV_HASHSEED = "SEEDLOCK_HASHSEED"  # one hash seed for every trial of a `seedlock repeat` experiment
+
+
+def _wanted_hashseed(config: Config, environ: Mapping[str, str]) -> str:
+    return environ.get(ENV_HASHSEED) or str(config.seed)
+
 
 def env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
     # Only read at interpreter start: setting it in os.environ later (seeds 000-003) does nothing.
-    return {"PYTHONHASHSEED": str(config.seed)}
+    # `seedlock repeat` forks its trials from one interpreter, so it fixes $SEEDLOCK_HASHSEED for all.
+    return {"PYTHONHASHSEED": _wanted_hashseed(config, environ)}
 
 
 def startup_hashseed() -> str | None:
@@ -41,7 +49,7 @@ def apply(module: ModuleType, config: Config, report: SeedReport, explicit: bool
 
 def check_hashseed(config: Config, report: SeedReport) -> None:
     at_start = startup_hashseed()
-    wanted = str(config.seed)
+    wanted = _wanted_hashseed(config, os.environ)
     if at_start == wanted:
         report.add("python.hashseed", "verified", f"PYTHONHASHSEED={wanted} took effect at interpreter start")
     elif at_start is not None and at_start != "random":

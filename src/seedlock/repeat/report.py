@@ -17,7 +17,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,10 +26,15 @@ from seedlock.repeat.store import Experiment, Store, Trial
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; color: #222; padding: 0 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
-th { background: #f3f3f3; } td.l, th.l { text-align: left; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; max-height: 30em; }
+h2 { margin-top: 1.8em; padding-bottom: 0.2em; border-bottom: 1px solid #ddd; }
+.scroll { overflow-x: auto; margin: 0.5em 0 1.5em; }
+table { border-collapse: collapse; font-size: 0.9em; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; vertical-align: top; }
+td { white-space: nowrap; } th { background: #f3f3f3; vertical-align: bottom; }
+td.l, th.l { text-align: left; } td.l { white-space: normal; }
+.test { display: block; color: #666; font-size: 0.8em; white-space: normal; } .test.ci { white-space: nowrap; }
+code, pre, td.mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.875rem; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; max-height: 30em; }
 .warn { color: #8a4b00; } .note { color: #555; font-size: 0.9em; } img { max-width: 100%; }
 .plots { display: flex; flex-wrap: wrap; gap: 0.5em; } .plots img { width: 32em; }
 tr.failed td { background: #fff1f0; }
@@ -41,18 +46,40 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1, row_class: Sequence[str] = ()) -> str:
-    """An HTML table; the first ``left`` columns are left-aligned text. Cells are escaped here."""
+class _Html(str):
+    """A cell already built from escaped parts: ``_table`` leaves it as it is."""
+
+
+def _p_cell(p: float | None, test: str) -> _Html:
+    """A p-value with the test's name in small type under it: one narrow column, not one wide one."""
+    from seedlock.repeat.stats import fmt
+
+    return _Html(f'{e(fmt(p, 3))}<span class="test">{e(test)}</span>')
+
+
+def _ci_cell(value: str, low: float | None, high: float | None) -> _Html:
+    """An estimate with its confidence interval in small type under it."""
+    return _Html(f'{e(value)}<span class="test ci">{e(_ci(low, high))}</span>')
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int | Collection[int] = 1,
+           row_class: Sequence[str] = (), mono: Collection[int] = ()) -> str:
+    """An HTML table in a box that scrolls sideways when it is wider than the page. ``left``: the
+    first N columns, or these column indexes, are left-aligned text; ``mono`` columns are in a
+    fixed-width font. Cells are escaped here (except :class:`_Html` ones, escaped when built)."""
+    lefts = set(range(left)) if isinstance(left, int) else set(left)
 
     def cell(tag: str, i: int, value: object) -> str:
-        return f'<{tag} class="l">{e(value)}</{tag}>' if i < left else f"<{tag}>{e(value)}</{tag}>"
+        classes = " ".join(c for c, on in (("l", i in lefts), ("mono", i in mono)) if on)
+        text = value if isinstance(value, _Html) else e(value)
+        return f'<{tag} class="{classes}">{text}</{tag}>' if classes else f"<{tag}>{text}</{tag}>"
 
     th = "".join(cell("th", i, h) for i, h in enumerate(head))
     body = []
     for j, row in enumerate(rows):
         cls = f' class="{e(row_class[j])}"' if j < len(row_class) and row_class[j] else ""
         body.append(f"<tr{cls}>{''.join(cell('td', i, c) for i, c in enumerate(row))}</tr>")
-    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
+    return f'<div class="scroll"><table><tr>{th}</tr>{"".join(body)}</table></div>'
 
 
 def _ci(low: float | None, high: float | None) -> str:
@@ -114,15 +141,16 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
     results = compare_many(values_a, values_b, names=(a.name, b.name), n_boot=n_boot)
     rows, notes = [], list(skipped)
     for metric, c in results.items():
-        rows.append([metric, "paired" if c.paired else "unpaired", f"{c.n_a} / {c.n_b}", fmt(c.mean_a), fmt(c.mean_b),
-                     fmt(c.diff), _ci(c.diff_ci.low, c.diff_ci.high), f"{c.t_test}: {fmt(c.t_p, 3)}",
-                     fmt(c.t_p_holm, 3), f"{c.rank_test}: {fmt(c.rank_p, 3)}", fmt(c.rank_p_holm, 3),
-                     f"{fmt(c.perm_p, 3)}{'' if c.perm_exact else ' (sampled)'}", fmt(c.p_gt, 3),
-                     _ci(c.p_gt_ci.low, c.p_gt_ci.high), fmt(c.hedges_g, 3)])
+        pairing = _Html(f'{e(c.n_a)} / {e(c.n_b)}<span class="test">{"paired" if c.paired else "unpaired"}</span>')
+        rows.append([metric, pairing, fmt(c.mean_a), fmt(c.mean_b),
+                     _ci_cell(fmt(c.diff), c.diff_ci.low, c.diff_ci.high), _p_cell(c.t_p, c.t_test),
+                     fmt(c.t_p_holm, 3), _p_cell(c.rank_p, c.rank_test), fmt(c.rank_p_holm, 3),
+                     _p_cell(c.perm_p, "exact" if c.perm_exact else "sampled"),
+                     _ci_cell(fmt(c.p_gt, 3), c.p_gt_ci.low, c.p_gt_ci.high), fmt(c.hedges_g, 3)])
         notes += [f"{metric}: {n}" for n in (*c.warnings, *c.notes)]
-    head = ["metric", "pairing", "n", f"mean {a.name}", f"mean {b.name}", "difference", "95% CI", "t-test p",
-            "Holm", "rank test p", "Holm", "permutation p", "P(A>B)", "95% CI", "Hedges' g"]
-    return _table(head, rows, left=2) + _notes(notes)
+    head = ["metric", "n", f"mean {a.name}", f"mean {b.name}", "difference, 95% CI", "t-test p",
+            "Holm", "rank test p", "Holm", "permutation p", "P(A>B), 95% CI", "Hedges' g"]
+    return _table(head, rows, left=1) + _notes(notes)
 
 
 def _trials_section(trials: list[Trial]) -> str:
@@ -130,7 +158,7 @@ def _trials_section(trials: list[Trial]) -> str:
 
     rows = [[t.seed, t.status, "" if t.exit_code is None else t.exit_code, fmt(t.duration_s, 3),
              (t.fingerprint or "")[:16], t.reason or ""] for t in trials]
-    out = _table(["seed", "status", "exit", "duration (s)", "fingerprint", "reason"], rows, left=0,
+    out = _table(["seed", "status", "exit", "duration (s)", "fingerprint", "reason"], rows, left=(1, 4, 5), mono=(4,),
                  row_class=["" if t.status in ("ok", "running") else "failed" for t in trials])
     for t in trials:
         if t.stderr_tail and t.status != "ok":

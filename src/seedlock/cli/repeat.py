@@ -1,0 +1,158 @@
+"""``seedlock repeat SCRIPT [ARGS...] --seeds N``: run a script over many seeds into the store.
+
+seedlock's options may come before SCRIPT or anywhere after it; everything else after SCRIPT is
+the script's. After a ``--`` everything is the script's, so a script with its own ``--seeds``
+gets it with ``seedlock repeat --seeds 10 train.py -- --seeds 3``.
+
+>>> split_args(["train.py", "--epochs", "3", "--seeds", "5", "--", "--workers", "2"])
+(['--seeds', '5', '--', 'train.py'], ['--epochs', '3', '--workers', '2'])
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from seedlock.errors import SeedlockError
+from seedlock.repeat.store import DEFAULT_STORE
+from seedlock.seeds import validate_seed
+
+TAKES_VALUE = ("--seeds", "--seed-list", "--name", "--metric", "-M", "--workers", "-j", "--timeout", "--executor",
+               "--address", "--store", "--until-ci", "--max-seeds")
+FLAGS = ("--retry-failed", "--no-fork")
+DEFAULT_MAX_SEEDS = 100
+MIN_SEEDS = 5  # --until-ci: an interval from fewer values is too rough to trust (see `seedlock stats`)
+
+
+def split_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """``(seedlock's options + ["--", SCRIPT], the script's arguments)``."""
+    ours: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # before SCRIPT: all ours
+        ours.append(args[i])
+        if args[i] in TAKES_VALUE and i + 1 < len(args):
+            ours.append(args[i + 1])
+            i += 1
+        i += 1
+    if i < len(args) and args[i] == "--":
+        i += 1
+    if i >= len(args):
+        return ours, []
+    script, rest, theirs = args[i], args[i + 1 :], []
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg == "--":
+            theirs.extend(rest[j + 1 :])
+            break
+        name = arg.split("=", 1)[0]
+        if name in FLAGS or (name in TAKES_VALUE and "=" in arg):
+            ours.append(arg)
+        elif name in TAKES_VALUE and j + 1 < len(rest):
+            ours.extend(rest[j : j + 2])
+            j += 1
+        else:
+            theirs.append(arg)
+        j += 1
+    return [*ours, "--", script], theirs
+
+
+class RepeatCommand(click.Command):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(a in ("-h", "--help") for a in args[: next((i for i, a in enumerate(args) if not a.startswith("-")),
+                                                          len(args))]):
+            return super().parse_args(ctx, args)
+        ours, theirs = split_args(args)
+        ctx.meta["seedlock.script_args"] = theirs
+        return super().parse_args(ctx, ours)
+
+
+def _seed_list(text: str) -> list[int]:
+    seeds = [validate_seed(s.strip(), source="--seed-list") for s in text.split(",") if s.strip()]
+    if not seeds:
+        raise SeedlockError(f"--seed-list {text!r} has no seeds; pass e.g. --seed-list 1,5,9")
+    if len(set(seeds)) != len(seeds):
+        raise SeedlockError(f"--seed-list {text!r} repeats a seed; list each seed once")
+    return seeds
+
+
+def _positive(value: float | None, option: str, example: str) -> None:
+    if value is not None and value <= 0:
+        raise SeedlockError(f"{option} must be positive, got {value:g}; pass e.g. {option} {example}")
+
+
+def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None, max_seeds: int | None,
+               metrics: tuple[str, ...]) -> tuple[list[int], int]:
+    """The seeds to run, in order, and (for --until-ci) how many must finish ok before stopping."""
+    if seeds is not None and seeds < 1:
+        raise SeedlockError(f"--seeds must be at least 1, got {seeds}; pass e.g. --seeds 10")
+    listed = _seed_list(seed_list) if seed_list is not None else None
+    if until_ci is None:
+        if max_seeds is not None:
+            raise SeedlockError("--max-seeds goes with --until-ci; pass --seeds N for a fixed number")
+        if listed is not None and seeds is not None and seeds != len(listed):
+            raise SeedlockError(f"--seeds {seeds} but --seed-list has {len(listed)} seeds; pass one of them")
+        if listed is None and seeds is None:
+            raise SeedlockError("how many seeds? pass --seeds N (e.g. --seeds 10) or --seed-list 1,5,9")
+        return listed if listed is not None else list(range(seeds or 0)), 0
+    _positive(until_ci, "--until-ci", "0.01")
+    if not metrics:
+        raise SeedlockError("--until-ci needs the metric whose interval to narrow; pass --metric NAME")
+    if max_seeds is not None and max_seeds < 2:
+        raise SeedlockError(f"--max-seeds must be at least 2, got {max_seeds}; pass e.g. --max-seeds 50")
+    pool = listed if listed is not None else list(range(max_seeds or DEFAULT_MAX_SEEDS))
+    if listed is not None and max_seeds is not None:
+        pool = pool[:max_seeds]
+    return pool, max(2, seeds or MIN_SEEDS)
+
+
+@click.command(cls=RepeatCommand,
+               epilog="Example: seedlock repeat train.py --epochs 3 --seeds 10 --metric val_acc")
+@click.option("--seeds", type=int, metavar="N", help="Run seeds 0..N-1 (with --until-ci: at least N, default 5).")
+@click.option("--seed-list", metavar="S,S,...", help="Run these seeds instead, e.g. 1,5,9.")
+@click.option("--name", metavar="EXP", help="Experiment name. Default: the script's stem (+ a hash of its args).")
+@click.option("--metric", "-M", "metrics", multiple=True, metavar="NAME",
+              help="A metric to summarise at the end; it must be reported (repeat for more).")
+@click.option("--workers", "-j", type=int, metavar="W", help="Trials at once. Default: one per CPU core.")
+@click.option("--timeout", type=float, metavar="S", help="Kill a trial after S seconds (recorded as timeout).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run trials here, or as Ray tasks.")
+@click.option("--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray.init(address=...)).")
+@click.option("--store", "store_path", metavar="PATH", default=str(DEFAULT_STORE), show_default=True,
+              help="The store file.")
+@click.option("--retry-failed", is_flag=True, help="Rerun seeds that failed, timed out or were killed.")
+@click.option("--until-ci", type=float, metavar="WIDTH",
+              help="Add seeds until the 95% CI half-width of each --metric is at most WIDTH.")
+@click.option("--max-seeds", type=int, metavar="K", help=f"With --until-ci: stop after K seeds (default {DEFAULT_MAX_SEEDS}).")
+@click.option("--no-fork", is_flag=True, help="A fresh interpreter per trial, not the fork-server.")
+@click.argument("script", metavar="SCRIPT [ARGS]...")
+@click.pass_context
+def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: str | None, metrics: tuple[str, ...],
+           workers: int | None, timeout: float | None, executor: str, address: str | None, store_path: str,
+           retry_failed: bool, until_ci: float | None, max_seeds: int | None, no_fork: bool, script: str) -> None:
+    """Run SCRIPT [ARGS...] once per seed, as `seedlock run --seed S` would, keeping every result.
+
+    Each trial's metrics (Keras History, seedlock.log_metric(), JSON lines on stdout), exit
+    status, fingerprint and manifest go to the store as it ends. Run the same command again to
+    resume; read the results with `seedlock stats EXP`. See docs/repeat.md.
+    """
+    plan, min_seeds = plan_seeds(seeds, seed_list, until_ci, max_seeds, metrics)
+    if workers is not None and workers < 1:
+        raise SeedlockError(f"--workers must be at least 1, got {workers}; pass e.g. --workers 2")
+    _positive(timeout, "--timeout", "600")
+    if address is not None and executor != "ray":
+        raise SeedlockError("--address is for --executor ray; add --executor ray, or drop --address")
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from seedlock.repeat.run import Options
+    from seedlock.repeat.run import repeat as run_repeat
+
+    opts = Options(script=script, args=list(ctx.meta.get("seedlock.script_args", [])), seeds=plan, store=store_path,
+                   name=name, metrics=list(dict.fromkeys(metrics)), workers=workers, timeout=timeout,
+                   executor=executor, address=address, retry_failed=retry_failed, until_ci=until_ci,
+                   min_seeds=min_seeds, fork=not no_fork)
+    code = run_repeat(opts)
+    if code:
+        sys.exit(code)

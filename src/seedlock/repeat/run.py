@@ -1,0 +1,382 @@
+"""The driver of ``seedlock repeat``: claim seeds, run trials, record each as it ends.
+
+Each trial is written through :meth:`Store.finish_trial` (one transaction) as soon as it ends,
+so an interrupted run loses only the trials in flight, recorded as ``interrupted``; running the
+same command again skips the seeds that finished (``--retry-failed`` reruns the failed ones).
+Several processes may share a store: seeds are claimed (:mod:`seedlock.repeat.claims`) so none
+runs twice at once. With the fork-server, one seed is also run cold (a fresh process) and its
+fingerprint compared with the forked trial's; until that passes, forked results are held back,
+and if it fails every trial is rerun in a fresh process.
+
+>>> default_name("train.py", []), default_name("train.py", ["--lr", "0.1"])
+('train', 'train-7cd33a')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from seedlock.errors import SeedlockError
+from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE
+from seedlock.metrics import ENV_METRICS
+from seedlock.repeat.claims import Claims
+from seedlock.repeat.executors import Executor
+from seedlock.repeat.progress import Progress
+from seedlock.repeat.store import DEFAULT_STORE, Experiment, Store
+from seedlock.repeat.trial import TrialResult, TrialSpec, trial_env
+
+FAILED = ("failed", "timeout", "killed")  # skipped on a rerun unless --retry-failed
+VERIFY_TRIES = 3
+
+
+@dataclass
+class Options:
+    """What ``seedlock repeat`` was asked; checked by the CLI before it gets here."""
+
+    script: str
+    args: list[str]
+    seeds: list[int]
+    store: str
+    name: str | None = None
+    metrics: list[str] = field(default_factory=list)
+    workers: int = 1
+    timeout: float | None = None
+    executor: str = "local"
+    address: str | None = None
+    retry_failed: bool = False
+    until_ci: float | None = None
+    min_seeds: int = 2
+    fork: bool = True
+    hashseed: int = 0
+
+
+def default_name(script: str, args: list[str]) -> str:
+    """The script's stem, plus a short hash of its arguments when it has any."""
+    stem = Path(script.rstrip("/")).stem or "script"
+    if not args:
+        return stem
+    return f"{stem}-{hashlib.sha256(json.dumps(args).encode()).hexdigest()[:6]}"
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
+
+
+class Driver:
+    def __init__(self, opts: Options, store: Store, exp: Experiment, executor: Executor, manifest: dict[str, Any],
+                 rundirs: Path, progress: Progress) -> None:
+        self.o, self.store, self.exp, self.ex = opts, store, exp, executor
+        self.manifest, self.rundirs, self.progress = manifest, rundirs, progress
+        self.claims = Claims(store.path)
+        self.counts: dict[str, int] = {}
+        self.retry: list[int] = []  # claimed seeds to run again (fresh): the fork-server failed its check
+        self.signal: int | None = None
+        self.target_reached = False
+        self.no_metric = False
+        self.busy_elsewhere = 0
+        # Verification of the fork-server: None (not forking), pending, passed, failed.
+        self.verify: str | None = "pending" if executor.mode == "fork" else None
+        self.check_seed: int | None = None
+        self.cold: TrialResult | None = None
+        self.forked: TrialResult | None = None
+        self.held: list[TrialResult] = []
+        self.tries = 0
+
+    # -- specs and claims ------------------------------------------------------------------------
+
+    def spec(self, seed: int, role: str = "trial") -> TrialSpec:
+        suffix = ".check" if role == "check" else ""
+        return TrialSpec(seed=seed, script=self.o.script, args=self.o.args, cwd=os.getcwd(),
+                         rundir=str(self.rundirs / f"seed-{seed}{suffix}"), timeout=self.o.timeout,
+                         hashseed=self.o.hashseed, role=role)
+
+    def claim(self, seed: int) -> bool:
+        """Take the seed for this process; False if it is done, failed before, or running elsewhere."""
+        if not self.claims.take(self.exp.id, seed):
+            self.busy_elsewhere += 1
+            return False
+        failed = not self.o.retry_failed and any(seed in {t.seed for t in self.store.trials(self.exp, s)} for s in FAILED)
+        if failed or not self.store.start_trial(self.exp, seed):  # start_trial: False if it finished ok
+            self.claims.release(self.exp.id, seed)
+            return False
+        return True
+
+    def submit_check(self, seed: int) -> None:
+        self.check_seed, self.cold, self.forked = seed, None, None
+        self.tries += 1
+        self.ex.submit(self.spec(seed, "check"))
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def record(self, r: TrialResult) -> None:
+        manifest = {**self.manifest, "seed": r.seed,
+                    "determinism": {**self.manifest.get("determinism", {}), "executor": r.mode}}
+        self.store.finish_trial(self.exp, r.seed, r.status, exit_code=r.exit_code, reason=r.reason,
+                                duration_s=r.duration_s, stderr_tail=r.stderr_tail or None, fingerprint=r.fingerprint,
+                                manifest=manifest, metrics=r.metrics)
+        self.claims.release(self.exp.id, r.seed)
+        self.counts[r.status] = self.counts.get(r.status, 0) + 1
+        self.progress.trial(r.seed, r.status, r.duration_s, r.reason)
+        if r.status == "ok":
+            self.check_target()
+
+    def handle(self, r: TrialResult) -> None:
+        if r.role == "check":
+            if self.verify == "pending" and r.seed == self.check_seed:
+                self.cold = r
+                self.compare()
+            return
+        if r.mode == "fork" and self.verify == "failed" and r.status != "interrupted":
+            self.retry.append(r.seed)  # still claimed: run it again, fresh
+        elif r.mode == "fork" and self.verify == "pending" and r.status != "interrupted":
+            self.held.append(r)
+            if r.seed == self.check_seed:
+                self.forked = r
+                self.compare()
+        else:
+            self.record(r)
+
+    def compare(self) -> None:
+        """The cold and forked runs of the check seed are both in: decide."""
+        cold, forked = self.cold, self.forked
+        if cold is None or forked is None:
+            return
+        say = self.progress.say
+        if cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
+            say(f"verified: seed {cold.seed} forked equals a cold run bitwise (fingerprint {str(cold.fingerprint)[:16]})")
+            self.release_held("passed")
+        elif cold.status == forked.status != "ok" and self.tries < VERIFY_TRIES and self.signal is None:
+            nxt = next((r.seed for r in self.held if r.status == "ok" and r.seed != cold.seed), None)
+            if nxt is None:
+                self.forked = None
+                self.check_seed = None  # the next forked trial that ends ok gets the check
+            else:
+                self.submit_check(nxt)
+                self.forked = next(r for r in self.held if r.seed == nxt)
+        elif cold.status == forked.status != "ok":
+            say(f"could not verify the fork-server: seed {cold.seed} {cold.status} both forked and cold")
+            self.release_held("passed")
+        else:
+            how = (f"fingerprint {forked.fingerprint} vs {cold.fingerprint}" if cold.status == forked.status
+                   else f"{forked.status} forked vs {cold.status} cold")
+            say(f"warning: seed {cold.seed} forked differs from a cold run ({how}); rerunning every trial in a "
+                "fresh process")
+            self.verify = "failed"
+            self.ex.fall_back(f"a forked trial differed from a cold run of seed {cold.seed}")
+            self.retry.extend(r.seed for r in self.held)
+            self.held.clear()
+
+    def release_held(self, outcome: str) -> None:
+        self.verify = outcome
+        held, self.held = self.held, []
+        for r in held:
+            self.record(r)
+
+    def check_target(self) -> None:
+        """--until-ci: stop once every metric's CI half-width is at most the target."""
+        if self.o.until_ci is None or self.target_reached:
+            return
+        from seedlock.repeat.power import ci_halfwidth
+
+        names = set(self.store.metric_names(self.exp))
+        if any(m not in names for m in self.o.metrics):
+            # Ok trials that did not report it: an error after the run, and no point running more.
+            self.no_metric = bool(self.counts.get("ok")) or bool(self.store.done_seeds(self.exp))
+            return
+        values = [self.store.metric_values(self.exp, m) for m in self.o.metrics]
+        widths = [ci_halfwidth(v.values()) for v in values]
+        if min(len(v) for v in values) >= self.o.min_seeds and all(w <= self.o.until_ci for w in widths):
+            self.target_reached = True
+            shown = ", ".join(f"{m} ±{w:.4g}" for m, w in zip(self.o.metrics, widths, strict=True))
+            self.progress.say(f"--until-ci {self.o.until_ci:g} reached after {len(values[0])} ok seeds: {shown}")
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is None:
+            self.signal = signum
+
+    def loop(self, todo: list[int]) -> None:
+        todo = list(todo)
+        if self.verify == "pending" and todo and self.claim(first := todo.pop(0)):
+            self.submit_check(first)  # a fresh process: it runs while the zygote imports
+            self.ex.submit(self.spec(first))
+        interrupted = False
+        while True:
+            if self.signal is not None and not interrupted:
+                interrupted = True
+                self.progress.say("interrupted: stopping the trials in flight")
+                self.ex.interrupt()
+            if self.verify == "pending" and self.ex.mode != "fork":  # the zygote refused or died
+                self.verify = None
+                self.retry.extend(r.seed for r in self.held)
+                self.held.clear()
+            stop = interrupted or self.target_reached or self.no_metric
+            while not stop and self.ex.in_flight() < self.o.workers and (self.retry or todo):
+                if self.retry:  # already claimed
+                    self.ex.submit(self.spec(self.retry.pop(0)))
+                elif self.claim(seed := todo.pop(0)):
+                    self.ex.submit(self.spec(seed))
+            if self.ex.in_flight() == 0 and (stop or not (self.retry or todo)):
+                break
+            for r in self.ex.wait(0.2):
+                self.handle(r)
+            if (self.verify == "pending" and self.check_seed is None and self.signal is None
+                    and (ok := next((r for r in self.held if r.status == "ok"), None)) is not None):
+                self.submit_check(ok.seed)
+                self.forked = ok
+            for line in self.ex.notes():
+                self.progress.say(line)
+            self.progress.set_running(self.ex.in_flight())
+        for r in self.held:  # finished forked before the fork-server was verified: run again later
+            self.record(replace(r, status="interrupted", fingerprint=None,
+                                reason="finished before the fork-server was verified; run the same command again"))
+        self.held.clear()
+        for seed in self.retry:  # claimed, never rerun
+            self.store.finish_trial(self.exp, seed, "interrupted", reason="interrupted before it could be rerun")
+            self.claims.release(self.exp.id, seed)
+        self.retry.clear()
+
+
+def zygote_env(spec: TrialSpec) -> dict[str, str]:
+    """The trials' environment without what is per trial: the zygote imports under it."""
+    env = trial_env(spec, os.environ)
+    for var in (ENV_TRACE, ENV_METRICS, ENV_GRANULARITY):
+        env.pop(var, None)
+    return env
+
+
+def install_signals(driver: Driver) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.signal(s, driver._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def restore_signals(saved: dict[int, Any]) -> None:
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Executor:
+    if opts.executor == "ray":
+        from seedlock.repeat.ray_exec import RayExecutor
+
+        return RayExecutor(opts.workers, opts.address)
+    from seedlock.repeat.executors import LocalExecutor
+
+    fork = opts.fork and hasattr(os, "fork")
+    return LocalExecutor(opts.workers, script=opts.script if fork else None, cwd=os.getcwd(),
+                         zygote_env=zygote_env(driver_spec), log=str(rundirs / f"forkserver-{os.getpid()}.log"))
+
+
+def _manifest(opts: Options, name: str) -> dict[str, Any]:
+    """One manifest per run (building one costs ~200 ms); each trial's copy gets its seed."""
+    from seedlock.doctor import manifest
+
+    settings = {"deterministic": True, "threads": None, "plain": False, "strict": False, "audit": False,
+                "hashseed": opts.hashseed}
+    return manifest.build(None, [opts.script, *opts.args], settings, {"experiment": name})
+
+
+def _summary(opts: Options, store: Store, exp: Experiment, driver: Driver | None, seconds: float, mode: str) -> None:
+    runs = next(r for r in store.runs() if r.experiment.id == exp.id)
+    ok = runs.counts.get("ok", 0)
+    bad = {s: n for s, n in sorted(runs.counts.items()) if s not in ("ok", "running")}
+    ran = sum(driver.counts.values()) if driver else 0
+    text = f"{exp.name}: {ok} ok"
+    if bad:
+        text += f", {sum(bad.values())} not ok ({', '.join(f'{n} {s}' for s, n in bad.items())})"
+    text += f" of {runs.total} trials; {ran} ran now in {seconds:.1f} s"
+    if ran:
+        text += f" ({mode}, {opts.workers} worker{'s' if opts.workers > 1 else ''})"
+    names = set(store.metric_names(exp))
+    if opts.metrics and ok:
+        from seedlock.repeat.power import ci_halfwidth
+
+        for m in opts.metrics:
+            if m in names:
+                values = list(store.metric_values(exp, m).values())
+                mean = sum(values) / len(values)
+                text += f"; {m} {mean:.4g} ± {ci_halfwidth(values):.2g} (95% CI, n={len(values)})"
+    print(text, flush=True)
+    where = "" if Path(opts.store) == DEFAULT_STORE else f" --store {shlex.quote(opts.store)}"
+    print(f"next: seedlock stats {shlex.quote(exp.name)}{where}", flush=True)
+
+
+def repeat(opts: Options) -> int:
+    """Run ``opts.script`` once per seed into the store; the exit code for the CLI (SeedlockError
+    for bad input). 0 done, 1 no trial finished ok, 128 + signal when interrupted."""
+    from seedlock.cli.run import check_script
+
+    check_script(opts.script)
+    if opts.executor == "ray":
+        from seedlock.repeat.ray_exec import check_available
+
+        check_available()
+    name = opts.name or default_name(opts.script, opts.args)
+    t0 = time.monotonic()
+    with Store(opts.store) as store:
+        config = {"hashseed": opts.hashseed, "executor": opts.executor, "workers": opts.workers, "timeout": opts.timeout}
+        exp = store.experiment(name, script=os.path.normpath(opts.script), args=opts.args, config=config)
+        before = {t.seed: t.status for t in store.trials(exp)}
+        todo = [s for s in opts.seeds if before.get(s) != "ok" and (opts.retry_failed or before.get(s) not in FAILED)]
+        progress = Progress(name, total=len(todo))
+        done = sum(before.get(s) == "ok" for s in opts.seeds)
+        failed = sum(before.get(s) in FAILED for s in opts.seeds)
+        if done or failed:
+            progress.say(f"{name}: {done} of these seeds already finished ok"
+                         + (f", {failed} failed ({'rerunning them' if opts.retry_failed else '--retry-failed reruns them'})"
+                            if failed else "") + "; skipping what is done")
+        driver: Driver | None = None
+        mode = opts.executor
+        if todo:
+            rundirs = store.path.parent / "runs" / f"{exp.id}-{_safe(name)}"
+            rundirs.mkdir(parents=True, exist_ok=True)
+            executor = _make_executor(opts, replace(TrialSpec(todo[0], opts.script, opts.args, os.getcwd(), str(rundirs)),
+                                                    hashseed=opts.hashseed), rundirs)
+            driver = Driver(opts, store, exp, executor, {}, rundirs, progress)
+            saved = install_signals(driver)
+            try:
+                driver.manifest = _manifest(opts, name)
+                driver.check_target()  # --until-ci: the store may have enough already
+                if not driver.target_reached and driver.signal is None:
+                    driver.loop(todo)
+                mode = {"fork": "fork-server", "fresh": "fresh processes", "ray": "Ray"}[driver.ex.mode]
+            finally:
+                restore_signals(saved)
+                executor.close()
+                driver.claims.close()
+        progress.close()
+        if driver is not None and driver.busy_elsewhere:
+            progress.say(f"{driver.busy_elsewhere} seeds were being run by another `seedlock repeat`: left to it")
+        _summary(opts, store, exp, driver, time.monotonic() - t0, mode)
+        if driver is not None and driver.signal is not None:
+            left = len(todo) - sum(driver.counts.get(s, 0) for s in ("ok", *FAILED))
+            print(f"seedlock: interrupted; {left} seeds left: run the same command again to finish them",
+                  file=sys.stderr, flush=True)
+            return 128 + driver.signal
+        names = store.metric_names(exp)
+        missing = [m for m in opts.metrics if m not in names]
+        if missing:
+            there = ", ".join(repr(n) for n in names) if names else "none"
+            raise SeedlockError(f"no ok trial of {name!r} reported metric {missing[0]!r}; metrics there: {there} "
+                                "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)")
+        if opts.until_ci is not None and driver is not None and not driver.target_reached:
+            progress.say(f"warning: --until-ci {opts.until_ci:g} not reached: the interval is still wider after "
+                         f"{len(store.done_seeds(exp))} ok seeds (at most {len(opts.seeds)}: --max-seeds)")
+        if driver is not None and driver.counts and not driver.counts.get("ok"):
+            progress.say(f"no trial finished ok; see `seedlock runs {shlex.quote(name)}`")
+            return 1
+    return 0

@@ -1,0 +1,227 @@
+"""One trial of ``seedlock repeat``: what to run, how to run it in a fresh process, what it left.
+
+A trial is ``seedlock run --seed S SCRIPT ARGS`` with a trace (epoch granularity) and a metrics
+file in its own directory. Whatever runs it (a fork of the zygote, a fresh process, a Ray task),
+:func:`collect` reads the directory the same way, so every executor reports alike.
+
+>>> spec = TrialSpec(seed=3, script="train.py", args=["--lr", "0.1"], cwd="/work", rundir="/tmp/seed-3")
+>>> env = trial_env(spec, {"PATH": "/usr/bin", "SEEDLOCK_SEED": "99"})
+>>> env["SEEDLOCK_SEED"], env["PYTHONHASHSEED"], env["SEEDLOCK_METRICS"]
+('3', '0', '/tmp/seed-3/metrics.jsonl')
+>>> classify(-9, timed_out=False, interrupted=False, stderr="", timeout=None)
+('killed', 'killed by SIGKILL')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from seedlock.frameworks.base import Config
+from seedlock.frameworks.python import ENV_HASHSEED
+from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE, child_env
+from seedlock.metrics import ENV_METRICS
+from seedlock.repeat.metrics import Metric, parse_stdout, read_file
+
+STDERR_TAIL = 4000
+STDOUT_TAIL = 2000
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What to run for one seed. ``role`` is ``"trial"`` (stored) or ``"check"``: the cold run
+    that verifies the fork-server, compared and then thrown away."""
+
+    seed: int
+    script: str  # as the user typed it: the script's sys.argv[0], relative to cwd
+    args: list[str]
+    cwd: str
+    rundir: str
+    timeout: float | None = None
+    deterministic: bool = True
+    threads: int | None = None
+    hashseed: int = 0
+    role: str = "trial"
+
+    def boot_argv(self) -> list[str]:
+        return [sys.executable, "-m", "seedlock.launch.boot", "path", self.script, *self.args]
+
+    def file(self, name: str) -> Path:
+        return Path(self.rundir) / name
+
+
+@dataclass
+class TrialResult:
+    """How a trial ended and what it reported; picklable, so a Ray task can return it."""
+
+    seed: int
+    role: str
+    status: str  # ok, failed, timeout, killed, interrupted
+    exit_code: int | None
+    reason: str | None
+    duration_s: float
+    mode: str  # fork, fresh or ray: what ran it
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    metrics: list[Metric] = field(default_factory=list)
+    fingerprint: str | None = None
+
+
+def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` without seedlock's variables, plus ``seedlock run --seed S``'s, the trace and metrics file.
+
+    Every trial of an experiment gets the same PYTHONHASHSEED (``spec.hashseed``): forked trials
+    cannot change it, so fresh-process ones do not either.
+    """
+    env = {k: v for k, v in base.items() if not k.startswith("SEEDLOCK_")}
+    env[ENV_HASHSEED] = str(spec.hashseed)
+    env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env)
+    env[ENV_TRACE] = str(spec.file("trace.jsonl"))
+    env[ENV_GRANULARITY] = "epoch"
+    env[ENV_METRICS] = str(spec.file("metrics.jsonl"))
+    return env
+
+
+def fresh_rundir(spec: TrialSpec) -> None:
+    """An empty directory for the trial: a rerun must not read what an earlier attempt left."""
+    shutil.rmtree(spec.rundir, ignore_errors=True)
+    os.makedirs(spec.rundir, exist_ok=True)
+
+
+def classify(rc: int | None, *, timed_out: bool, interrupted: bool, stderr: str,
+             timeout: float | None) -> tuple[str, str | None]:
+    """``(status, reason)`` from an exit code (negative: the signal that ended the process)."""
+    if rc == 0:
+        return "ok", None
+    if interrupted:
+        return "interrupted", "seedlock repeat was interrupted; run the same command again to finish it"
+    if timed_out:
+        return "timeout", f"still running after --timeout {timeout:g} s; killed"
+    if rc is None:
+        return "failed", "lost: the process that ran it went away"
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return "killed", f"killed by {name}"
+    last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
+    return "failed", f"exit code {rc}" + (f": {last[:300]}" if last else "")
+
+
+def fingerprint(spec: TrialSpec, stdout: bytes) -> str:
+    """The digest of the trace's exit ``"final"`` record (every live model), else of stdout."""
+    path = spec.file("trace.jsonl")
+    if path.exists():
+        from seedlock.trace import NotATrace, read_trace
+
+        try:
+            finals = [r for r in read_trace(path).records if r.kind == "final" and r.extra.get("at") == "exit"]
+        except NotATrace:
+            finals = []
+        if finals and finals[-1].extra.get("digest"):
+            return str(finals[-1].extra["digest"])
+    return "stdout:" + hashlib.blake2b(stdout, digest_size=16).hexdigest()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def collect(spec: TrialSpec, rc: int | None, *, timed_out: bool, interrupted: bool, duration_s: float,
+            mode: str) -> TrialResult:
+    """Everything a finished trial left in its directory, as a :class:`TrialResult`."""
+    out = _read(spec.file("stdout.txt"))
+    err = _read(spec.file("stderr.txt")).decode("utf-8", "replace")
+    status, reason = classify(rc, timed_out=timed_out, interrupted=interrupted and rc != 0, stderr=err,
+                              timeout=spec.timeout)
+    text = out.decode("utf-8", "replace")
+    metrics = read_file(spec.file("metrics.jsonl")) + parse_stdout(text)
+    return TrialResult(
+        seed=spec.seed, role=spec.role, status=status, exit_code=rc, reason=reason, duration_s=duration_s,
+        mode=mode, stdout_tail=text[-STDOUT_TAIL:], stderr_tail=err[-STDERR_TAIL:], metrics=metrics,
+        fingerprint=fingerprint(spec, out) if status == "ok" else None,
+    )
+
+
+class Proc(Protocol):
+    """A running trial: a fresh process, or a child forked by the zygote."""
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The exit code (negative: killed by that signal); raises subprocess.TimeoutExpired."""
+
+    def kill(self) -> None:
+        """SIGKILL the trial's process group (the script's own children too)."""
+
+
+def killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # not yet its own group leader, or already gone
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class FreshProc:
+    """``python -m seedlock.launch.boot path SCRIPT ARGS``, as ``seedlock run`` starts it."""
+
+    def __init__(self, spec: TrialSpec, env: Mapping[str, str]) -> None:
+        fresh_rundir(spec)
+        with open(spec.file("stdout.txt"), "wb") as out, open(spec.file("stderr.txt"), "wb") as err:
+            # A session of its own: Ctrl-C in the terminal reaches `seedlock repeat`, which decides
+            # what happens to its trials; and a timeout kills the script's children with it.
+            self._p = subprocess.Popen(spec.boot_argv(), env=dict(env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=err, start_new_session=True)
+
+    def wait(self, timeout: float | None) -> int | None:
+        return self._p.wait(timeout)
+
+    def kill(self) -> None:
+        if self._p.returncode is None:
+            killpg(self._p.pid)
+
+
+def run(spec: TrialSpec, start: Callable[[TrialSpec], Proc], *, mode: str,
+        interrupted: Callable[[], bool] = lambda: False) -> TrialResult:
+    """Start the trial, wait for it (killing it after ``spec.timeout``), then :func:`collect` it."""
+    t0 = time.monotonic()
+    proc = start(spec)
+    timed_out = False
+    try:
+        try:
+            rc = proc.wait(spec.timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.kill()
+            rc = proc.wait(None)
+    except BaseException:  # a cancelled Ray task, Ctrl-C: never leave the script running
+        proc.kill()
+        raise
+    return collect(spec, rc, timed_out=timed_out, interrupted=interrupted(), duration_s=time.monotonic() - t0,
+                   mode=mode)
+
+
+def run_fresh(spec: TrialSpec, base_env: Mapping[str, str] | None = None, mode: str = "fresh") -> TrialResult:
+    """One trial in a fresh process; also the body of a Ray task (``base_env`` None: the worker's own
+    environment). A directory that cannot be made on a remote worker becomes a temporary one."""
+    try:
+        os.makedirs(spec.rundir, exist_ok=True)
+        local = spec
+    except OSError:
+        local = replace(spec, rundir=tempfile.mkdtemp(prefix=f"seedlock-seed-{spec.seed}-"))
+    env = trial_env(local, os.environ if base_env is None else base_env)
+    return run(local, lambda s: FreshProc(s, env), mode=mode)

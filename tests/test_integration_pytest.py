@@ -1,0 +1,184 @@
+"""The pytest plugin, in real pytest sessions (pytester, one subprocess each).
+
+The sessions load the plugin through a ``pytest11`` entry point, as an installed seedlock does:
+a throwaway ``.dist-info`` on PYTHONPATH declares it. Not with ``-p seedlock.pytest_plugin``:
+once seedlock's own entry point is installed, that would register the plugin twice.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from seedlock import api, seeds
+
+pytest_plugins = ["pytester"]
+
+ORDER_TESTS = """
+import random
+import sys
+
+import numpy as np
+
+
+def _show(name):
+    print(f"VALUE {name} {random.random()!r} {np.random.rand()!r}")
+
+
+def test_a():
+    np.random.rand(1000)  # uses up numbers: without the plugin, the next test would see others
+    random.random()
+    _show("a")
+
+
+def test_b():
+    _show("b")
+
+
+def test_c():
+    _show("c")
+
+
+def test_plugin_module():
+    print("LOADED", "seedlock.pytest_plugin" in sys.modules)
+"""
+
+FIXTURE_TESTS = """
+import os
+
+import numpy as np
+
+import seedlock
+
+
+def test_deterministic(seedlock_reproducible):
+    fp = seedlock_reproducible(lambda: {"w": np.random.rand(4), "b": np.random.randn(2)})
+    assert len(fp.tensors) == 2
+
+
+def test_urandom(seedlock_reproducible):
+    seedlock_reproducible(lambda: {"noise": np.frombuffer(os.urandom(16), dtype=np.uint8)}, seed=1234)
+
+
+def test_environment_untouched(seedlock_seed):
+    assert os.environ.get("SEEDLOCK_SEED") is None  # subprocesses see the session's environment
+    assert seedlock.master_seed() == seedlock_seed
+"""
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
+             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester whose sessions find the plugin through a pytest11 entry point."""
+    site = tmp_path_factory.mktemp("site")
+    info = site / "seedlock_plugin_under_test-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: seedlock-plugin-under-test\nVersion: 0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nseedlock = seedlock.pytest_plugin\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    for var in [v for v in os.environ if v.startswith(("SEEDLOCK_", "PYTEST_"))] + ["PL_GLOBAL_SEED"]:
+        monkeypatch.delenv(var, raising=False)
+    return pytester
+
+
+def _values(result: pytest.RunResult) -> dict[str, str]:
+    # -s output shares lines with the progress dots: search, do not match
+    return {m.group(1): m.group(2) for m in (re.search(r"VALUE (\w+) (\S+ \S+)", line) for line in result.outlines) if m}
+
+
+def _session_seed(result: pytest.RunResult) -> int:
+    found = [re.match(r"seedlock: session seed (\d+) \(replay with --seedlock-seed \1\)$", line) for line in result.outlines]
+    seeds_found = [int(m.group(1)) for m in found if m]
+    assert len(seeds_found) == 1, result.outlines[:8]
+    return seeds_found[0]
+
+
+def test_each_test_draws_the_same_numbers_in_any_order(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    full = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7")
+    full.assert_outcomes(passed=4)
+    assert _session_seed(full) == 7
+    values = _values(full)
+    assert len(set(values.values())) == 3  # each test has a seed of its own
+
+    reordered = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "test_order.py::test_c",
+                                              "test_order.py::test_b", "test_order.py::test_a")
+    alone = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "-k", "test_c")
+    workers = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "-n", "2", "-p", "xdist")
+    assert list(_values(reordered)) == ["c", "b", "a"]
+    assert _values(reordered) == values
+    assert _values(alone) == {"c": values["c"]}
+    workers.assert_outcomes(passed=4)  # xdist captures the workers' output; equal outcomes suffice
+    other = pytester.runpytest_subprocess("-s", "--seedlock-seed", "8", "-k", "test_c")
+    assert _values(other)["c"] != values["c"]
+
+
+def test_session_seed_is_random_printed_and_replays(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    first = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c")
+    second = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c", "-p", "no:cacheprovider")
+    seed = _session_seed(first)
+    assert seed != _session_seed(second) and _values(first) != _values(second)
+    replay = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c", "--seedlock-seed", str(seed))
+    last = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c", "--seedlock-seed", "last")
+    assert _values(replay) == _values(first) == _values(last)
+    assert _session_seed(last) == seed
+    bad = pytester.runpytest_subprocess("--seedlock-seed", "-3")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--seedlock-seed must be between 0 and 4294967295 (2**32 - 1), got -3; pick a seed in that range" in bad.stderr.str()
+
+
+def test_p_no_seedlock_turns_it_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_order=ORDER_TESTS)
+    on = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7")
+    off = pytester.runpytest_subprocess("-s", "-p", "no:seedlock")
+    off.assert_outcomes(passed=4)
+    assert not any(line.startswith("seedlock:") for line in off.outlines)
+    assert "LOADED True" in on.stdout.str() and "LOADED False" in off.stdout.str()
+    assert not set(_values(off).values()) & set(_values(on).values())
+
+
+def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fixture=FIXTURE_TESTS)
+    result = pytester.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=2, failed=1)
+    text = "\n".join(result.outlines)
+    assert re.search(r"AssertionError: <lambda>\(\) is not reproducible: run 1 and run 2 from seed 1234 "
+                     r"differ in 1 of 1 tensors: noise \(sum \d+ vs \d+\)", text), text
+
+
+def test_docstring_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The docstring examples run; seedlock's state is put back for the tests that follow."""
+    from seedlock import ipython, lightning, pytest_plugin
+    from seedlock.integrations import mlflow
+
+    monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
+    monkeypatch.setattr(seeds, "_master", seeds._master)
+    monkeypatch.setattr(api, "_config", api._config)
+    monkeypatch.setattr(api, "_report", api._report)
+    monkeypatch.setenv("SEEDLOCK_SEED", "5")  # set, so that monkeypatch puts back what was there
+    monkeypatch.setenv("PL_GLOBAL_SEED", "5")
+    for module in (pytest_plugin, ipython, mlflow, lightning):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def test_docs_example_passes(pytester: pytest.Pytester) -> None:
+    from test_integration_docs import block
+
+    pytester.makepyfile(test_training=block("test_training.py"))
+    result = pytester.runpytest_subprocess("-s", "--seedlock-seed", "11")
+    result.assert_outcomes(passed=2)
+    assert re.search(r"weights [0-9a-f]{16}", result.stdout.str())
+
+
+def test_docs_console_block_matches_the_header() -> None:
+    from test_integration_docs import DOC
+
+    text = DOC.read_text()
+    shown = re.search(r"seedlock: session seed (\d+) \(replay with --seedlock-seed (\d+)\)", text)
+    assert shown and shown.group(1) == shown.group(2)

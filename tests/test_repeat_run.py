@@ -1,0 +1,208 @@
+"""`seedlock repeat`: metrics, fingerprints, resume, bad input; real subprocesses, tiny numpy scripts."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import clean_env, run_seedlock
+from seedlock.cli.repeat import split_args
+from seedlock.errors import SeedlockError
+from seedlock.repeat import metrics as repeat_metrics
+from seedlock.repeat.preimport import plan
+from seedlock.repeat.run import default_name
+from seedlock.repeat.store import Store
+
+TINY = """\
+import json
+import random
+
+import numpy as np
+
+import seedlock
+
+x = float(np.random.rand())
+seedlock.log_metric("x", x)
+for step in range(3):
+    print(json.dumps({"step": step, "loss": random.random()}))
+print("x is", x)
+"""
+
+
+def write(tmp_path: Path, name: str, source: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def fingerprints(store: Path, exp: str) -> dict[int, str | None]:
+    with Store(store, create=False) as s:
+        return {t.seed: t.fingerprint for t in s.trials(exp)}
+
+
+# --- in-process units ------------------------------------------------------------------------------
+
+
+def test_split_args_options_anywhere_and_double_dash() -> None:
+    assert split_args(["--seeds", "3", "train.py", "--lr", "0.1", "--workers=2", "--no-fork"]) == (
+        ["--seeds", "3", "--workers=2", "--no-fork", "--", "train.py"], ["--lr", "0.1"])
+    assert split_args(["train.py", "--", "--seeds", "9"]) == (["--", "train.py"], ["--seeds", "9"])
+    assert split_args(["--seeds", "2"]) == (["--seeds", "2"], [])
+
+
+def test_default_name_and_preimport_plan() -> None:
+    assert default_name("dir/train.py", []) == "train"
+    assert default_name("train.py", ["--lr", "0.1"]) != default_name("train.py", ["--lr", "0.2"])
+    steps = plan("import os\nimport numpy as np\nfrom a.b import c\nfrom . import local\n"
+                 "os.environ['KERAS_BACKEND'] = 'torch'\nx = os.environ.get('X')\nimport keras\n"
+                 "os.environ[name] = 'v'\nimport late\n")
+    assert steps == [("import", "os"), ("import", "numpy"), ("import", "a.b"),
+                     ("setenv", "KERAS_BACKEND", "torch", "set"), ("import", "keras")]
+
+
+def test_metric_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    import seedlock
+    from seedlock import metrics
+
+    text = 'x\n{"step": 2, "a": 1, "b": 2.5}\n{"a": true}\n{"s": "x"}\n{"step": 1.5, "a": 1}\n  {"c": -1e3}\n'
+    assert repeat_metrics.parse_stdout(text) == [("a", 2, 1.0), ("b", 2, 2.5), ("c", None, -1000.0)]
+    (nan,) = repeat_metrics.parse_stdout('{"c": NaN}')
+    assert nan[0] == "c" and nan[2] != nan[2]
+
+    monkeypatch.delenv("SEEDLOCK_METRICS", raising=False)
+    monkeypatch.setattr(metrics, "_warned", False)
+    seedlock.log_metric("acc", 0.5)
+    seedlock.log_metric("acc", 0.6)
+    assert capsys.readouterr().err.count("does nothing") == 1  # warned once, no file written
+    with pytest.raises(SeedlockError, match="value must be a number"):
+        seedlock.log_metric("acc", "high")
+    with pytest.raises(SeedlockError, match="step must be an int"):
+        seedlock.log_metric("acc", 1.0, step=1.5)
+
+    out = tmp_path / "m.jsonl"
+    monkeypatch.setenv("SEEDLOCK_METRICS", str(out))
+    seedlock.log_metric("acc", np.float32(0.75), step=np.int64(3))
+    seedlock.log_metric("final", 1)
+    metrics.log_history(SimpleNamespace(history={"loss": [0.5, 0.25], "lr": ["x", "y"]}, epoch=[0, 1]))
+    assert repeat_metrics.read_file(out) == [("acc", 3, 0.75), ("final", None, 1.0), ("loss", 1, 0.5), ("loss", 2, 0.25)]
+    with open(out, "a") as f:
+        f.write('{"name": "cut", "val')  # a trial killed mid-line
+    assert len(repeat_metrics.read_file(out)) == 4
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path) -> None:
+    write(tmp_path, "tiny.py", TINY)
+    env = clean_env()
+    r = run_seedlock(["repeat", "tiny.py", "--seeds", "4", "--workers", "2", "--metric", "x"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "fork-server: imported" in r.stderr and "verified: seed 0 forked equals a cold run bitwise" in r.stderr
+    assert r.stdout.startswith("tiny: 4 ok of 4 trials") and "next: seedlock stats tiny" in r.stdout
+    db = tmp_path / ".seedlock" / "seedlock.db"
+    with Store(db, create=False) as store:
+        trials = store.trials("tiny")
+        assert [(t.seed, t.status) for t in trials] == [(s, "ok") for s in range(4)]
+        assert all(t.fingerprint and t.fingerprint.startswith("stdout:") for t in trials)
+        assert [t.manifest["seed"] for t in trials if t.manifest] == [0, 1, 2, 3]
+        assert trials[0].manifest and trials[0].manifest["determinism"]["hashseed"] == 0
+        assert store.metric_names("tiny") == ["loss", "x"]
+        assert set(store.metric_curves("tiny", "loss")[2]) and len(set(store.metric_values("tiny", "x").values())) == 4
+        finished = {t.seed: t.finished for t in trials}
+
+    # The same seeds in fresh processes (no fork-server) give bitwise the same fingerprints.
+    r = run_seedlock(["repeat", "tiny.py", "--seeds", "4", "-j", "2", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "(fresh processes, 2 workers)" in r.stdout
+    assert fingerprints(db, "cold") == fingerprints(db, "tiny")
+
+    # Resume: finished seeds are skipped, only the new ones run.
+    r = run_seedlock(["repeat", "tiny.py", "--seeds", "6", "-j", "2"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "4 of these seeds already finished ok" in r.stderr and "2 ran now" in r.stdout
+    with Store(db, create=False) as store:
+        trials = store.trials("tiny")
+        assert len(trials) == 6 and {t.seed: t.finished for t in trials if t.seed < 4} == finished
+
+    # Options after the script are seedlock's; the script's own arguments name a new experiment.
+    r = run_seedlock(["repeat", "tiny.py", "--seed-list", "7,9", "extra", "-j", "1"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    name = default_name("tiny.py", ["extra"])
+    assert r.stdout.startswith(f"{name}: 2 ok") and set(fingerprints(db, name)) == {7, 9}
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    write(tmp_path, "tiny.py", TINY)
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "ray.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    cases = {
+        ("--seeds", "0"): "--seeds must be at least 1",
+        ("--seeds", "2", "--workers", "0"): "--workers must be at least 1",
+        ("--seeds", "2", "--executor", "slurm"): "'slurm' is not one of 'local', 'ray'",
+        ("--seeds", "2", "--timeout", "-1"): "--timeout must be positive",
+        ("--seeds", "2", "--seed-list", "1,2,3"): "--seeds 2 but --seed-list has 3 seeds",
+        ("--until-ci", "0.1"): "--until-ci needs the metric",
+        (): "how many seeds?",
+        ("--seeds", "2", "--executor", "ray"): "--executor ray needs Ray, which cannot be imported",
+    }
+    env = clean_env(PYTHONPATH=str(shim))
+    for args, message in cases.items():
+        r = run_seedlock(["repeat", "tiny.py", *args], cwd=tmp_path, env=env)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("seedlock: error:"), (args, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
+    r = run_seedlock(["repeat", "missing.py", "--seeds", "1"], cwd=tmp_path, env=env)
+    assert r.returncode == 2 and "not found" in r.stderr
+    assert not (tmp_path / ".seedlock").exists()  # nothing ran, nothing was created
+
+    # A metric no trial reported: the trials are kept, then one line naming the metrics there are.
+    r = run_seedlock(["repeat", "tiny.py", "--seeds", "2", "--metric", "nope", "--no-fork"], cwd=tmp_path, env=env)
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == ("seedlock: error: no ok trial of 'tiny' reported metric 'nope'; metrics there: 'loss', 'x' "
+                    "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)")
+    assert len(fingerprints(tmp_path / ".seedlock" / "seedlock.db", "tiny")) == 2
+
+
+def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
+    from seedlock.repeat.power import ci_halfwidth
+
+    write(tmp_path, "noisy.py", """\
+        import json
+        import numpy as np
+        print(json.dumps({"v": float(np.random.normal())}))
+    """)
+    r = run_seedlock(["repeat", "noisy.py", "--until-ci", "0.9", "--metric", "v", "--max-seeds", "40", "-j", "2"],
+                     cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    n = int(r.stderr.split("--until-ci 0.9 reached after ")[1].split()[0])
+    with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
+        values = store.metric_values("noisy", "v")
+        by_end = [values[t.seed] for t in sorted(store.trials("noisy", "ok"), key=lambda t: t.finished or "")]
+    assert 5 <= n <= len(values) <= n + 1 < 40  # at most the W - 1 = 1 trial in flight finished after
+    assert ci_halfwidth(by_end[:n]) <= 0.9
+    assert n == 5 or ci_halfwidth(by_end[: n - 1]) > 0.9  # not one seed later than needed (5: the minimum)
+
+
+def test_log_metric_is_exported_lazily() -> None:
+    import seedlock
+
+    assert "log_metric" in seedlock.__all__ and "log_metric" in dir(seedlock)
+    assert seedlock.log_metric.__module__ == "seedlock.metrics"
+
+
+def test_doctests() -> None:
+    import doctest
+    import importlib
+
+    for name in ("seedlock.repeat.run", "seedlock.repeat.trial", "seedlock.repeat.metrics", "seedlock.repeat.claims",
+                 "seedlock.repeat.preimport", "seedlock.repeat.progress", "seedlock.repeat.replay", "seedlock.cli.repeat"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0 and result.attempted > 0, name
