@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _util import PY, clean_env, interleaved, reported  # noqa: E402
 
 NET = str(Path(__file__).with_name("conv_net.py"))
-REPS = 3
+REPS = 5
 
 
 def main() -> None:
