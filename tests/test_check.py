@@ -78,8 +78,9 @@ def test_strict_makes_unseeded_rng_reproducible(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_planted_keras_divergence_found_at_epoch_3_in_dense_2(tmp_path: Path) -> None:
-    code, data, err = check(str(CHECK / "keras_planted.py"), tmp=tmp_path)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_planted_keras_divergence_found_at_epoch_3_in_dense_2(backend: str, tmp_path: Path) -> None:
+    code, data, err = check(str(CHECK / "keras_planted.py"), env=clean_env(KERAS_BACKEND=backend), tmp=tmp_path)
     assert code == 1, err[-3000:]
     div = data["divergence"]
     assert div["source"] == "trace" and div["epoch"] == 3 and div["kind"] == "epoch"

@@ -83,11 +83,21 @@ def _patch_keras_layers() -> None:
 
     original = keras.layers.Layer.__call__
 
+    jax_backend = keras.backend.backend() == "jax"
+
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
         out = original(self, *args, **kwargs)
         if _recording:
-            leaves = [keras.ops.convert_to_numpy(t) for t in keras.tree.flatten(out)]
-            _record(self.name, leaves)
+            leaves = keras.tree.flatten(out)
+            if jax_backend:
+                # Under jax.value_and_grad the outputs are tracers, even eagerly: a debug callback
+                # receives their concrete values, in program order.
+                import jax
+
+                name = self.name
+                jax.debug.callback(lambda *arrays: _record(name, list(arrays)), *leaves, ordered=True)
+            else:
+                _record(self.name, [keras.ops.convert_to_numpy(t) for t in leaves])
         return out
 
     keras.layers.Layer.__call__ = __call__
