@@ -81,6 +81,7 @@ def test_diff_machine_and_settings(base: dict[str, Any]) -> None:
     b["environment"]["onednn"]["enabled"] = not a["environment"]["onednn"]["enabled"]
     for m, value in ((a, None), (b, "1")):  # an env var that is also a thread setting: reported once
         m["environment"]["threads"]["OMP_NUM_THREADS"] = m["environment"]["env"]["OMP_NUM_THREADS"]["value"] = value
+    a["environment"]["threads"]["torch"] = None  # torch not imported in a (the test process may have it)
     b["environment"]["threads"]["torch"] = 1
     b["determinism"]["threads"] = 1
     b["seed"] = 43

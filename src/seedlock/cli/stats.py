@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def _console() -> Console:
     from rich.console import Console
 
-    console = Console(highlight=False, markup=False, emoji=False)  # names are data, not markup
+    # Names are data, not markup. Piped output gets a wide table rather than rich's 80 columns,
+    # which would cut experiment names and commands.
+    width = None if sys.stdout.isatty() else 200
+    console = Console(highlight=False, markup=False, emoji=False, width=width)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 160  # piped or captured: do not squeeze the tables into 80 columns
     return console
