@@ -1,0 +1,289 @@
+"""dh1, the device digest: NumPy, torch and JAX agree bit for bit, on CPU; the GPU scripts run on CPU."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from conftest import ROOT, clean_env
+from seedlock import _devicehash_jax as dhj
+from seedlock import devicehash as dh
+from seedlock.devicehash import _MASK, LANES, jax_digest, numpy_digest, torch_digest
+
+torch = pytest.importorskip("torch")
+jax = pytest.importorskip("jax")
+jnp = jax.numpy
+
+GPU = ROOT / "benchmarks" / "gpu"
+DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, np.int8, np.uint8,
+          np.int16, np.uint16, np.int32, np.int64, np.bool_, np.complex64, np.complex128]
+SHAPES = [(), (0,), (1,), (3,), (7,), (5, 3), (2, 0, 3), (1023,), (129, 3)]
+
+
+def _random(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray:
+    """Random bytes as ``dtype`` (NaN payloads, subnormals and all), bools as 0/1."""
+    dt = np.dtype(dtype)
+    n = int(np.prod(shape))
+    raw = np.random.default_rng(seed).integers(0, 256, n * dt.itemsize, dtype=np.uint8)
+    if dt.kind == "b":
+        return (raw % 2).astype(bool).reshape(shape)
+    return raw.view(dt).reshape(shape)
+
+
+def _torch_of(a: np.ndarray) -> torch.Tensor:
+    """The same bytes as a torch tensor (bfloat16/float8 through their raw bits)."""
+    special = {"bfloat16": (np.uint16, torch.bfloat16), "float8_e4m3fn": (np.uint8, torch.float8_e4m3fn)}
+    if a.dtype.name in special:
+        raw, dtype = special[a.dtype.name]
+        return torch.from_numpy(a.view(raw).copy()).view(dtype)
+    return torch.from_numpy(a.copy())
+
+
+def _jax_of(a: np.ndarray) -> jax.Array:
+    return jnp.asarray(a)
+
+
+def _three(a: np.ndarray) -> tuple[str, str, str]:
+    if a.dtype.itemsize == 8 or a.dtype == np.complex128:
+        with jax.enable_x64(True):  # 64-bit dtypes exist in JAX only in x64 mode
+            dj = jax_digest(_jax_of(a))
+    else:
+        dj = jax_digest(_jax_of(a))
+    return numpy_digest(a), torch_digest(_torch_of(a)), dj
+
+
+# --- agreement --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_numpy_torch_jax_agree(dtype: type) -> None:
+    for i, shape in enumerate(SHAPES):
+        a = _random(shape, dtype, seed=i)
+        d_np, d_torch, d_jax = _three(a)
+        assert d_np == d_torch == d_jax, (shape, d_np, d_torch, d_jax)
+        assert d_np.startswith("dh1:") and len(d_np) == 36
+
+
+def test_jax_large_arrays_and_small_buckets_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    a = _random((5000,), np.float16, seed=3)
+    bucketed = jax_digest(_jax_of(a))  # padded to 8192 items, masked
+    monkeypatch.setattr(dhj, "_BUCKET_MAX", 0)  # the large-array path: one program per size
+    assert jax_digest(_jax_of(a)) == bucketed == numpy_digest(a)
+    monkeypatch.setattr(dhj, "_PIECE_BYTES", 1024)  # pieces: 1024-byte slices, offsets per piece
+    assert jax_digest(_jax_of(a)) == bucketed
+
+
+def test_torch_views_layouts_and_alignment() -> None:
+    base = torch.from_numpy(_random((6, 10), np.float32, seed=5))
+    cases = {
+        "transpose": base.t(),
+        "step slice": base[:, ::3],
+        "offset slice": base[1:, 2:],
+        "int8 at odd offset": torch.arange(40, dtype=torch.int8)[3:30],  # int32 view needs a clone
+        "bool tail": torch.tensor([True, False, True, True, False]),
+        "requires_grad": torch.nn.Parameter(base.clone()),
+        "conj view": torch.complex(base, -base).conj(),
+        "0-d": torch.tensor(2.5, dtype=torch.float64),
+        "empty": torch.zeros(0, 3)[:, ::2],
+        "one item, strided": torch.arange(9.0)[::4][1:2],
+        "bfloat16 column": base.to(torch.bfloat16)[:, 1],
+        "sparse": base.relu().to_sparse(),
+    }
+    for name, t in cases.items():
+        src = (t.to_dense() if t.layout != torch.strided else t).detach().resolve_conj()
+        dense = torch.empty(src.shape, dtype=src.dtype).copy_(src)  # fresh C-order strides
+        expected = numpy_digest(dense.view(torch.uint8).numpy() if dense.dtype == torch.bfloat16 else dense.numpy(),
+                                dtype=str(dense.dtype)[6:], shape=tuple(dense.shape))
+        assert torch_digest(t) == torch_digest(t, compile=False) == expected, name
+
+
+def test_compiled_graph_matches_eager() -> None:
+    # On CUDA, torch_digest compiles _torch_lanes (inductor + Triton). Here: the same function
+    # traced whole (fullgraph: no graph breaks) with dynamic sizes, run by aot_eager.
+    compiled = torch.compile(dh._torch_lanes, backend="aot_eager", fullgraph=True, dynamic=True)
+    for n, base in ((1000, 0), (777, 12345), (64, 2**32 + 7)):
+        words = torch.from_numpy(_random((n,), np.int32, seed=n))
+        off = dh._off_tensor(base, "cpu")
+        assert compiled(words, off).tolist() == dh._torch_lanes(words, off).tolist()
+
+
+# --- the algorithm ----------------------------------------------------------------------
+
+
+def _reference_lanes(words: list[int], base: int) -> list[int]:
+    """The module docstring's formula, word by word, in Python integers."""
+    lanes = [0] * LANES
+    for i, w in enumerate(words, start=base):
+        lo, hi = i & _MASK, i >> 32
+        for k in range(LANES):
+            x = (w * dh._M[k] + lo * dh._A[k] + hi * dh._B[k] + dh._S[k]) & _MASK
+            x ^= x >> 16
+            x = (x * dh._N1[k]) & _MASK
+            x ^= x >> 13
+            x = (x * dh._N2[k]) & _MASK
+            x ^= x >> 16
+            lanes[k] = (lanes[k] + x) & _MASK
+    return lanes
+
+
+@pytest.mark.parametrize("base", [0, 1000, 2**32 - 5, 3 * 2**32 + 11])
+def test_implementations_follow_the_formula(base: int) -> None:
+    words = _random((40,), np.uint32, seed=base % 97)
+    expected = _reference_lanes(words.tolist(), base)
+    assert dh._np_lanes(words, base) == expected  # crosses 2**32 words for base 2**32 - 5
+    if (base & _MASK) + 40 <= 2**32:  # torch/JAX pieces never cross a multiple of 2**32 words
+        t = dh._torch_lanes(torch.from_numpy(words.view(np.int32)), dh._off_tensor(base, "cpu"))
+        assert [v & _MASK for v in t.tolist()] == expected
+        off = jnp.asarray(np.array(dh._offsets(base), np.uint32))
+        assert np.asarray(dhj._lanes()(jnp.asarray(words), off, np.uint32(40))).tolist() == expected
+
+
+def test_reduction_order_does_not_matter(monkeypatch: pytest.MonkeyPatch) -> None:
+    words = _random((10_000,), np.uint32, seed=9)
+    whole = dh._np_lanes(words)
+    rng = random.Random(0)
+    cuts = sorted(rng.sample(range(1, words.size), 12))
+    chunks = list(zip([0, *cuts], [*cuts, words.size], strict=True))
+    rng.shuffle(chunks)  # shuffle, then sum: integer sums mod 2**32 commute
+    parts = [dh._np_lanes(words[a:b], a) for a, b in chunks]
+    assert [sum(col) & _MASK for col in zip(*parts, strict=True)] == whole
+    tw = torch.from_numpy(words.view(np.int32))
+    tparts = [dh._torch_lanes(tw[a:b], dh._off_tensor(a, "cpu")).tolist() for a, b in chunks]
+    assert [sum(col) & _MASK for col in zip(*tparts, strict=True)] == whole
+    a = words.view(np.float32)
+    digest = numpy_digest(a)
+    for chunk in (7, 1000, 4096):  # other chunkings of each implementation: the same digest
+        monkeypatch.setattr(dh, "_NP_CHUNK", chunk)
+        monkeypatch.setitem(dh._TORCH_EAGER_CHUNK, "cpu", chunk)
+        assert numpy_digest(a) == torch_digest(torch.from_numpy(a)) == digest
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16, np.float64, np.int8, np.bool_])
+def test_one_ulp_anywhere_changes_every_lane(dtype: type) -> None:
+    a = _random((1001,), dtype, seed=1)
+    if np.dtype(dtype).kind == "f" or dtype is ml_dtypes.bfloat16:
+        a = np.random.default_rng(1).standard_normal(1001).astype(dtype)
+    lanes = dh._np_lanes(dh._np_words(a)[0])
+    base = numpy_digest(a)
+    for pos in (0, 1, 500, 999, 1000):  # first, middle, last, the padded tail word
+        b = a.copy()
+        if dtype is np.bool_:
+            b[pos] = not b[pos]
+        else:  # one ULP: the next representable value (for ints, +1)
+            bits = b.view(f"u{b.dtype.itemsize}")
+            with np.errstate(over="ignore"):  # 0xff + 1 wraps to 0: still a change
+                bits[pos] += bits.dtype.type(1)
+        changed = dh._np_lanes(dh._np_words(b)[0])
+        assert all(x != y for x, y in zip(lanes, changed, strict=True)), pos
+        assert len({base, *_three(b)}) == 2, pos  # all three implementations see the change
+
+
+def test_swaps_shifts_and_reinterpretations_change_the_digest() -> None:
+    a = np.random.default_rng(2).standard_normal(512).astype(np.float32)
+    d = numpy_digest(a)
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        i, j = rng.choice(a.size, 2, replace=False)
+        b = a.copy()
+        b[[i, j]] = b[[j, i]]
+        assert numpy_digest(b) != d
+    assert numpy_digest(np.roll(a, 1)) != d
+    assert numpy_digest(a[::-1]) != d
+    assert numpy_digest(a.reshape(16, 32)) != d  # same bytes, other shape
+    assert numpy_digest(a.view(np.int32)) != d  # same bytes, other dtype
+    assert numpy_digest(np.zeros(4, np.uint8)) != numpy_digest(np.zeros(3, np.uint8))  # byte length counts
+    assert numpy_digest(np.zeros(5, np.int8)) != numpy_digest(np.zeros(8, np.int8))  # padding is not data
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+def test_device_digest_dispatch_and_algorithms() -> None:
+    from seedlock.fingerprint import tensor_digest
+    from seedlock.leaves import leaf_of
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    d = numpy_digest(a)
+    assert dh.device_digest(a) == dh.device_digest(torch.from_numpy(a)) == dh.device_digest(jnp.asarray(a)) == d
+    leaf = leaf_of(torch.from_numpy(a).to(torch.bfloat16))  # raw uint8 bytes with dtype "bfloat16"
+    assert leaf is not None and dh.device_digest(leaf) == torch_digest(torch.from_numpy(a).to(torch.bfloat16))
+    assert dh.device_digest(1.5) == numpy_digest(np.array(1.5))
+    assert dh.algorithm_of(d) == dh.ALGORITHM == "dh1"
+    assert dh.algorithm_of(tensor_digest(a)) == "xxh3_128"
+    assert dh.digest_as("xxh3_128", a) == tensor_digest(a) and dh.digest_as("dh1", a) == d
+    with pytest.raises(ValueError, match="unknown digest algorithm"):
+        dh.digest_as("md5", a)
+    with pytest.raises(TypeError, match="one tensor"):
+        dh.device_digest({"w": a})
+    with pytest.raises(TypeError, match="x64"):
+        jax_digest(np.zeros(2))  # float64 would silently become float32
+
+
+def test_doctests() -> None:
+    for module in (dh, dhj):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_speed_sanity_print() -> None:
+    """Not an assertion: throughput of each implementation here, for the record (-s shows it)."""
+    a = np.random.default_rng(0).standard_normal(1 << 21).astype(np.float32)
+    for name, fn, x in (("numpy", numpy_digest, a), ("torch eager", torch_digest, torch.from_numpy(a)),
+                        ("jax", jax_digest, jnp.asarray(a))):
+        fn(x)
+        t0 = time.perf_counter()
+        fn(x)
+        print(f"dh1 {name}: {a.nbytes / (time.perf_counter() - t0) / 1e9:.2f} GB/s on {a.nbytes >> 20} MiB")
+
+
+# --- the GPU scripts, on CPU -----------------------------------------------------------------
+
+
+def _start(args: list[str], **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=clean_env(**env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_gpu_scripts_say_what_they_skip_on_cpu() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the scripts run for real (benchmarks/gpu/README.md)")
+    procs = [_start([str(GPU / "fingerprint_gpu.py"), "--cpu-numel", "65536", "--reps", "1"]),
+             _start([str(GPU / "cuda_launcher_check.py")])]
+    (fp_out, _), (launch_out, _) = (p.communicate(timeout=120) for p in procs)
+    assert procs[0].returncode == 0 and "no GPU: CPU path only" in fp_out and "dh1 digests agree" in fp_out, fp_out
+    assert procs[1].returncode == 0 and "skipped: no CUDA" in launch_out, launch_out
+
+
+def test_determinism_script_cpu_smoke() -> None:
+    """`--cpu-smoke` end to end for torch: plain x2, seedlock run x2, --audit, the table."""
+    smoke = subprocess.run([sys.executable, str(GPU / "determinism_gpu.py"), "--cpu-smoke", "--frameworks", "torch"],
+                           cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=240)
+    out = smoke.stdout
+    assert smoke.returncode == 0, out + smoke.stderr
+    assert "seedlock run x2: bitwise identical" in out
+    assert "torch put_ on cpu ran" in out  # the audit run recorded the op
+    assert "| torch | CPU | yes | 0 | yes |" in out
+
+
+@pytest.mark.slow
+def test_determinism_script_keras_worker(tmp_path: Path) -> None:
+    """The Keras worker, once, on JAX (keras-torch and the full --cpu-smoke with all three
+    frameworks ran too when this was written; each Keras process costs ~10 s on CPU)."""
+    pytest.importorskip("keras")
+    out = tmp_path / "keras-jax.json"
+    proc = _start([str(GPU / "determinism_gpu.py"), "--worker", "keras-jax", "--out", str(out), "--cpu-smoke"],
+                  KERAS_BACKEND="jax")
+    log = proc.communicate(timeout=240)[0]
+    assert proc.returncode == 0, log
+    result = json.loads(out.read_text())
+    assert result["backend"] == "jax" and result["steps_per_s"] > 0
+    assert result["dh1"] and all(d.startswith("dh1:") for d in result["dh1"].values())
