@@ -51,6 +51,7 @@ def test_split_args_options_anywhere_and_double_dash() -> None:
         ["--seeds", "3", "--workers=2", "--no-fork", "--", "train.py"], ["--lr", "0.1"])
     assert split_args(["train.py", "--", "--seeds", "9"]) == (["--", "train.py"], ["--seeds", "9"])
     assert split_args(["--seeds", "2"]) == (["--seeds", "2"], [])
+    assert split_args(["t.py", "-j2", "-Mloss", "-x"]) == (["-j2", "-Mloss", "--", "t.py"], ["-x"])
 
 
 def test_default_name_and_preimport_plan() -> None:

@@ -22,6 +22,7 @@ from seedlock.seeds import validate_seed
 TAKES_VALUE = ("--seeds", "--seed-list", "--name", "--metric", "-M", "--workers", "-j", "--timeout", "--executor",
                "--address", "--store", "--until-ci", "--max-seeds")
 FLAGS = ("--retry-failed", "--no-fork")
+SHORT = ("-j", "-M")
 DEFAULT_MAX_SEEDS = 100
 MIN_SEEDS = 5  # --until-ci: an interval from fewer values is too rough to trust (see `seedlock stats`)
 
@@ -48,7 +49,8 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
             theirs.extend(rest[j + 1 :])
             break
         name = arg.split("=", 1)[0]
-        if name in FLAGS or (name in TAKES_VALUE and "=" in arg):
+        attached = arg[:2] in SHORT and len(arg) > 2  # -j2, -Mloss
+        if name in FLAGS or (name in TAKES_VALUE and "=" in arg) or attached:
             ours.append(arg)
         elif name in TAKES_VALUE and j + 1 < len(rest):
             ours.extend(rest[j : j + 2])

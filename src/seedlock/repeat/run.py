@@ -93,6 +93,8 @@ class Driver:
         self.forked: TrialResult | None = None
         self.held: list[TrialResult] = []
         self.tries = 0
+        self._failed_key: tuple[int, ...] | None = None
+        self._failed: set[int] = set()
 
     # -- specs and claims ------------------------------------------------------------------------
 
@@ -107,11 +109,21 @@ class Driver:
         if not self.claims.take(self.exp.id, seed):
             self.busy_elsewhere += 1
             return False
-        failed = not self.o.retry_failed and any(seed in {t.seed for t in self.store.trials(self.exp, s)} for s in FAILED)
+        failed = not self.o.retry_failed and seed in self.failed_seeds()
         if failed or not self.store.start_trial(self.exp, seed):  # start_trial: False if it finished ok
             self.claims.release(self.exp.id, seed)
             return False
         return True
+
+    def failed_seeds(self) -> set[int]:
+        """Seeds that failed, timed out or were killed, here or in another process. Re-read only when
+        the counts change: reading trials parses their manifests, too slow to do for every seed."""
+        counts = next((r.counts for r in self.store.runs() if r.experiment.id == self.exp.id), {})
+        key = tuple(counts.get(s, 0) for s in FAILED)
+        if key != self._failed_key:
+            self._failed_key = key
+            self._failed = {t.seed for s in FAILED for t in self.store.trials(self.exp, s)}
+        return self._failed
 
     def submit_check(self, seed: int) -> None:
         self.check_seed, self.cold, self.forked = seed, None, None
