@@ -149,3 +149,22 @@ def test_default_tracking_uri_is_a_local_sqlite_file(template_db: Path, tracking
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_repeat_with_mlflow_flag(tmp_path: Path) -> None:
+    """`seedlock repeat --mlflow=URI` runs the trials, then exports them: one child run per trial."""
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_seedlock
+
+    script = tmp_path / "score.py"
+    script.write_text("import json, random\nprint(json.dumps({'score': random.random()}))\n")
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    p = run_seedlock(["repeat", "--seeds", "3", "--no-fork", "--store", str(tmp_path / "s.db"), f"--mlflow={uri}",
+                      str(script)], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "MLflow: experiment 'score' exported" in p.stderr
+    client = MlflowClient(tracking_uri=uri)
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(children) == 3 and {r.data.params["seed"] for r in children} == {"0", "1", "2"}

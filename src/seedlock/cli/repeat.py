@@ -21,7 +21,7 @@ from seedlock.seeds import validate_seed
 
 TAKES_VALUE = ("--seeds", "--seed-list", "--name", "--metric", "-M", "--workers", "-j", "--timeout", "--executor",
                "--address", "--store", "--until-ci", "--max-seeds")
-FLAGS = ("--retry-failed", "--no-fork")
+FLAGS = ("--retry-failed", "--no-fork", "--mlflow")  # --mlflow takes its URI as --mlflow=URI
 SHORT = ("-j", "-M")
 DEFAULT_MAX_SEEDS = 100
 MIN_SEEDS = 5  # --until-ci: an interval from fewer values is too rough to trust (see `seedlock stats`)
@@ -129,11 +129,14 @@ def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None,
               help="Add seeds until the 95% CI half-width of each --metric is at most WIDTH.")
 @click.option("--max-seeds", type=int, metavar="K", help=f"With --until-ci: stop after K seeds (default {DEFAULT_MAX_SEEDS}).")
 @click.option("--no-fork", is_flag=True, help="A fresh interpreter per trial, not the fork-server.")
+@click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[=URI]",
+              help="Then export to MLflow: one run per trial under a parent run (default: sqlite .seedlock/mlflow.db).")
 @click.argument("script", metavar="SCRIPT [ARGS]...")
 @click.pass_context
 def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: str | None, metrics: tuple[str, ...],
            workers: int | None, timeout: float | None, executor: str, address: str | None, store_path: str,
-           retry_failed: bool, until_ci: float | None, max_seeds: int | None, no_fork: bool, script: str) -> None:
+           retry_failed: bool, until_ci: float | None, max_seeds: int | None, no_fork: bool, mlflow_uri: str | None,
+           script: str) -> None:
     """Run SCRIPT [ARGS...] once per seed, as `seedlock run --seed S` would, keeping every result.
 
     Each trial's metrics (Keras History, seedlock.log_metric(), JSON lines on stdout), exit
@@ -156,5 +159,12 @@ def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: s
                    executor=executor, address=address, retry_failed=retry_failed, until_ci=until_ci,
                    min_seeds=min_seeds, fork=not no_fork)
     code = run_repeat(opts)
+    if mlflow_uri is not None:
+        from seedlock.integrations.mlflow import export
+        from seedlock.repeat.run import default_name
+
+        exp = name or default_name(script, opts.args)
+        parent = export(store_path, exp, mlflow_uri or None)
+        click.echo(f"MLflow: experiment {exp!r} exported, parent run {parent}", err=True)
     if code:
         sys.exit(code)
