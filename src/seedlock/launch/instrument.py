@@ -119,11 +119,18 @@ def _roots() -> dict[str, Any]:
                 found.setdefault(f"keras:{m.name}", m)
     torch = sys.modules.get("torch")
     if torch is not None:
-        mods = [o for o in gc.get_objects() if issubclass(type(o), torch.nn.Module)]
+        # Keras layers on the torch backend are nn.Modules too: the Keras models above cover them.
+        mods = [o for o in gc.get_objects()
+                if issubclass(type(o), torch.nn.Module) and not type(o).__module__.startswith("keras")]
         inner = {id(c) for m in mods for c in m.modules() if c is not m}
         roots = [m for m in mods if id(m) not in inner and any(True for _ in m.state_dict())]
-        for i, m in enumerate(roots):
-            found[f"torch:{type(m).__name__}#{i}"] = m
+        # gc order is not stable from run to run: label by class, then by digest, so that the same
+        # set of modules gets the same labels and a real difference still shows as a difference.
+        from seedlock.fingerprint import fingerprint
+
+        keyed = sorted(((type(m).__name__, fingerprint(m, summaries=False).digest), i) for i, m in enumerate(roots))
+        for n, ((cls, _), i) in enumerate(keyed):
+            found[f"torch:{cls}#{n}"] = roots[i]
     return found
 
 
