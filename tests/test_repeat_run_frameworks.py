@@ -91,3 +91,63 @@ def test_ray_executor_matches_local_bitwise(tmp_path: Path) -> None:
         assert [t.manifest["determinism"]["executor"] for t in ray if t.manifest] == ["ray"] * 3
         assert store.metric_values("ray", "x") == store.metric_values("local", "x")
         assert store.metric_values("ray", "y") == store.metric_values("local", "y")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
+    """`--address`: a real Ray head started apart (`ray start --head --block`), as a cluster is."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    pytest.importorskip("ray")
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    write(tmp_path, "tiny.py", """\
+        import os, random
+        import seedlock
+        seedlock.log_metric("x", random.random())
+        seedlock.log_metric("pid", os.getpid())
+    """)
+    env = clean_env(RAY_USAGE_STATS_ENABLED="0")
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="sl-ray-", dir="/tmp")  # Ray's socket paths must stay short
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        assert head.stdout is not None
+        for line in head.stdout:  # --block prints this once the cluster is up, then blocks
+            seen.append(line)
+            if "Ray runtime started" in line:
+                break
+        else:
+            pytest.fail("ray start exited: " + "".join(seen)[-2000:])
+        r = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--executor", "ray",
+                          "--address", f"127.0.0.1:{port}", "--name", "cluster"], cwd=tmp_path, env=env, timeout=240)
+        assert r.returncode == 0, r.stderr
+        assert f"cluster 127.0.0.1:{port}" in r.stderr and "3 ok of 3 trials" in r.stdout
+        r2 = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--name", "local"], cwd=tmp_path, env=env)
+        assert r2.returncode == 0, r2.stderr
+        with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
+            assert store.metric_values("cluster", "x") == store.metric_values("local", "x")
+            assert [t.fingerprint for t in store.trials("cluster")] == [t.fingerprint for t in store.trials("local")]
+            # Run by the cluster's workers, not by processes of the driver's.
+            pids = set(store.metric_values("cluster", "pid").values())
+        assert len(pids) == 3
+    finally:
+        head.terminate()  # --block: stopping the command stops the cluster it started
+        try:
+            head.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.communicate()
+        shutil.rmtree(temp, ignore_errors=True)

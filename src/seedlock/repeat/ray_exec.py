@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from seedlock.errors import SeedlockError
@@ -20,7 +21,21 @@ from seedlock.repeat.executors import lost
 from seedlock.repeat.trial import TrialResult, TrialSpec, run_fresh
 
 
-def _import_ray() -> Any:
+def _token_auth_for(address: str) -> None:
+    """Use the cluster's token when one is here. A local ``ray.init()`` turns token auth on by
+    itself when a token exists; connecting to an address does not (Ray 2.60), and a cluster
+    started by ``ray start --head`` wants one. A client in token mode also talks to a cluster
+    without auth, so this never stops a connection that would have worked."""
+    if os.environ.get("RAY_AUTH_MODE") is not None:
+        return  # the user's explicit choice
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or (
+            Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _import_ray(address: str | None = None) -> Any:
+    if address:
+        _token_auth_for(address)  # read by Ray once, at import
     try:
         import ray
     except ImportError as exc:
@@ -31,9 +46,9 @@ def _import_ray() -> Any:
     return ray
 
 
-def check_available() -> None:
+def check_available(address: str | None = None) -> None:
     """Raise SeedlockError at once when Ray is missing, before anything runs."""
-    _import_ray()
+    _import_ray(address)
 
 
 class RayExecutor:
@@ -42,7 +57,7 @@ class RayExecutor:
     mode = "ray"
 
     def __init__(self, workers: int, address: str | None) -> None:
-        ray = self._ray = _import_ray()
+        ray = self._ray = _import_ray(address)
         self._started = not ray.is_initialized()
         try:
             if self._started and address:
@@ -51,8 +66,9 @@ class RayExecutor:
                 ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"at {address!r}" if address else "locally"
-            raise SeedlockError(f"cannot start Ray {where} ({exc}); check --address, or start a cluster with "
-                                "`ray start --head`") from None
+            fix = ("check --address and, if the cluster uses token auth, that its token is here "
+                   "(~/.ray/auth_token or RAY_AUTH_TOKEN)") if address else "start a cluster with `ray start --head`"
+            raise SeedlockError(f"cannot start Ray {where} ({exc}); {fix}") from None
         # Locally, the trials get this process's environment (as the local executor's do);
         # on a cluster, the worker's own.
         self._base = None if address else dict(os.environ)

@@ -336,7 +336,7 @@ def repeat(opts: Options) -> int:
     if opts.executor == "ray":
         from seedlock.repeat.ray_exec import check_available
 
-        check_available()
+        check_available(opts.address)
     name = opts.name or default_name(opts.script, opts.args)
     t0 = time.monotonic()
     with Store(opts.store) as store:
@@ -354,7 +354,8 @@ def repeat(opts: Options) -> int:
         driver: Driver | None = None
         mode = opts.executor
         if todo:
-            rundirs = store.path.parent / "runs" / f"{exp.id}-{_safe(name)}"
+            # Absolute: a Ray worker (and the trial it starts) has a working directory of its own.
+            rundirs = (store.path.parent / "runs" / f"{exp.id}-{_safe(name)}").absolute()
             rundirs.mkdir(parents=True, exist_ok=True)
             executor = _make_executor(opts, replace(TrialSpec(todo[0], opts.script, opts.args, os.getcwd(), str(rundirs)),
                                                     hashseed=opts.hashseed), rundirs)
