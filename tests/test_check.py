@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_seedlock
+from seedlock.trace import read_trace
 
 CHECK = SCRIPTS / "check"
 
@@ -169,3 +170,13 @@ def test_run_trace_and_diff_across_seeds(tmp_path: Path) -> None:
     assert "seed: 0 vs 3" in messages and any("PYTHONHASHSEED" in m for m in messages)
     text = run_seedlock(["diff", str(traces["a"]), str(traces["b"])])
     assert "DIFFERENT" in text.stdout and "seed: 0 vs 3" in text.stdout
+    # --granularity exit: no per-epoch records, the same exit fingerprint (what `repeat` records).
+    exit_trace = tmp_path / "x.trace"
+    p = run_seedlock(["run", "--seed", "0", "--trace", str(exit_trace), "--granularity", "exit",
+                      str(SCRIPTS / "keras_mlp.py")], env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    full, short = read_trace(traces["a"]), read_trace(exit_trace)
+    assert [r.kind for r in short] == ["final", "stdout"] and short.granularity == "exit"
+    assert "epoch" in {r.kind for r in full}
+    assert full.final is not None and short.final is not None
+    assert short.final.extra["digest"] == full.final.extra["digest"]

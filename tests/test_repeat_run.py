@@ -99,6 +99,41 @@ def test_metric_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
 # --- the command ---------------------------------------------------------------------------------
 
 
+LEAKY = """\
+import sys
+# True only in a forked trial: the fork-server imported colorsys before the script's first line.
+inherited = "colorsys" in sys.modules
+import colorsys
+import numpy as np
+print("inherited", inherited, "draw", float(np.random.rand()), colorsys.ONE_THIRD)
+"""
+
+
+def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp_path: Path) -> None:
+    """The fork-server's check can fail: state the zygote left behind changes what a trial prints.
+    Nothing forked may then be stored; every seed runs again in a fresh process."""
+    write(tmp_path, "leaky.py", LEAKY)
+    env = clean_env()
+    r = r_first = run_seedlock(["repeat", "leaky.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "warning: seed 0 forked differs from a cold run" in r.stderr and "verified:" not in r.stderr
+    assert "3 ok of 3 trials" in r.stdout and "(fresh processes, 2 workers)" in r.stdout
+    db = tmp_path / ".seedlock" / "seedlock.db"
+    with Store(db, create=False) as store:
+        trials = store.trials("leaky")
+        assert [t.manifest["determinism"]["executor"] for t in trials if t.manifest] == ["fresh"] * 3
+    # What is stored is what a cold run prints: the fresh-process twin agrees seed by seed.
+    r = run_seedlock(["repeat", "leaky.py", "--seeds", "3", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert fingerprints(db, "leaky") == fingerprints(db, "cold")
+    # The warning names the check pair's two traces; `seedlock diff` on them shows the difference.
+    warning = next(x for x in r_first.stderr.splitlines() if "forked differs" in x)
+    traces = warning.split("seedlock diff ", 1)[1].rstrip(")").split()
+    assert [Path(t).parent.name for t in traces] == ["seed-0.forked", "seed-0.check"]
+    d = run_seedlock(["diff", *traces], cwd=tmp_path, env=env)
+    assert d.returncode == 1 and d.stdout.startswith("DIFFERENT"), d.stdout + d.stderr
+
+
 def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path) -> None:
     write(tmp_path, "tiny.py", TINY)
     env = clean_env()

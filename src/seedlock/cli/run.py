@@ -48,8 +48,8 @@ def layer_env(trace: str | None, granularity: str, manifest: str | None, strict:
     """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
     from seedlock.launch import env as names
 
-    if granularity not in ("epoch", "batch"):
-        raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch")
+    if granularity not in ("epoch", "batch", "exit"):
+        raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch, exit")
     out: dict[str, str] = {}
     if trace:
         if os.path.isdir(trace):
@@ -109,7 +109,7 @@ class LauncherCommand(click.Command):
 @click.option("--threads", metavar="N", help="Pin TF/torch/OpenMP thread pools to N (slower; only if needed).")
 @click.option("-v", "--verbose", is_flag=True, help="Say which seed is used and what was seeded and verified.")
 @click.option("--trace", metavar="FILE", help="Record a per-step trace (losses, tensor digests, stdout) to FILE.")
-@click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch or every batch.")
+@click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch, every batch, or only the exit fingerprint and stdout.")
 @click.option("--manifest", metavar="FILE", help="Write the provenance manifest here (default with --trace: beside it).")
 @click.option("--strict", is_flag=True, help="Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed.")
 @click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on the first one.")

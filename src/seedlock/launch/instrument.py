@@ -2,7 +2,8 @@
 
 Keras ``Model.fit`` (Keras 3 and tf-keras) gets the :class:`seedlock.keras.Trace` callback,
 torch optimizers get the step post-hook, stdout is digested as it is written, and at exit
-every live model/module is fingerprinted into a ``"final"`` record (``at: "exit"``).
+every live model/module is fingerprinted into a ``"final"`` record (``at: "exit"``). At
+granularity ``"exit"`` (``seedlock repeat``'s trials) only the last two are recorded.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         args, kwargs, cbs = _callbacks_arg(args, kwargs, position)
-        if not any(isinstance(c, trace_cls) for c in cbs):
+        if _granularity != "exit" and not any(isinstance(c, trace_cls) for c in cbs):
             cbs.append(trace_cls(None, every=_granularity))
         from seedlock.launch import layers
 
@@ -101,7 +102,8 @@ def _torch(torch: ModuleType) -> None:
     global _torch_hook
     from seedlock.torch_trace import install_optimizer_hook
 
-    _torch_hook = install_optimizer_hook(None)
+    if _granularity != "exit":
+        _torch_hook = install_optimizer_hook(None)
     from seedlock.launch import layers
 
     layers.torch_hooks(torch)

@@ -14,11 +14,13 @@ and if it fails every trial is rerun in a fresh process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -100,9 +102,11 @@ class Driver:
 
     def spec(self, seed: int, role: str = "trial") -> TrialSpec:
         suffix = ".check" if role == "check" else ""
+        # The fork-server's check pair is traced per epoch: if they differ, `seedlock diff` says where.
+        pair = self.verify == "pending" and seed == self.check_seed
         return TrialSpec(seed=seed, script=self.o.script, args=self.o.args, cwd=os.getcwd(),
                          rundir=str(self.rundirs / f"seed-{seed}{suffix}"), timeout=self.o.timeout,
-                         hashseed=self.o.hashseed, role=role)
+                         hashseed=self.o.hashseed, role=role, granularity="epoch" if pair else "exit")
 
     def claim(self, seed: int) -> bool:
         """Take the seed for this process; False if it is done, failed before, or running elsewhere."""
@@ -183,8 +187,15 @@ class Driver:
         else:
             how = (f"fingerprint {forked.fingerprint} vs {cold.fingerprint}" if cold.status == forked.status
                    else f"{forked.status} forked vs {cold.status} cold")
+            # The forked trial's directory is kept aside: its seed now runs again, fresh, in its place.
+            forked_dir = Path(self.spec(cold.seed).rundir)
+            kept = forked_dir.with_name(forked_dir.name + ".forked")
+            shutil.rmtree(kept, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                forked_dir.rename(kept)
+            traces = " ".join(shlex.quote(str(Path(d) / "trace.jsonl")) for d in (kept, self.spec(cold.seed, "check").rundir))
             say(f"warning: seed {cold.seed} forked differs from a cold run ({how}); rerunning every trial in a "
-                "fresh process")
+                f"fresh process (where they differ: seedlock diff {traces})")
             self.verify = "failed"
             self.ex.fall_back(f"a forked trial differed from a cold run of seed {cold.seed}")
             self.retry.extend(r.seed for r in self.held)

@@ -1,7 +1,9 @@
 """One trial of ``seedlock repeat``: what to run, how to run it in a fresh process, what it left.
 
-A trial is ``seedlock run --seed S SCRIPT ARGS`` with a trace (epoch granularity) and a metrics
-file in its own directory. Whatever runs it (a fork of the zygote, a fresh process, a Ray task),
+A trial is ``seedlock run --seed S SCRIPT ARGS`` with a trace and a metrics file in its own
+directory. The trace holds the exit fingerprint and stdout's digest (granularity ``"exit"``:
+per-epoch weight digests cost time and nothing in ``repeat`` reads them), except for the pair
+that verifies the fork-server, traced per epoch so that ``seedlock diff`` can say where they part. Whatever runs it (a fork of the zygote, a fresh process, a Ray task),
 :func:`collect` reads the directory the same way, so every executor reports alike.
 
 >>> spec = TrialSpec(seed=3, script="train.py", args=["--lr", "0.1"], cwd="/work", rundir="/tmp/seed-3")
@@ -53,6 +55,7 @@ class TrialSpec:
     threads: int | None = None
     hashseed: int = 0
     role: str = "trial"
+    granularity: str = "exit"
 
     def boot_argv(self) -> list[str]:
         return [sys.executable, "-m", "seedlock.launch.boot", "path", self.script, *self.args]
@@ -88,7 +91,7 @@ def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
     env[ENV_HASHSEED] = str(spec.hashseed)
     env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env)
     env[ENV_TRACE] = str(spec.file("trace.jsonl"))
-    env[ENV_GRANULARITY] = "epoch"
+    env[ENV_GRANULARITY] = spec.granularity
     env[ENV_METRICS] = str(spec.file("metrics.jsonl"))
     return env
 
