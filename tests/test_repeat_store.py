@@ -57,6 +57,8 @@ def test_trials_metrics_round_trip(tmp_path: Path) -> None:
         assert store.metric_values(exp, "acc", final=False)[0] == pytest.approx(0.7)
         assert store.metric_curves(exp, "acc")[0] == [(1, 0.5), (2, 0.7), (3, 0.9)]
         assert store.metric_names(exp) == ["acc", "loss", "nan"]
+        assert store.trial_metrics(t0) == [("acc", 1, 0.5), ("acc", 3, 0.9), ("acc", 2, 0.7), ("loss", None, 0.2),
+                                           ("loss", 5, 9.0), ("nan", None, None)]  # as reported, in order
 
         (runs,) = store.runs()
         assert runs.counts == {"ok": 2, "failed": 1, "running": 1} and runs.total == 4

@@ -263,7 +263,7 @@ def _trial_run(client: Any, exp_id: str, parent: str, store: Store, exp: Experim
                             run_name=f"seed {trial.seed}")
     run_id = str(run.info.run_id)
     stamp = _ms(trial.finished) or _ms(trial.started) or 0
-    metrics = [(keys[name], value, step) for name, step, value in _trial_metrics(store, trial)]
+    metrics = [(keys[name], value, step) for name, step, value in store.trial_metrics(trial)]
     last: dict[str, int] = {}
     for key, _, step in metrics:
         if step is not None:
@@ -281,13 +281,6 @@ def _trial_run(client: Any, exp_id: str, parent: str, store: Store, exp: Experim
         client.log_text(run_id, trial.stderr_tail, "stderr.txt")
     if trial.status in _RUN_STATUS:
         client.set_terminated(run_id, _RUN_STATUS[trial.status], end_time=_ms(trial.finished))
-
-
-def _trial_metrics(store: Store, trial: Trial) -> list[tuple[str, int | None, float | None]]:
-    """Every ``(name, step, value)`` the trial reported, in the order reported (NaN as None)."""
-    # The Store has no per-trial reader yet; this is its own table, read through its lock.
-    rows = store._read("SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,))
-    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def _log(client: Any, run_id: str, metrics: list[Any], params: list[Any]) -> None:

@@ -378,6 +378,11 @@ class Store:
                 curves.setdefault(seed, []).append((step, float("nan") if value is None else value))
         return {seed: sorted(points, key=lambda p: p[0]) for seed, points in curves.items()}
 
+    def trial_metrics(self, trial: Trial) -> list[tuple[str, int | None, float | None]]:
+        """Every ``(name, step, value)`` the trial reported, in the order it reported them (NaN: None)."""
+        return [(r[0], r[1], r[2]) for r in self._read(
+            "SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,))]
+
     def metric_names(self, exp: Experiment | str, *, status: str | None = "ok") -> list[str]:
         """The names of the metrics reported by trials of ``exp`` with ``status`` (ok by default), sorted."""
         sql = "SELECT DISTINCT m.name FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.experiment_id = ?"
