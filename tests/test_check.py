@@ -112,6 +112,34 @@ def test_crash_is_never_a_verdict(tmp_path: Path) -> None:
     assert "Traceback" not in err
 
 
+HANGS = """\
+import subprocess, sys
+# A worker of the script's own (as a DataLoader's would be), then the script hangs on it.
+child = subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(1)"])
+with open(sys.argv[1], "a") as f:
+    f.write(f"{child.pid}\\n")
+child.wait()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited: only its exit status is left for a parent to read
+
+
+def test_timeout_is_no_verdict_and_kills_the_scripts_children(tmp_path: Path) -> None:
+    (tmp_path / "hangs.py").write_text(HANGS)
+    pids = tmp_path / "pids.txt"
+    code, data, err = check("--timeout", "5", "--no-localize", str(tmp_path / "hangs.py"), str(pids), tmp=tmp_path)
+    assert code == 2 and data is None and "Traceback" not in err
+    assert "timed out" in err or "timeout" in err, err
+    children = [int(x) for x in pids.read_text().split()]
+    assert len(children) == 2 and not any(_alive(pid) for pid in children)
+
+
 def test_nothing_to_compare_is_not_reproducible_verdict(tmp_path: Path) -> None:
     code, _, err = check(str(CHECK / "silent.py"), tmp=tmp_path)
     assert code == 2 and "nothing to compare" in err

@@ -222,7 +222,9 @@ def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
         values = store.metric_values("noisy", "v")
         by_end = [values[t.seed] for t in sorted(store.trials("noisy", "ok"), key=lambda t: t.finished or "")]
-    assert 5 <= n <= len(values) <= n + 1 < 40  # at most the W - 1 = 1 trial in flight finished after
+    # Stopped early. More than n may be stored: trials in flight finish, and forked trials that ended
+    # while the fork-server was being verified are recorded together once it passes.
+    assert 5 <= n <= len(values) < 40
     assert ci_halfwidth(by_end[:n]) <= 0.9
     assert n == 5 or ci_halfwidth(by_end[: n - 1]) > 0.9  # not one seed later than needed (5: the minimum)
 

@@ -69,14 +69,6 @@ def layer_env(trace: str | None, granularity: str, manifest: str | None, strict:
     return out
 
 
-def boot_argv(module: str | None, target: list[str]) -> list[str]:
-    """The child's command line, for a script or a module."""
-    head = [sys.executable, "-m", "seedlock.launch.boot"]
-    if module is not None:
-        return [*head, "module", module, *target]
-    return [*head, "path", *target]
-
-
 class LauncherCommand(click.Command):
     """Options stop at the script, or right after ``-m MODULE``: the rest belongs to the target,
     ``--help`` included, as with ``python -m MODULE --help``."""
@@ -139,7 +131,9 @@ def run(
     env.update(layer_env(trace, granularity, manifest, strict, audit))
     if verbose:
         click.echo(f"seedlock: seed {value} (from {source})", err=True)
-    argv = boot_argv(module, list(target))
+    from seedlock.launch.process import boot_argv
+
+    argv = boot_argv(module, list(target), module=True) if module is not None else boot_argv(target[0], list(target[1:]))
     sys.stdout.flush()
     sys.stderr.flush()
     # exec, not a child process: same pid, so signals, exit code and the terminal are the script's own.

@@ -259,7 +259,7 @@ class ForkedProc:
 
     def kill(self) -> None:
         if self.pid is not None and not self.done.is_set():
-            from seedlock.repeat.trial import killpg
+            from seedlock.launch.process import killpg
 
             killpg(self.pid)
 

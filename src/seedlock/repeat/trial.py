@@ -16,13 +16,11 @@ that verifies the fork-server, traced per epoch so that ``seedlock diff`` can sa
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +31,7 @@ from typing import Protocol
 from seedlock.frameworks.base import Config
 from seedlock.frameworks.python import ENV_HASHSEED
 from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE, child_env
+from seedlock.launch.process import FreshProcess, boot_argv
 from seedlock.metrics import ENV_METRICS
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
 
@@ -58,7 +57,7 @@ class TrialSpec:
     granularity: str = "exit"
 
     def boot_argv(self) -> list[str]:
-        return [sys.executable, "-m", "seedlock.launch.boot", "path", self.script, *self.args]
+        return boot_argv(self.script, self.args)
 
     def file(self, name: str) -> Path:
         return Path(self.rundir) / name
@@ -171,31 +170,12 @@ class Proc(Protocol):
         """SIGKILL the trial's process group (the script's own children too)."""
 
 
-def killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:  # not yet its own group leader, or already gone
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-class FreshProc:
+class FreshProc(FreshProcess):
     """``python -m seedlock.launch.boot path SCRIPT ARGS``, as ``seedlock run`` starts it."""
 
     def __init__(self, spec: TrialSpec, env: Mapping[str, str]) -> None:
         fresh_rundir(spec)
-        with open(spec.file("stdout.txt"), "wb") as out, open(spec.file("stderr.txt"), "wb") as err:
-            # A session of its own: Ctrl-C in the terminal reaches `seedlock repeat`, which decides
-            # what happens to its trials; and a timeout kills the script's children with it.
-            self._p = subprocess.Popen(spec.boot_argv(), env=dict(env), cwd=spec.cwd, stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=err, start_new_session=True)
-
-    def wait(self, timeout: float | None) -> int | None:
-        return self._p.wait(timeout)
-
-    def kill(self) -> None:
-        if self._p.returncode is None:
-            killpg(self._p.pid)
+        super().__init__(spec.boot_argv(), env, spec.cwd, spec.file("stdout.txt"), spec.file("stderr.txt"))
 
 
 def run(spec: TrialSpec, start: Callable[[TrialSpec], Proc], *, mode: str,

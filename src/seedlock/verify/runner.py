@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from seedlock.frameworks.base import Config
 from seedlock.launch.env import ENV_AUDIT_FILE, ENV_GRANULARITY, ENV_MANIFEST, ENV_PLAIN, ENV_TRACE, child_env
+from seedlock.launch.process import FreshProcess, boot_argv
 
 STDERR_TAIL = 4000
 
@@ -25,8 +24,7 @@ class Target:
     module: bool = False
 
     def boot_argv(self) -> list[str]:
-        mode = "module" if self.module else "path"
-        return [sys.executable, "-m", "seedlock.launch.boot", mode, self.path, *self.args]
+        return boot_argv(self.path, self.args, module=self.module)
 
     def display(self) -> str:
         return " ".join([*(["-m"] if self.module else []), self.path, *self.args])
@@ -64,20 +62,13 @@ def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extr
 
 
 def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, timeout: float | None) -> RunResult:
+    """One run in a fresh process of its own session: a timeout kills the script's children too."""
     rundir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    timed_out = False
-    try:
-        p = subprocess.run(target.boot_argv(), env=env, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, errors="replace")
-        code, out, err = p.returncode, p.stdout, p.stderr
-    except subprocess.TimeoutExpired as exc:
-        timed_out = True
-        code = -9
-        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-    (rundir / "stdout.txt").write_text(out)
-    (rundir / "stderr.txt").write_text(err)
+    out_path, err_path = rundir / "stdout.txt", rundir / "stderr.txt"
+    code, timed_out = FreshProcess(target.boot_argv(), env, None, out_path, err_path).run(timeout)
+    out = out_path.read_bytes().decode(errors="replace")
+    err = err_path.read_bytes().decode(errors="replace")
     return RunResult(index, code, out, err[-STDERR_TAIL:], Path(env[ENV_TRACE]), Path(env[ENV_MANIFEST]),
                      time.perf_counter() - start, timed_out)
 
