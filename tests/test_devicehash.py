@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import doctest
 import json
 import random
@@ -9,15 +10,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
+import xxhash
 
 from conftest import ROOT, clean_env
 from seedlock import _devicehash_jax as dhj
 from seedlock import devicehash as dh
 from seedlock.devicehash import _MASK, LANES, jax_digest, numpy_digest, torch_digest
+from seedlock.fingerprint import DeviceLeaf, Leaf, digest_leaf, digests, fingerprint, tensor_digest
+from seedlock.leaves import leaf_of
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
@@ -226,6 +231,89 @@ def test_device_digest_dispatch_and_algorithms() -> None:
         dh.device_digest({"w": a})
     with pytest.raises(TypeError, match="x64"):
         jax_digest(np.zeros(2))  # float64 would silently become float32
+
+
+# --- fingerprint(): dh1 for tensors on an accelerator (DeviceLeaf), or everywhere on request ---------
+
+
+def _host_xxh3(a: np.ndarray) -> str:
+    """A tensor's digest as seedlock computed it before dh1 existed."""
+    head = f"{a.dtype.name}\0{','.join(map(str, a.shape))}\0".encode()
+    return xxhash.xxh3_128(b"seedlock.tensor.v1\0" + head + np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _frameworks() -> dict[str, tuple[Any, np.ndarray]]:
+    """CPU tensors of each framework, with the NumPy array of their bytes."""
+    f32 = _random((5, 3), np.float32, seed=11)
+    bf16 = _random((4, 2), ml_dtypes.bfloat16, seed=12)
+    i8 = _random((7,), np.int8, seed=13)
+    flags = _random((3, 3), np.bool_, seed=14)
+    return {"numpy": (f32, f32), "torch": (_torch_of(f32), f32), "jax": (_jax_of(f32), f32),
+            "torch bfloat16": (_torch_of(bf16), bf16), "jax bfloat16": (_jax_of(bf16), bf16),
+            "torch int8 column": (_torch_of(i8.reshape(7, 1))[:, 0], i8), "jax bool": (_jax_of(flags), flags)}
+
+
+def test_algorithm_dh1_routes_every_framework_through_dh1() -> None:
+    for name, (x, a) in _frameworks().items():
+        d = numpy_digest(a)
+        assert tensor_digest(x, algorithm="dh1") == d == dh.device_digest(x), name
+        assert digests({"w": x}, algorithm="dh1") == {"w": d}, name
+        td = fingerprint({"w": x}, algorithm="dh1").tensors["w"]
+        assert (td.digest, td.algorithm) == (d, "dh1"), name
+
+
+def test_auto_keeps_cpu_tensors_on_the_host_path() -> None:
+    for name, (x, a) in _frameworks().items():
+        assert isinstance(leaf_of(x), Leaf), name  # on a CPU: host bytes, never a DeviceLeaf
+        assert tensor_digest(x) == tensor_digest(x, algorithm="xxh3") == _host_xxh3(a), name
+        assert fingerprint({"w": x}).tensors["w"].algorithm == "xxh3_128", name
+
+
+def test_torch_model_fingerprinted_with_dh1() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    fp = fingerprint(model, algorithm="dh1")
+    assert fp == fingerprint(model, algorithm="dh1") == fingerprint(copy.deepcopy(model), algorithm="dh1")
+    assert fp.algorithm == "dh1" and {t.algorithm for t in fp.tensors.values()} == {"dh1"}
+    assert fp.tensors["0.weight"].digest == numpy_digest(model[0].weight.detach().numpy())
+    host = fingerprint(model)
+    assert (fp.sum, fp.l2) == (host.sum, host.l2) and fp.incomparable(host) == list(fp.tensors)
+    with torch.no_grad():
+        w = model[2].weight
+        w[1, 2] = torch.nextafter(w[1, 2], torch.tensor(float("inf")))  # one ULP
+    changed = fingerprint(model, algorithm="dh1")
+    assert changed != fp and fp.diff(changed) == ["2.weight"]
+
+
+def _device_leaf(x: Any) -> DeviceLeaf:
+    """What leaf_of makes of a tensor on an accelerator, here of a CPU one (no accelerator here)."""
+    name = str(x.dtype)[6:] if isinstance(x, torch.Tensor) else np.dtype(x.dtype).name
+    return DeviceLeaf(name, tuple(x.shape), x, "cpu")
+
+
+def test_device_leaf_is_digested_and_summarised_where_it_lives() -> None:
+    values = np.random.default_rng(7).standard_normal((6, 5)).astype(np.float32)
+    cases = {
+        "torch float32": torch.from_numpy(values), "torch bfloat16": torch.from_numpy(values).to(torch.bfloat16),
+        "torch int64": torch.arange(-3, 9).reshape(3, 4), "torch bool": torch.tensor([True, False, True]),
+        "torch complex": torch.complex(torch.ones(2), torch.zeros(2)), "torch empty": torch.zeros(0, 4),
+        "jax float32": jnp.asarray(values), "jax bfloat16": jnp.asarray(values, jnp.bfloat16),
+        "jax int32": jnp.arange(-4, 8, dtype=jnp.int32), "jax bool": jnp.asarray([True, True, False]),
+        "jax huge": jnp.full(4, 1e30, jnp.float32), "jax empty": jnp.zeros((0, 2)),
+    }
+    for name, x in cases.items():
+        leaf = _device_leaf(x)
+        td = digest_leaf(leaf, summaries=True)
+        host = fingerprint(x).tensors["value"]  # the host path: a Leaf, xxh3_128, NumPy reductions
+        assert td.digest == tensor_digest(x, algorithm="dh1") == tensor_digest(leaf) == dh.device_digest(leaf), name
+        assert (td.algorithm, td.dtype, td.shape) == ("dh1", host.dtype, host.shape), name
+        assert digest_leaf(leaf, algorithm="xxh3_128").digest == host.digest == tensor_digest(leaf.host()), name
+        np.testing.assert_array_equal(leaf.data, leaf.host().data)
+        if host.sum is None:
+            assert td.sum is None and td.l2 is None, name
+        else:
+            assert td.sum == pytest.approx(host.sum, rel=1e-5, abs=1e-5), name
+            assert td.l2 == pytest.approx(host.l2, rel=1e-5), name
 
 
 def test_doctests() -> None:

@@ -9,10 +9,20 @@ import textwrap
 
 import numpy as np
 import pytest
+import xxhash
 
 from conftest import ROOT, clean_env, run_py
+from seedlock.devicehash import numpy_digest
 from seedlock.errors import SeedlockError
-from seedlock.fingerprint import Fingerprint, UnsupportedObject, digests, fingerprint, tensor_digest
+from seedlock.fingerprint import (
+    Fingerprint,
+    NotComparable,
+    UnsupportedObject,
+    combine,
+    digests,
+    fingerprint,
+    tensor_digest,
+)
 
 GOLDEN = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "step": 3, "name": "x", "none": None}
 # Pins the digest format: if this changes, every stored fingerprint and trace becomes incomparable.
@@ -122,23 +132,102 @@ def test_unsupported_objects_say_what_to_pass() -> None:
         fingerprint(np.array([object()]))
 
 
+def here_arrays(keys: list[str]) -> dict[str, np.ndarray]:
+    return {k: np.full(2, i, np.float32) for i, k in sorted(enumerate(keys), key=lambda t: t[1])}
+
+
 def test_canonical_order_is_stable_across_processes() -> None:
     keys = ["b", "a", "c/d", "10", "2", "ü"]
-    here = fingerprint({k: np.full(2, i, np.float32) for i, k in sorted(enumerate(keys), key=lambda t: t[1])})
+    here = fingerprint(here_arrays(keys))
     code = textwrap.dedent(f"""
         import json, numpy as np
         from seedlock.fingerprint import fingerprint
         keys = {keys!r}
         value = {{k: i for i, k in enumerate(keys)}}
         d = {{k: np.full(2, value[k], np.float32) for k in set(keys)}}  # order follows the hash seed
-        print(json.dumps([fingerprint(d).digest, list(d)]))
+        dh1 = fingerprint(d, algorithm="dh1").digest
+        print(json.dumps([fingerprint(d).digest, list(d), dh1, [m for m in ("torch", "jax") if m in sys.modules]]))
     """)
     orders = set()
     for seed in ("1", "2"):
-        digest, order = json_out(["-c", code], PYTHONHASHSEED=seed)
-        assert digest == here.digest
+        digest, order, dh1, frameworks = json_out(["-c", "import sys" + code], PYTHONHASHSEED=seed)
+        assert digest == here.digest and dh1 == fingerprint(here_arrays(keys), algorithm="dh1").digest
+        assert frameworks == []  # the dh1 path imports no framework for NumPy arrays
         orders.add(tuple(order))
     assert len(orders) == 2 or len(set(keys)) == 1  # different insertion orders, same digest
+
+
+# --- algorithms: xxh3_128 on the host, dh1 (seedlock.devicehash) on accelerators or on request ----------
+
+
+def old_xxh3(a: np.ndarray) -> str:
+    """A tensor's digest as seedlock computed it before dh1: what every stored trace holds."""
+    head = f"{a.dtype.name}\0{','.join(map(str, a.shape))}\0".encode()
+    return xxhash.xxh3_128(b"seedlock.tensor.v1\0" + head + np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def test_default_and_xxh3_keep_host_digests_dh1_is_the_device_digest() -> None:
+    w = GOLDEN["w"]
+    assert isinstance(w, np.ndarray)
+    assert tensor_digest(w) == tensor_digest(w, algorithm="xxh3") == tensor_digest(w, algorithm="xxh3_128") == old_xxh3(w)
+    assert tensor_digest(w, algorithm="dh1") == numpy_digest(w)
+    host, dev = fingerprint(GOLDEN), fingerprint(GOLDEN, algorithm="dh1")
+    assert host.digest == GOLDEN_DIGEST and host.algorithm == host.tensors["w"].algorithm == "xxh3_128"
+    assert {t.algorithm for t in dev.tensors.values()} == {"dh1"} and dev.algorithm == "dh1"
+    assert dev.tensors["w"].digest == numpy_digest(w) and dev.digest.startswith("dh1:")
+    assert digests(GOLDEN, algorithm="dh1") == {n: t.digest for n, t in dev.tensors.items()}
+    assert (dev.sum, dev.l2, dev.tensors["w"].sum) == (host.sum, host.l2, host.tensors["w"].sum)  # same host reducers
+    assert Fingerprint.from_dict(json.loads(json.dumps(dev.to_dict()))) == dev
+
+
+def test_dh1_fingerprints_equal_for_equal_bytes_and_not_for_one_ulp() -> None:
+    a, b = state(), state()
+    fa = fingerprint(a, algorithm="dh1")
+    assert fingerprint(b, algorithm="dh1") == fa
+    b["layer1/kernel"][3, 0] = np.nextafter(b["layer1/kernel"][3, 0], np.float32(np.inf))
+    fb = fingerprint(b, algorithm="dh1")
+    assert fb != fa and fa.diff(fb) == ["layer1/kernel"]
+
+
+def test_combine_is_unchanged_for_host_digests_and_defined_for_device_digests() -> None:
+    d = {"b": old_xxh3(np.ones(2)), "a": old_xxh3(np.zeros(3))}
+    old = xxhash.xxh3_128(b"seedlock.fingerprint.v1\0")
+    for n in sorted(d):
+        old.update(len(n).to_bytes(8, "little") + n.encode() + bytes.fromhex(d[n]))
+    assert combine(d) == old.hexdigest()
+    mixed = {**d, "c": numpy_digest(np.ones(2))}
+    assert combine(mixed).startswith("dh1:") and combine(mixed) == combine(dict(reversed(mixed.items())))
+    assert combine(mixed) != combine({**d, "c": numpy_digest(np.zeros(2))})
+
+
+def test_digests_by_two_algorithms_are_neither_equal_nor_different() -> None:
+    host, dev = fingerprint(GOLDEN), fingerprint(GOLDEN, algorithm="dh1")
+    assert host.incomparable(dev) == list(GOLDEN)
+    says = r"^fingerprints not comparable: 4 tensors .*\('w': xxh3_128 vs dh1\).*algorithm='dh1'"
+    with pytest.raises(NotComparable, match=says):
+        _ = host == dev
+    with pytest.raises(NotComparable, match=says):
+        _ = host != dev
+    with pytest.raises(NotComparable, match=says):
+        host.diff(dev)
+    assert fingerprint({"other": 1.0}, algorithm="dh1") != host  # no tensor in common: different, truly
+
+
+@pytest.mark.parametrize("call", [fingerprint, digests, tensor_digest])
+def test_bad_algorithm_says_what_to_pass(call: object) -> None:
+    with pytest.raises(SeedlockError, match=r"^unknown digest algorithm 'sha256'; pass algorithm='auto' .* 'dh1' or 'xxh3_128'$"):
+        call(np.ones(2), algorithm="sha256")  # type: ignore[operator]
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from seedlock import fingerprint as module
+    from seedlock import leaves
+
+    for m in (module, leaves):
+        result = doctest.testmod(m)
+        assert result.attempted > 0 and result.failed == 0, m.__name__
 
 
 # --- frameworks, in subprocesses ----------------------------------------------------------------

@@ -29,9 +29,10 @@ def no_active_trace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     trace._writers.clear()
 
 
-def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = None, final: float = 1.0) -> Path:
+def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = None, final: float = 1.0,
+              algorithm: str = "auto") -> Path:
     """A small per-step trace; ``change={step: tensor}`` nudges that tensor by one ULP at that step."""
-    with TraceWriter(path, framework="numpy", granularity="step") as w:
+    with TraceWriter(path, framework="numpy", granularity="step", algorithm=algorithm) as w:
         for step in range(1, steps + 1):
             t = {"w1": np.full(3, step, np.float32), "w2": np.full(2, step, np.float32)}
             name = (change or {}).get(step)
@@ -194,6 +195,74 @@ def test_bfloat16_values_are_compared(tmp_path: Path) -> None:
             w.final({"w": v})
     d = compare_traces(tmp_path / "a", tmp_path / "b")
     assert d is not None and d.max_ulp == 2 and d.max_abs == pytest.approx(2 * 2**-6)
+
+
+# --- digests by two algorithms: dh1 (a GPU's) and xxh3_128 (the host's) ---------------------------
+
+
+def test_two_algorithms_without_values_are_not_comparable_never_equal(tmp_path: Path) -> None:
+    host, dev = write_run(tmp_path / "host"), write_run(tmp_path / "dev", algorithm="dh1")
+    assert compare_traces(dev, write_run(tmp_path / "dev2", algorithm="dh1")) is None  # one algorithm: as before
+    for a, b, first, second in ((host, dev, "xxh3_128", "dh1"), (dev, host, "dh1", "xxh3_128")):
+        d = compare_traces(a, b)
+        assert d is not None and (d.reason, d.kind, d.step, d.index, d.name) == ("incomparable", "step", 1, 0, "w1")
+        assert d.differing == ("tensors/w1", "tensors/w2", "grads/w1")
+        assert str(d).startswith(f"step record at step 1 (#0): tensor 'w1' cannot be compared (2 more in this record): "
+                                 f"trace a digested it with {first}, trace b with {second}")
+        assert "algorithm='dh1'" in str(d) and "values=True" in str(d)
+    d = compare_traces(host, dev, values=False)  # the final record's values are not read: nothing settles
+    assert d is not None and d.reason == "incomparable"
+    # `seedlock diff`: neither IDENTICAL nor DIFFERENT, but one line saying why, and exit code 2.
+    p = run_py(["-m", "seedlock", "diff", str(host), str(dev)])
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
+    assert p.stderr.startswith("seedlock: error: traces ") and "cannot be compared" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_real_difference_after_unsettled_digests_is_reported_as_such(tmp_path: Path) -> None:
+    host = write_run(tmp_path / "host")
+    d = compare_traces(host, write_run(tmp_path / "dev", algorithm="dh1", final=float(np.nextafter(np.float32(1), 2))))
+    assert d is not None and (d.reason, d.kind, d.name, d.max_ulp) == ("tensor", "final", "w", 1)
+    assert "trace a's saved values rehashed with dh1" in str(d)
+    assert "digests before it could not be compared, from the step record at step 1 (#0) on" in str(d)
+
+
+def test_two_algorithms_are_settled_from_saved_values(tmp_path: Path) -> None:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "h": np.ones((3, 2), ml_dtypes.bfloat16), "n": 3}
+
+    def final(name: str, algorithm: str, values: bool = True, **change: np.ndarray) -> Path:
+        with TraceWriter(tmp_path / name, algorithm=algorithm) as tw:
+            tw.final({**w, **change}, values=values)
+        return tmp_path / name
+
+    host, dev = final("host", "xxh3"), final("dev", "dh1")
+    assert read_trace(dev).records[0].values["shape"] == {"h": [3, 2]}  # raw bytes keep their shape
+    assert compare_traces(host, dev) is None and compare_traces(dev, host) is None  # rehashed: the same bytes
+    assert compare_traces(host, final("dev_only", "dh1", values=False)) is None  # one side's values suffice
+    bumped = w["h"].copy()
+    bumped.view(np.uint16)[2, 1] += 1
+    d = compare_traces(host, final("dev_h", "dh1", h=bumped))
+    assert d is not None and (d.reason, d.name, d.max_ulp, d.differing) == ("tensor", "h", 1, ("tensors/h",))
+    assert d.note == "trace a's saved values rehashed with dh1"
+    (tmp_path / read_trace(host).records[0].values["file"]).unlink()  # no values left on either side
+    d = compare_traces(host, final("dev_none", "dh1", values=False))
+    assert d is not None and d.reason == "incomparable" and d.differing == ("tensors/w", "tensors/h", "tensors/n")
+
+
+def test_bad_algorithm_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(SeedlockError, match=r"unknown digest algorithm 'gpu'; pass algorithm='auto'"):
+        TraceWriter(tmp_path / "t", algorithm="gpu")
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from seedlock import trace_compare
+
+    for module in (trace, trace_compare):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 def test_different_granularities_compare_the_kinds_both_have(tmp_path: Path) -> None:

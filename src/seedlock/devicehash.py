@@ -40,7 +40,9 @@ integer rate, about the time its HBM takes to deliver the word.
 Which digest where: on the host the default stays xxh3_128 (:mod:`seedlock.fingerprint`),
 which hashes at about twice the speed of a memory copy; ``dh1`` on a CPU runs at a fraction
 of that (~0.5 GB/s on one core). On a device, ``dh1`` reads the weights once from HBM
-(~3 TB/s) instead of copying them over PCIe (~25 GB/s) to hash them on the host.
+(~3 TB/s) instead of copying them over PCIe (~25 GB/s) to hash them on the host: that is what
+:func:`seedlock.fingerprint.fingerprint` does by default (``algorithm="auto"``) for a torch
+tensor or JAX array on an accelerator.
 
 A digest names its algorithm: ``"dh1:<32 hex>"`` here, bare hex for xxh3_128
 (:func:`algorithm_of`). Digests of different algorithms do not compare as strings: the side
@@ -328,8 +330,9 @@ def jax_digest(x: Any) -> str:
 def device_digest(obj: Any) -> str:
     """The ``dh1`` digest of one tensor, computed where it lives: NumPy arrays and Python
     scalars on the host, torch tensors and JAX arrays on their device, a Keras variable through
-    its backend tensor, a :class:`seedlock.fingerprint.Leaf` from its bytes. No framework is
-    imported: types are recognised by module, as :mod:`seedlock.leaves` does.
+    its backend tensor, a :class:`seedlock.fingerprint.Leaf` from its bytes (a ``DeviceLeaf``
+    from its tensor). No framework is imported: types are recognised by module, as
+    :mod:`seedlock.leaves` does.
 
     >>> device_digest(np.float64(1.5)) == numpy_digest(np.array(1.5))
     True
@@ -345,6 +348,8 @@ def device_digest(obj: Any) -> str:
         return jax_digest(obj)
     if "keras" in roots and keras is not None and isinstance(obj, variable):
         return device_digest(obj.value)
+    if "seedlock" in roots and hasattr(obj, "tensor") and hasattr(obj, "device"):  # a DeviceLeaf: not .data, a copy
+        return device_digest(obj.tensor)
     if "seedlock" in roots and all(hasattr(obj, a) for a in ("data", "dtype", "shape")):  # a Leaf
         return numpy_digest(obj.data, dtype=obj.dtype, shape=obj.shape)
     raise TypeError(f"device_digest takes one tensor (NumPy, torch, JAX, Keras variable), not {type(obj).__name__}")
@@ -363,5 +368,5 @@ def digest_as(algorithm: str, obj: Any) -> str:
     if algorithm == HOST_ALGORITHM:
         from seedlock.fingerprint import tensor_digest
 
-        return tensor_digest(obj)
+        return tensor_digest(obj, algorithm=HOST_ALGORITHM)  # a device tensor too: copied to the host
     raise ValueError(f"unknown digest algorithm {algorithm!r}; this seedlock knows {ALGORITHM!r} and {HOST_ALGORITHM!r}")

@@ -21,6 +21,12 @@ order and of module registration order, so it is stable across processes and mac
 dtype names are NumPy's (``float32``, ``bfloat16``, ``bool``), whichever framework holds the
 tensor: a torch tensor and a NumPy array with the same bytes, dtype, shape and name give the
 same digest.
+
+A tensor on an accelerator (a CUDA torch tensor, a JAX array on a GPU or TPU) is digested there
+instead, by :mod:`seedlock.devicehash`'s ``dh1`` (``"dh1:<hex>"``), with no copy to the host; a
+fingerprint holding such digests is ``"dh1:..."`` too. ``algorithm=`` picks one algorithm for
+every tensor (``"dh1"`` runs on a CPU too). Digests by different algorithms prove neither
+equality nor difference: comparing them raises :class:`NotComparable`.
 """
 
 from __future__ import annotations
@@ -33,11 +39,16 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from seedlock.devicehash import ALGORITHM as DEVICE_ALGORITHM
+from seedlock.devicehash import HOST_ALGORITHM, algorithm_of, device_digest, numpy_digest
 from seedlock.errors import SeedlockError
-from seedlock.leaves import Leaf, UnsupportedObject, iter_leaves, leaf_of
+from seedlock.leaves import DeviceLeaf, Leaf, UnsupportedObject, iter_leaves, leaf_of
 
-__all__ = ["Fingerprint", "Leaf", "TensorDigest", "UnsupportedObject", "combine", "digests", "fingerprint",
-           "iter_leaves", "tensor_digest"]
+__all__ = ["ALGORITHMS", "DeviceLeaf", "Fingerprint", "Leaf", "NotComparable", "TensorDigest", "UnknownAlgorithm",
+           "UnsupportedObject", "combine", "digests", "fingerprint", "iter_leaves", "tensor_digest"]
+
+# "auto": dh1 where a tensor lives on an accelerator, xxh3_128 on the host.
+ALGORITHMS = ("auto", DEVICE_ALGORITHM, HOST_ALGORITHM)
 
 FORMAT = "seedlock.fingerprint/1"
 _TENSOR_TAG = b"seedlock.tensor.v1\0"
@@ -45,13 +56,36 @@ _ROOT_TAG = b"seedlock.fingerprint.v1\0"
 _CHUNK = 1 << 20  # bytes per block when summaries are on: hash and reduce while the block is in cache
 
 
+class UnknownAlgorithm(SeedlockError, ValueError):
+    """An ``algorithm=`` that is none of :data:`ALGORITHMS`."""
+
+
+class NotComparable(SeedlockError, ValueError):
+    """Two fingerprints whose digests of one tensor are by different algorithms: no verdict."""
+
+
+def check_algorithm(algorithm: str) -> str:
+    """``algorithm`` if it is one of :data:`ALGORITHMS` (``"xxh3"`` stands for ``"xxh3_128"``)."""
+    if algorithm in ALGORITHMS:
+        return algorithm
+    if algorithm == "xxh3":
+        return HOST_ALGORITHM
+    raise UnknownAlgorithm(f"unknown digest algorithm {algorithm!r}; pass algorithm='auto' (dh1 for tensors "
+                           "on an accelerator, xxh3_128 on the host), 'dh1' or 'xxh3_128'")
+
+
 @dataclass(frozen=True)
 class TensorDigest:
-    digest: str  # xxh3_128 hex over dtype, shape and bytes
+    digest: str  # xxh3_128 hex over dtype, shape and bytes; "dh1:<hex>" when digested by dh1
     dtype: str
     shape: tuple[int, ...]
     sum: float | None = None  # None: not numeric, or summaries=False
     l2: float | None = None
+
+    @property
+    def algorithm(self) -> str:
+        """``"xxh3_128"`` or ``"dh1"``: digests of different algorithms are not comparable."""
+        return algorithm_of(self.digest)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,9 +108,13 @@ class Fingerprint:
     l2: float | None = None
 
     def __eq__(self, other: object) -> bool:
+        """Raises :class:`NotComparable` when a tensor in both was digested by two algorithms."""
         if not isinstance(other, Fingerprint):
             return NotImplemented
-        return self.digest == other.digest
+        if self.digest == other.digest:
+            return True
+        self._require_comparable(other)
+        return False
 
     def __hash__(self) -> int:
         return hash(self.digest)
@@ -85,8 +123,35 @@ class Fingerprint:
         human = "" if self.sum is None else f", sum={self.sum!r}, l2={self.l2!r}"
         return f"Fingerprint({self.digest[:16]}, {len(self.tensors)} tensors{human})"
 
+    @property
+    def algorithm(self) -> str:
+        """``"xxh3_128"`` when every tensor digest is, else ``"dh1"`` (some or all are)."""
+        return algorithm_of(self.digest)
+
+    def incomparable(self, other: Fingerprint) -> list[str]:
+        """Names in both whose digests are by different algorithms: neither equal nor different.
+
+        >>> import numpy as np
+        >>> a = {"w": np.ones(2)}
+        >>> fingerprint(a).incomparable(fingerprint(a, algorithm="dh1"))
+        ['w']
+        """
+        return [n for n, t in self.tensors.items() if n in other.tensors and t.algorithm != other.tensors[n].algorithm]
+
+    def _require_comparable(self, other: Fingerprint) -> None:
+        names = self.incomparable(other)
+        if names:
+            a, b = self.tensors[names[0]].algorithm, other.tensors[names[0]].algorithm
+            raise NotComparable(
+                f"fingerprints not comparable: {len(names)} tensors digested by different algorithms "
+                f"({names[0]!r}: {a} vs {b}), which proves them neither equal nor different; fingerprint both "
+                "with one algorithm, e.g. fingerprint(obj, algorithm='dh1') on each side (dh1 runs on CPUs too)"
+            )
+
     def diff(self, other: Fingerprint) -> list[str]:
-        """Names whose digest differs, then names only in ``self``, then names only in ``other``."""
+        """Names whose digest differs, then names only in ``self``, then names only in ``other``.
+        Raises :class:`NotComparable` as ``==`` does."""
+        self._require_comparable(other)
         changed = [n for n, t in self.tensors.items() if n in other.tensors and other.tensors[n].digest != t.digest]
         removed = [n for n in self.tensors if n not in other.tensors]
         added = [n for n in other.tensors if n not in self.tensors]
@@ -123,7 +188,7 @@ class Fingerprint:
         return cls(digest, tensors, data.get("sum"), data.get("l2"))
 
 
-def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True) -> Fingerprint:
+def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True, algorithm: str = "auto") -> Fingerprint:
     """The bitwise fingerprint of ``obj``: a model, an optimizer, tensors, or containers of them.
 
     Accepts Keras 3 models and layers (weights, and optimizer variables once the optimizer is
@@ -139,7 +204,13 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True) ->
         summaries: also compute each tensor's ``sum`` and ``l2``, in the same pass over memory.
             That halves throughput, to about the speed of a memory copy (0.9x on 1 GiB of
             float32, ``benchmarks/fingerprint_speed.py``); ``False`` gives the digest alone at
-            hashing speed (about 2x a memory copy).
+            hashing speed (about 2x a memory copy). On an accelerator they are reduced there.
+        algorithm: ``"auto"``: tensors on an accelerator are digested there with ``dh1``, no copy
+            to the host (:mod:`seedlock.devicehash`), others with ``xxh3_128``. ``"dh1"`` or
+            ``"xxh3_128"``: that one for every tensor (``"dh1"`` on the host runs at ~0.5 GB/s;
+            ``"xxh3_128"`` copies device tensors to the host). Fingerprints compare only when
+            each tensor was digested by one algorithm in both: to compare a CPU run with a GPU
+            run, fingerprint both with ``algorithm="dh1"``.
 
     Example:
         >>> import numpy as np
@@ -150,10 +221,18 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True) ->
         >>> w[0] = np.nextafter(w[0], np.float32(1))           # one ULP
         >>> fp.diff(fingerprint({"w": w}))
         ['w']
+        >>> on = fingerprint({"w": w}, algorithm="dh1")        # the GPU's digest, computed here
+        >>> on.digest[:4], on.tensors["w"].algorithm
+        ('dh1:', 'dh1')
+        >>> on == fingerprint({"w": w})
+        Traceback (most recent call last):
+        ...
+        seedlock.fingerprint.NotComparable: fingerprints not comparable: 1 tensors digested by different algorithms ('w': dh1 vs xxh3_128), which proves them neither equal nor different; fingerprint both with one algorithm, e.g. fingerprint(obj, algorithm='dh1') on each side (dh1 runs on CPUs too)
     """
+    algorithm = check_algorithm(algorithm)
     tensors: dict[str, TensorDigest] = {}
     for leaf_name, leaf in iter_leaves(obj, name=name):
-        tensors[leaf_name] = digest_leaf(leaf, summaries=summaries)
+        tensors[leaf_name] = digest_leaf(leaf, summaries=summaries, algorithm=algorithm)
     total = l2sq = None
     if summaries:
         # Sorted, as the digest: the human numbers do not depend on discovery order either.
@@ -168,39 +247,76 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True) ->
     )
 
 
-def digests(obj: Any, *, name: str | None = None) -> dict[str, str]:
+def digests(obj: Any, *, name: str | None = None, algorithm: str = "auto") -> dict[str, str]:
     """Per-tensor digests only, in discovery order: what traces store at every step.
+    ``algorithm`` as in :func:`fingerprint`.
 
     >>> digests({"w": 1.0}) == {"w": fingerprint({"w": 1.0}).tensors["w"].digest}
     True
+    >>> import numpy as np
+    >>> from seedlock.devicehash import numpy_digest
+    >>> digests({"w": np.ones(3)}, algorithm="dh1") == {"w": numpy_digest(np.ones(3))}
+    True
     """
-    return {n: digest_leaf(leaf, summaries=False).digest for n, leaf in iter_leaves(obj, name=name)}
+    algorithm = check_algorithm(algorithm)
+    return {n: digest_leaf(leaf, algorithm=algorithm).digest for n, leaf in iter_leaves(obj, name=name)}
 
 
-def tensor_digest(obj: Any) -> str:
-    """The digest of one tensor (the same as its ``TensorDigest.digest`` in a fingerprint)."""
-    leaf = leaf_of(obj)
+def tensor_digest(obj: Any, *, algorithm: str = "auto") -> str:
+    """The digest of one tensor (the same as its ``TensorDigest.digest`` in a fingerprint), or of
+    a :class:`Leaf`/:class:`DeviceLeaf`. ``algorithm`` as in :func:`fingerprint`.
+
+    >>> import numpy as np
+    >>> tensor_digest(np.zeros(2, np.float32), algorithm="dh1")[:4]
+    'dh1:'
+    """
+    algorithm = check_algorithm(algorithm)
+    leaf = obj if isinstance(obj, Leaf | DeviceLeaf) else leaf_of(obj)
     if leaf is None:  # a Keras variable, a 1-element container...
         leaves = [lf for _, lf in iter_leaves(obj)]
         if len(leaves) != 1:
             raise UnsupportedObject(f"{type(obj).__name__} is not one tensor; use digests() for models and containers")
         leaf = leaves[0]
-    return digest_leaf(leaf, summaries=False).digest
+    return digest_leaf(leaf, algorithm=algorithm).digest
 
 
 def combine(tensor_digests: Mapping[str, str]) -> str:
-    """The fingerprint digest from per-tensor digests: names sorted, each length-prefixed."""
+    """The fingerprint digest from per-tensor digests: names sorted, each length-prefixed.
+
+    A bare-hex (xxh3_128) digest enters as its 16 bytes, a prefixed one (``"dh1:..."``) as its
+    text; the result is prefixed with the algorithms other than xxh3_128 it holds, so that
+    :func:`seedlock.devicehash.algorithm_of` tells a fingerprint with device digests apart.
+    """
     h = xxhash.xxh3_128(_ROOT_TAG)
+    others: set[str] = set()
     for n in sorted(tensor_digests):
         raw = n.encode("utf-8", "surrogatepass")
-        h.update(len(raw).to_bytes(8, "little") + raw + bytes.fromhex(tensor_digests[n]))
-    return h.hexdigest()
+        digest = tensor_digests[n]
+        head, sep, _ = digest.partition(":")
+        if sep:
+            others.add(head)
+        body = digest.encode("utf-8") if sep else bytes.fromhex(digest)
+        h.update(len(raw).to_bytes(8, "little") + raw + body)
+    return f"{'+'.join(sorted(others))}:{h.hexdigest()}" if others else h.hexdigest()
 
 
 # --- hashing -----------------------------------------------------------------------------
 
 
-def digest_leaf(leaf: Leaf, *, summaries: bool = False) -> TensorDigest:
+def digest_leaf(leaf: Leaf | DeviceLeaf, *, summaries: bool = False, algorithm: str = "auto") -> TensorDigest:
+    """One leaf's digest (and sum and l2 with ``summaries``), by ``algorithm`` (see :func:`fingerprint`)."""
+    algorithm = check_algorithm(algorithm)
+    if isinstance(leaf, DeviceLeaf):
+        if algorithm == HOST_ALGORITHM:
+            leaf = leaf.host()
+        else:  # on the device: only the digest and two summary numbers reach the host
+            from seedlock._device_summary import summary
+
+            total, l2 = summary(leaf) if summaries else (None, None)
+            return TensorDigest(device_digest(leaf.tensor), leaf.dtype, leaf.shape, total, l2)
+    if algorithm == DEVICE_ALGORITHM:
+        total, l2 = _summary(leaf) if summaries else (None, None)
+        return TensorDigest(numpy_digest(leaf.data, dtype=leaf.dtype, shape=leaf.shape), leaf.dtype, leaf.shape, total, l2)
     head = f"{leaf.dtype}\0{','.join(map(str, leaf.shape))}\0".encode()
     h = xxhash.xxh3_128(_TENSOR_TAG + head)
     raw = leaf.data.reshape(-1).view(np.uint8)  # a view: data is C-contiguous
@@ -218,6 +334,19 @@ def digest_leaf(leaf: Leaf, *, summaries: bool = False) -> TensorDigest:
     return TensorDigest(h.hexdigest(), leaf.dtype, leaf.shape, total, math.sqrt(sq))
 
 
+def _summary(leaf: Leaf) -> tuple[float | None, float | None]:
+    reduce = _reducer(leaf)
+    if reduce is None:
+        return None, None
+    raw = leaf.data.reshape(-1).view(np.uint8)
+    total = sq = 0.0
+    for i in range(0, raw.size, _CHUNK):  # as digest_leaf's xxh3_128 loop does: the same numbers
+        s, q = reduce(raw[i : i + _CHUNK])
+        total += s
+        sq += q
+    return total, math.sqrt(sq)
+
+
 _ones: dict[tuple[str, int], np.ndarray] = {}
 
 
@@ -231,7 +360,8 @@ def _dot_sum(dtype: np.dtype) -> Any:
             ones = _ones[key] = np.ones(v.size, dtype)
             if len(_ones) > 16:
                 _ones.clear()
-        q = float(np.dot(v, v))
+        with np.errstate(over="ignore"):  # handled below: no warning
+            q = float(np.dot(v, v))
         if math.isinf(q):  # float32 squares overflow far below float32's max
             q = float(np.dot(v.astype(np.float64), v.astype(np.float64)))
         return float(np.dot(v, ones)), q

@@ -7,6 +7,10 @@ framework that ``sys.modules`` already holds.
 >>> import numpy as np
 >>> [(name, leaf.dtype, leaf.shape) for name, leaf in iter_leaves({"w": np.ones((2, 3)), "n": [1]})]
 [('w', 'float64', (2, 3)), ('n/0', 'int64', ())]
+
+A torch tensor or JAX array on an accelerator (CUDA, ROCm, TPU...) becomes a :class:`DeviceLeaf`:
+it stays there, to be digested there (``dh1``, :mod:`seedlock.devicehash`); everything else is a
+:class:`Leaf` of host bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,27 @@ class Leaf(NamedTuple):
     dtype: str
     shape: tuple[int, ...]
     data: np.ndarray
+
+
+class DeviceLeaf(NamedTuple):
+    """One tensor left on its accelerator: ``tensor`` is the framework's own (torch or JAX),
+    ``device`` says where (``"cuda:0"``, ``"tpu:0"``), ``dtype``/``shape`` as in :class:`Leaf`."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    tensor: Any
+    device: str
+
+    def host(self) -> Leaf:
+        """Its bytes copied to the host: for the xxh3_128 digest and saved values."""
+        if "torch" in _roots(self.tensor):
+            return _torch_leaf(self.tensor)
+        return _np_leaf(np.asarray(self.tensor))
+
+    @property
+    def data(self) -> np.ndarray:
+        """``host().data``, for code written for :class:`Leaf` (a copy at every access)."""
+        return self.host().data
 
 
 _root_cache: dict[type, frozenset[str]] = {}
@@ -85,8 +110,22 @@ def _torch_leaf(t: Any) -> Leaf:
         return Leaf(dtype, tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy())
 
 
-def leaf_of(obj: Any) -> Leaf | None:
-    """The bytes of a single tensor or scalar; None when ``obj`` is not one."""
+def _jax_device_leaf(x: Any) -> DeviceLeaf | None:
+    """A JAX array on an accelerator, left there; None on the CPU (or a tracer, a key array)."""
+    try:
+        devices = sorted(x.devices(), key=lambda d: d.id)
+        dtype = np.dtype(x.dtype).name
+    except Exception:  # a tracer, a deleted buffer, a typed PRNG key: the host path says what is wrong
+        return None
+    if not devices or devices[0].platform == "cpu":
+        return None
+    where = f"{devices[0].platform}:{devices[0].id}" + (f" (+{len(devices) - 1} shards)" if len(devices) > 1 else "")
+    return DeviceLeaf(dtype, tuple(x.shape), x, where)
+
+
+def leaf_of(obj: Any) -> Leaf | DeviceLeaf | None:
+    """The bytes of a single tensor or scalar; None when ``obj`` is not one. A torch tensor or
+    JAX array on an accelerator is a :class:`DeviceLeaf`, not copied to the host."""
     if isinstance(obj, np.ndarray):
         return _np_leaf(obj)
     if obj is None:
@@ -108,6 +147,8 @@ def leaf_of(obj: Any) -> Leaf | None:
     if "torch" in roots:
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(obj, torch.Tensor):
+            if not obj.is_cpu:
+                return DeviceLeaf(str(obj.dtype)[6:], tuple(obj.shape), obj, str(obj.device))
             return _torch_leaf(obj)
     if "tensorflow" in roots and hasattr(obj, "numpy") and hasattr(obj, "dtype"):
         tf = sys.modules.get("tensorflow")
@@ -116,7 +157,7 @@ def leaf_of(obj: Any) -> Leaf | None:
         # np.asarray shares an eager CPU tensor's buffer; .numpy() would copy it (10x slower)
         return _np_leaf(np.asarray(obj))
     if roots & {"jax", "jaxlib"} and hasattr(obj, "__array__") and hasattr(obj, "dtype"):
-        return _np_leaf(np.asarray(obj))
+        return _jax_device_leaf(obj) or _np_leaf(np.asarray(obj))
     return None
 
 
@@ -186,7 +227,7 @@ def _key_name(key: Any) -> str:
     return str(key)
 
 
-def iter_leaves(obj: Any, *, name: str | None = None) -> Iterator[tuple[str, Leaf]]:
+def iter_leaves(obj: Any, *, name: str | None = None) -> Iterator[tuple[str, Leaf | DeviceLeaf]]:
     """(name, Leaf) for every tensor in ``obj``, in discovery order, names made unique.
 
     A generator, so that one tensor at a time is converted (TF copies values out of its runtime).
@@ -199,7 +240,7 @@ def iter_leaves(obj: Any, *, name: str | None = None) -> Iterator[tuple[str, Lea
         yield (f"{leaf_name}#{n}" if n else leaf_name), leaf
 
 
-def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Leaf]]:
+def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Leaf | DeviceLeaf]]:
     leaf = leaf_of(obj)
     if leaf is not None:
         yield prefix, leaf

@@ -11,9 +11,11 @@ A trace file is a header line, then one record per line::
 * ``step``: optimizer steps done so far (or null); ``epoch``, ``batch``: 0-based (or null).
 * ``metrics``: name -> number, written with ``repr`` so it reads back bit for bit (NaN and
   infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
-* ``tensors``, ``grads``: name -> :func:`seedlock.fingerprint.tensor_digest` (xxh3_128 hex).
+* ``tensors``, ``grads``: name -> :func:`seedlock.fingerprint.tensor_digest` (xxh3_128 hex;
+  ``"dh1:..."`` for a tensor on an accelerator, digested there).
 * ``values`` (optional): a ``.npz`` sidecar next to the trace with the raw arrays, for max-abs
-  and ULP distances; ``raw`` maps names stored as raw bytes (bfloat16...) to their dtype.
+  and ULP distances; ``raw`` maps names stored as raw bytes (bfloat16...) to their dtype, and
+  ``shape`` to their shape.
 * any other key: compared by equality (``"text"`` of a ``"stdout"`` record, ``"optimizer"``...).
 
 Every record is flushed as it is written: a crash loses nothing already recorded, and
@@ -43,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from seedlock.errors import SeedlockError
-from seedlock.fingerprint import combine, digest_leaf, iter_leaves
+from seedlock.fingerprint import DeviceLeaf, check_algorithm, combine, digest_leaf, iter_leaves
 
 FORMAT_VERSION = 1
 ENV_TRACE = "SEEDLOCK_TRACE"
@@ -151,14 +153,16 @@ class TraceWriter:
     """Writes a trace: the header at once, then each record as one flushed line.
 
     A file already at ``path`` is replaced. Thread-safe. In a forked child (a DataLoader
-    worker) writes are dropped, so the parent's file is never interleaved.
+    worker) writes are dropped, so the parent's file is never interleaved. ``algorithm``: as in
+    :func:`~seedlock.fingerprint.fingerprint` (``"dh1"`` in both, to compare a CPU and a GPU run).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], *, framework: str | None = None,
-        granularity: str | None = None, meta: Mapping[str, Any] | None = None,
+        granularity: str | None = None, meta: Mapping[str, Any] | None = None, algorithm: str = "auto",
     ) -> None:
         self.path = Path(path)
+        self.algorithm = check_algorithm(algorithm)
         self.header: dict[str, Any] = {
             "seedlock_trace": FORMAT_VERSION, "kind": "header",
             "framework": framework, "granularity": granularity, "meta": dict(meta or {}),
@@ -219,27 +223,29 @@ class TraceWriter:
             return {}, None
         if values and os.getpid() == self._pid:
             return self._save_values(obj)
-        return {n: digest_leaf(leaf).digest for n, leaf in iter_leaves(obj)}, None
+        return {n: digest_leaf(leaf, algorithm=self.algorithm).digest for n, leaf in iter_leaves(obj)}, None
 
     def _save_values(self, tensors: Any) -> tuple[dict[str, str], dict[str, Any]]:
         name = f"{self.path.name}.{self.count}.npz"
         digests: dict[str, str] = {}
         raw: dict[str, str] = {}
+        shapes: dict[str, list[int]] = {}  # of raw bytes: to recompute their digests (trace_compare)
         # Streamed member by member: one tensor at a time in memory, as fingerprint() does.
         with zipfile.ZipFile(self.path.with_name(name), "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for n, leaf in iter_leaves(tensors):
-                digests[n] = digest_leaf(leaf).digest
-                if leaf.dtype in _NOT_ARRAYS:
+            for n, device_or_host in iter_leaves(tensors):
+                digests[n] = digest_leaf(device_or_host, algorithm=self.algorithm).digest  # dh1 on the device
+                if device_or_host.dtype in _NOT_ARRAYS:
                     continue
+                leaf = device_or_host.host() if isinstance(device_or_host, DeviceLeaf) else device_or_host
                 dt = leaf.data.dtype
                 if dt.kind in "biufc" and dt.name == leaf.dtype:
                     array = leaf.data.reshape(leaf.shape)
                 else:  # bfloat16, float8...: NumPy cannot save them as such; keep the bytes
                     array = leaf.data.reshape(-1).view(np.uint8)
-                    raw[n] = leaf.dtype
+                    raw[n], shapes[n] = leaf.dtype, list(leaf.shape)
                 with zf.open(f"{n}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-        return digests, {"file": name, "raw": raw}
+                    np.lib.format.write_array(member, np.require(array, requirements="C"), allow_pickle=False)  # 0-d stays 0-d
+        return digests, {"file": name, "raw": raw, **({"shape": shapes} if shapes else {})}
 
     def close(self) -> None:
         with self._lock:

@@ -10,6 +10,11 @@
 >>> div = compare_traces(os.path.join(d, "a"), os.path.join(d, "b"))
 >>> div.reason, div.kind, div.name, div.max_ulp
 ('tensor', 'final', 'w', 1)
+
+A tensor digested by ``dh1`` in one trace (on a GPU) and by ``xxh3_128`` in the other (on the
+host) is neither equal nor different: where a trace saved its values, they are rehashed with the
+other trace's algorithm (:func:`seedlock.devicehash.digest_as`); where neither did, the verdict
+is ``"incomparable"``, never a match.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seedlock.devicehash import algorithm_of, digest_as
+
 if TYPE_CHECKING:
+    from seedlock.leaves import Leaf
     from seedlock.trace import Record, Trace
 
 # Fields compared as a whole. "values" names a sidecar file, which differs between any two paths.
@@ -36,7 +44,9 @@ class Divergence:
     ``reason`` is ``"tensor"``, ``"grad"``, ``"metric"`` or ``"field"`` (a record in both traces
     that differs: ``name`` says what, ``a``/``b`` are the two digests or values); ``"missing"``
     (a record of ``a`` that ``b`` lacks: ``b`` crashed or stopped early) or ``"extra"`` (the
-    reverse). ``index`` is the record's 0-based position in ``a`` (in ``b`` for ``"extra"``).
+    reverse); ``"incomparable"`` (no difference found, but digests by different algorithms that
+    no saved values could settle: ``differing`` lists them, ``note`` says what to do). ``index``
+    is the record's 0-based position in ``a`` (in ``b`` for ``"extra"``).
     ``max_abs`` and ``max_ulp`` are filled for metrics, and for tensors when both records saved
     their values. ``differing`` lists everything that differs in the record, as
     ``"tensors/NAME"``, ``"grads/NAME"``, ``"metrics/NAME"`` or a field name.
@@ -66,6 +76,10 @@ class Divergence:
             return f"trace b has no {self.where} of trace a" + (f": {self.note}" if self.note else "")
         if self.reason == "extra":
             return f"trace b has a {self.where} that trace a lacks" + (f": {self.note}" if self.note else "")
+        if self.reason == "incomparable":
+            what = "gradient" if self.differing[:1] == (f"grads/{self.name}",) else "tensor"
+            more = f" ({len(self.differing) - 1} more in this record)" if len(self.differing) > 1 else ""
+            return f"{self.where}: {what} {self.name!r} cannot be compared{more}: {self.note}"
         what = {"tensor": "tensor", "grad": "gradient", "metric": "metric", "field": "field"}[self.reason]
         line = f"{self.where}: {what} {self.name!r} differs"
         if self.reason in ("metric", "field"):
@@ -123,7 +137,11 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
     record, tensors come first (in the order recorded), then gradients, metrics, and other
     fields (``step``, ``digest``...). When the two traces were written at different
     granularities (per epoch vs per batch), only the kinds both contain are compared.
-    ``values=False`` skips loading saved arrays (no max-abs/ULP for tensors).
+    ``values=False`` skips loading saved arrays (no max-abs/ULP for tensors, no rehashing).
+
+    Digests by different algorithms (``dh1`` vs ``xxh3_128``) are settled from saved values,
+    else they make the result ``"incomparable"``: never None. A real divergence found later
+    is returned instead, its ``note`` saying that earlier digests could not be compared.
 
     Raises :class:`seedlock.trace.NotATrace` when a path is not a readable trace.
     """
@@ -136,20 +154,32 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
         kinds = {r.kind for r in ta} & {r.kind for r in tb}
     in_b = dict(_keyed(tb, kinds))
     matched: set[int] = set()
+    unsettled: Divergence | None = None  # the first "incomparable" record: the verdict if nothing differs
     for key, (i, ra) in _keyed(ta, kinds):
         hit = in_b.get(key)
         if hit is None:
             note = f"trace b has {len(tb)} records" + (", its last line cut (a crash?)" if tb.truncated else "")
-            return Divergence("missing", ra.kind, ra.step, ra.epoch, ra.batch, i, note=note)
+            return _after(Divergence("missing", ra.kind, ra.step, ra.epoch, ra.batch, i, note=note), unsettled)
         j, rb = hit
         matched.add(j)
         found = _compare(ra, rb, i, ta, tb, values)
-        if found is not None:
-            return found
+        if found is not None and found.reason == "incomparable":
+            unsettled = unsettled or found
+        elif found is not None:
+            return _after(found, unsettled)
     for _, (j, rb) in _keyed(tb, kinds):
         if j not in matched:
-            return Divergence("extra", rb.kind, rb.step, rb.epoch, rb.batch, j, note=f"trace a has {len(ta)} records")
-    return None
+            extra = Divergence("extra", rb.kind, rb.step, rb.epoch, rb.batch, j, note=f"trace a has {len(ta)} records")
+            return _after(extra, unsettled)
+    return unsettled
+
+
+def _after(found: Divergence, unsettled: Divergence | None) -> Divergence:
+    """A real divergence, saying so when digests before it could not be compared."""
+    if unsettled is None:
+        return found
+    earlier = f"digests before it could not be compared, from the {unsettled.where} on"
+    return replace(found, note=f"{found.note}; {earlier}" if found.note else earlier)
 
 
 def _keyed(trace: Trace, kinds: set[str]) -> Iterator[tuple[tuple[Any, ...], tuple[int, Record]]]:
@@ -171,22 +201,85 @@ def _diffs(ma: Mapping[str, Any], mb: Mapping[str, Any]) -> list[str]:
     return names + [n for n in mb if n not in ma]
 
 
+def _crossed(x: Any, y: Any) -> bool:
+    """Two digests by different algorithms: their strings differ whatever the bytes."""
+    return isinstance(x, str) and isinstance(y, str) and algorithm_of(x) != algorithm_of(y)
+
+
 def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool) -> Divergence | None:
     fa = {"step": ra.step, **{k: v for k, v in ra.extra.items() if k not in _SKIP}}
     fb = {"step": rb.step, **{k: v for k, v in rb.extra.items() if k not in _SKIP}}
+    if any(_crossed(d, rb.tensors.get(n)) for n, d in ra.tensors.items()):
+        fa.pop("digest", None)  # combine() of the tensors, which are settled one by one below
+        fb.pop("digest", None)
     groups = (("tensor", "tensors/", ra.tensors, rb.tensors), ("grad", "grads/", ra.grads, rb.grads),
               ("metric", "metrics/", ra.metrics, rb.metrics), ("field", "", fa, fb))
-    found = [(reason, prefix, name, ma.get(name), mb.get(name)) for reason, prefix, ma, mb in groups for name in _diffs(ma, mb)]
-    if not found:
+    found, unsettled, how = [], [], {}
+    for reason, prefix, ma, mb in groups:
+        for name in _diffs(ma, mb):
+            va, vb = ma.get(name), mb.get(name)
+            if reason in ("tensor", "grad") and _crossed(va, vb):
+                da, db = str(va), str(vb)
+                settled = _rehash(name, da, db, ra, rb, ta, tb) if values and reason == "tensor" else None
+                if settled is None:
+                    unsettled.append((prefix, name, da, db))
+                    continue
+                if settled[0]:
+                    continue  # the same bytes
+                how[name] = settled[1]
+            found.append((reason, prefix, name, va, vb))
+    if not found and not unsettled:
         return None
+    if not found:
+        prefix, name, va, vb = unsettled[0]
+        return Divergence("incomparable", ra.kind, ra.step, ra.epoch, ra.batch, i, name, va, vb,
+                          differing=tuple(p + n for p, n, _, _ in unsettled), note=_why(va, vb))
     reason, _, name, va, vb = found[0]
     max_abs = max_ulp = note = None
     if reason == "metric" and isinstance(va, float) and isinstance(vb, float):
         max_abs, max_ulp = abs(va - vb), int(ulp_distance(va, vb))
     elif reason == "tensor" and values and va is not None and vb is not None:
         max_abs, max_ulp, note = _tensor_amounts(name, ra, rb, ta, tb)
+    notes = [note, how.get(name) if reason == "tensor" else None,
+             f"{len(unsettled)} digests in this record could not be compared" if unsettled else None]
     return Divergence(reason, ra.kind, ra.step, ra.epoch, ra.batch, i, name, va, vb, max_abs, max_ulp,
-                      tuple(prefix + n for _, prefix, n, _, _ in found), note)
+                      tuple(prefix + n for _, prefix, n, _, _ in found), "; ".join(n for n in notes if n) or None)
+
+
+def _why(a: str, b: str) -> str:
+    return (f"trace a digested it with {algorithm_of(a)}, trace b with {algorithm_of(b)} (dh1: on a device; "
+            "xxh3_128: on the host), which proves neither equality nor difference; trace both runs on the same "
+            "kind of device, or both with TraceWriter(..., algorithm='dh1'), or save values (values=True) so "
+            "that seedlock rehashes them with devicehash.digest_as")
+
+
+def _rehash(name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: Trace) -> tuple[bool, str] | None:
+    """Whether digests ``da`` and ``db`` (by two algorithms) are of the same bytes, from the values
+    one trace saved, rehashed with the other's algorithm; None when neither saved them."""
+    sides = [("a", ta, ra, da, db), ("b", tb, rb, db, da)]
+    sides.sort(key=lambda side: algorithm_of(side[3]) != "xxh3_128")  # checking xxh3 digests is fast
+    for side, trace, record, own, other in sides:
+        leaf = _saved_leaf(trace, record, name)
+        if leaf is None or digest_as(algorithm_of(own), leaf) != own:
+            continue  # not saved, or not the bytes that were digested (the sidecar was replaced)
+        return digest_as(algorithm_of(other), leaf) == other, f"trace {side}'s saved values rehashed with {algorithm_of(other)}"
+    return None
+
+
+def _saved_leaf(trace: Trace, record: Record, name: str) -> Leaf | None:
+    """The saved bytes of ``name`` as the leaf that was digested; None if not saved (or, for raw
+    bytes saved by a seedlock that did not keep their shape, not recoverable)."""
+    from seedlock.leaves import Leaf, leaf_of
+
+    found = _array(trace, record, name)
+    if found is None:
+        return None
+    array, dtype = found
+    if dtype == array.dtype.name:
+        leaf = leaf_of(array)
+        return leaf if isinstance(leaf, Leaf) else None
+    shape = (record.values or {}).get("shape", {}).get(name)
+    return None if shape is None else Leaf(dtype, tuple(shape), array.reshape(-1).view(np.uint8))
 
 
 def _array(trace: Trace, record: Record, name: str) -> tuple[np.ndarray, str] | None:

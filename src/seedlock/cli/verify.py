@@ -133,7 +133,8 @@ def diff(a: str, b: str, as_json: bool) -> None:
     """Compare two traces (say, from two machines): the first divergent step and tensor, and
     what differs between the two environments when their manifests are beside them.
 
-    Exit code 0: identical; 1: they differ; 2: bad input.
+    Exit code 0: identical; 1: they differ; 2: bad input, or traces that cannot be compared
+    (tensors digested by different algorithms, with no values recorded to recompute them).
     """
     from seedlock.doctor import manifest
     from seedlock.trace import read_trace
@@ -144,6 +145,8 @@ def diff(a: str, b: str, as_json: bool) -> None:
             raise SeedlockError(f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`")
     ta, tb = read_trace(a), read_trace(b)
     div = compare_traces(ta, tb)
+    if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
+        raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
     ma, mb = _manifest_for(a), _manifest_for(b)
     env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
     if as_json:

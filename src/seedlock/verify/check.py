@@ -161,6 +161,10 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
             "nothing to compare: the script printed nothing and trained no model seedlock could see; "
             "print a result, or record one with seedlock.trace.record(step, name=array)"
         )
+    if divergence is not None and divergence.get("reason") == "incomparable":
+        # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
+        raise SeedlockError(f"no verdict: runs {divergence['runs'][0]} and {divergence['runs'][1]} cannot be "
+                            f"compared: {divergence.get('summary', '')}")
     found: list[dict[str, Any]] = []
     if divergence is not None:
         if localize and divergence.get("source") == "trace":
