@@ -375,3 +375,41 @@ def test_determinism_script_keras_worker(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["backend"] == "jax" and result["steps_per_s"] > 0
     assert result["dh1"] and all(d.startswith("dh1:") for d in result["dh1"].values())
+
+
+TORCH_FIT = """\
+import torch
+model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x = torch.randn(8, 3)
+for _ in range(3):
+    opt.zero_grad()
+    model(x).pow(2).mean().backward()
+    opt.step()
+print(float(model(x).sum()))
+"""
+
+
+def test_run_digest_dh1_traces_compare_with_dh1_traces_only(tmp_path: Path) -> None:
+    """`seedlock run --trace --digest dh1`: what a GPU machine records, here on the CPU. Two such
+    traces of one seed are IDENTICAL; against a host-digested trace there is no verdict."""
+    from conftest import run_seedlock
+    from seedlock.trace import read_trace
+
+    (tmp_path / "fit.py").write_text(TORCH_FIT)
+    traces = {}
+    for name, digest in (("d1", "dh1"), ("d2", "dh1"), ("host", None)):
+        traces[name] = tmp_path / f"{name}.jsonl"
+        extra = ["--digest", digest] if digest else []
+        p = run_seedlock(["run", "--trace", str(traces[name]), *extra, "fit.py"], cwd=tmp_path, env=clean_env())
+        assert p.returncode == 0, p.stderr[-2000:]
+    dev, host = read_trace(traces["d1"]), read_trace(traces["host"])
+    steps = [r for r in dev if r.kind == "step"]
+    assert len(steps) == 3 and all(d.startswith("dh1:") for r in steps for d in r.tensors.values())
+    assert not any(d.startswith("dh1:") for r in host if r.kind == "step" for d in r.tensors.values())
+    same = run_seedlock(["diff", str(traces["d1"]), str(traces["d2"])])
+    assert same.returncode == 0 and same.stdout.startswith("IDENTICAL"), same.stdout + same.stderr
+    mixed = run_seedlock(["diff", str(traces["d1"]), str(traces["host"])])
+    assert mixed.returncode == 2 and "cannot be compared" in mixed.stderr and "Traceback" not in mixed.stderr
+    bad = run_seedlock(["run", "--digest", "sha1", "fit.py"], cwd=tmp_path)
+    assert bad.returncode == 2 and "sha1" in bad.stderr and "Traceback" not in bad.stderr

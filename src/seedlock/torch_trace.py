@@ -68,9 +68,9 @@ class OptimizerHook:
         tensors: dict[str, str] = {}
         grads: dict[str, str] = {}
         for name, p in tracked.names:
-            tensors[name] = tensor_digest(p)
+            tensors[name] = tensor_digest(p, algorithm=self.writer.algorithm)
             if self.grads and p.grad is not None:
-                grads[name] = tensor_digest(p.grad)
+                grads[name] = tensor_digest(p.grad, algorithm=self.writer.algorithm)
         self.writer.write_record(trace.Record("step", tracked.steps, tensors=tensors, grads=grads,
                                               extra={"optimizer": tracked.label}))
 

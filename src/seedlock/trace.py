@@ -357,10 +357,10 @@ def open_writer(path: str | os.PathLike[str], **header: Any) -> TraceWriter:
 
 
 def start(path: str | os.PathLike[str], *, framework: str | None = None, granularity: str | None = None,
-          meta: Mapping[str, Any] | None = None) -> TraceWriter:
+          meta: Mapping[str, Any] | None = None, algorithm: str = "auto") -> TraceWriter:
     """Start tracing to ``path``: :func:`record` and the framework hooks write there."""
     global _active
-    _active = open_writer(path, framework=framework, granularity=granularity, meta=meta)
+    _active = open_writer(path, framework=framework, granularity=granularity, meta=meta, algorithm=algorithm)
     return _active
 
 

@@ -44,7 +44,8 @@ def check_threads(threads: str | None) -> int | None:
     return n
 
 
-def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool) -> dict[str, str]:
+def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool,
+              digest: str | None = None) -> dict[str, str]:
     """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
     from seedlock.launch import env as names
 
@@ -56,6 +57,8 @@ def layer_env(trace: str | None, granularity: str, manifest: str | None, strict:
             raise SeedlockError(f"--trace {trace!r} is a directory; pass a file path, e.g. run.trace.jsonl")
         out[names.ENV_TRACE] = os.path.abspath(trace)
         out[names.ENV_GRANULARITY] = granularity
+        if digest:
+            out[names.ENV_DIGEST] = digest
         manifest = manifest or os.path.abspath(trace) + ".manifest.json"
     if manifest:
         out[names.ENV_MANIFEST] = os.path.abspath(manifest)
@@ -73,7 +76,7 @@ class LauncherCommand(click.Command):
     """Options stop at the script, or right after ``-m MODULE``: the rest belongs to the target,
     ``--help`` included, as with ``python -m MODULE --help``."""
 
-    takes_value = ("--seed", "--threads", "--trace", "--granularity", "--manifest")
+    takes_value = ("--seed", "--threads", "--trace", "--granularity", "--digest", "--manifest")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         i = 0
@@ -102,6 +105,9 @@ class LauncherCommand(click.Command):
 @click.option("-v", "--verbose", is_flag=True, help="Say which seed is used and what was seeded and verified.")
 @click.option("--trace", metavar="FILE", help="Record a per-step trace (losses, tensor digests, stdout) to FILE.")
 @click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch, every batch, or only the exit fingerprint and stdout.")
+@click.option("--digest", type=click.Choice(["auto", "dh1", "xxh3_128"]),
+              help="The trace's digest algorithm (default auto: dh1 on a GPU, xxh3_128 on the host); "
+                   "use dh1 on two machines, one with a GPU and one without, to diff their traces.")
 @click.option("--manifest", metavar="FILE", help="Write the provenance manifest here (default with --trace: beside it).")
 @click.option("--strict", is_flag=True, help="Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed.")
 @click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on the first one.")
@@ -109,7 +115,8 @@ class LauncherCommand(click.Command):
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def run(
     seed: str | None, no_deterministic: bool, threads: str | None, verbose: bool, trace: str | None,
-    granularity: str, manifest: str | None, strict: bool, audit: bool, module: str | None, target: tuple[str, ...]
+    granularity: str, digest: str | None, manifest: str | None, strict: bool, audit: bool, module: str | None,
+    target: tuple[str, ...]
 ) -> None:
     """Run SCRIPT [ARGS...] seeded and deterministic, in a fresh interpreter.
 
@@ -128,7 +135,7 @@ def run(
         check_script(target[0])
     config = Config(seed=value, deterministic=not no_deterministic, threads=n_threads)
     env = child_env(config, os.environ, verbose=verbose)
-    env.update(layer_env(trace, granularity, manifest, strict, audit))
+    env.update(layer_env(trace, granularity, manifest, strict, audit, digest))
     if verbose:
         click.echo(f"seedlock: seed {value} (from {source})", err=True)
     from seedlock.launch.process import boot_argv

@@ -21,6 +21,7 @@ from seedlock import api
 from seedlock.frameworks.base import Config
 from seedlock.launch.env import (
     ENV_AUDIT,
+    ENV_DIGEST,
     ENV_GRANULARITY,
     ENV_MANIFEST,
     ENV_PLAIN,
@@ -85,7 +86,8 @@ def _setup() -> None:
     if os.environ.get(ENV_TRACE):
         from seedlock.launch import instrument
 
-        instrument.install(os.environ[ENV_TRACE], os.environ.get(ENV_GRANULARITY, "epoch"))
+        instrument.install(os.environ[ENV_TRACE], os.environ.get(ENV_GRANULARITY, "epoch"),
+                           os.environ.get(ENV_DIGEST, "auto"))
     if os.environ.get(ENV_MANIFEST):
         _manifest(os.environ[ENV_MANIFEST], config, report, plain)
     if verbose and report is not None:

@@ -13,6 +13,7 @@ ENV_VERBOSE = "SEEDLOCK_VERBOSE"
 ENV_ACTIVE = "SEEDLOCK_ACTIVE"  # set in processes started by `seedlock run`
 ENV_TRACE = "SEEDLOCK_TRACE"  # record a trace here (auto-instrumentation)
 ENV_GRANULARITY = "SEEDLOCK_GRANULARITY"
+ENV_DIGEST = "SEEDLOCK_DIGEST"  # the trace's digest algorithm: auto, dh1 or xxh3_128
 ENV_PLAIN = "SEEDLOCK_PLAIN"  # instrument, but do not seed: what the script does on its own
 ENV_MANIFEST = "SEEDLOCK_MANIFEST"
 ENV_STRICT = "SEEDLOCK_STRICT"

@@ -152,7 +152,7 @@ def _finish(stdout: _DigestingStdout) -> None:
         trace.stop()
 
 
-def install(path: str, granularity: str = "epoch") -> None:
+def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> None:
     """Start the trace at ``path`` and arm the hooks; the rest happens as the script imports."""
     global _granularity
     from seedlock import trace
@@ -160,7 +160,7 @@ def install(path: str, granularity: str = "epoch") -> None:
     global trace_path
     _granularity = granularity
     trace_path = path
-    trace.start(path, granularity=granularity, meta={"argv": list(sys.argv)})
+    trace.start(path, granularity=granularity, meta={"argv": list(sys.argv)}, algorithm=algorithm)
     # Subprocesses of the script must not open (and truncate) the same trace file.
     os.environ.pop(ENV_TRACE, None)
     hooks.when_imported("keras", _keras)
