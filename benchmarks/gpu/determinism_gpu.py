@@ -165,7 +165,7 @@ def worker(args: argparse.Namespace) -> None:
     else:
         result = _keras_run(size, args.cpu_smoke)
     model = result.pop("model")
-    fp = fingerprint(model)  # xxh3 on the host: what `seedlock check` compares
+    fp = fingerprint(model)  # auto: dh1 on the device for CUDA tensors, as `seedlock check` records them
     weights = model.state_dict() if args.worker == "torch" else {v.path: v for v in model.weights}
     t0 = time.perf_counter()
     dh = {n: devicehash.device_digest(v) for n, v in weights.items()}  # on the device: no copy

@@ -132,8 +132,21 @@ def gpu(args: argparse.Namespace) -> int:
     except Exception as exc:  # JAX missing, or no GPU backend for it: report and go on
         print(f"JAX: skipped ({type(exc).__name__}: {str(exc)[:120]})")
     if not args.skip_host:
-        host_ms = _wall_ms(lambda: tensor_digest(t), 2)
-        print(f"today's path (copy to host + xxh3): {host_ms:8.1f} ms")
+        host_ms = _wall_ms(lambda: tensor_digest(t, algorithm="xxh3_128"), 2)
+        print(f"host path (copy to host + xxh3):    {host_ms:8.1f} ms")
+    # fingerprint()'s own routing: a CUDA tensor is digested there (dh1), a model's too.
+    auto_ms = _wall_ms(lambda: tensor_digest(t), args.reps)
+    results["tensor_digest auto"] = tensor_digest(t)
+    print(f"tensor_digest(t), auto:       {auto_ms:8.2f} ms (wall, digest back on the host)")
+    import copy
+
+    from seedlock.fingerprint import fingerprint
+
+    small = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 1)).cuda()
+    on_gpu, on_cpu = fingerprint(small), fingerprint(copy.deepcopy(small).cpu(), algorithm="dh1")
+    routed = all(d.digest.startswith("dh1:") for d in on_gpu.tensors.values()) and on_gpu.digest == on_cpu.digest
+    print(f"fingerprint(model on CUDA): {'dh1 on the device, equal to the CPU copy digested with dh1' if routed else 'ROUTING WRONG'}")
+    ok = ok and routed
     n = min(args.verify_numel, numel)
     part = t[:n]
     results[f"torch slice [:{n}]"] = dh.torch_digest(part)
