@@ -241,6 +241,7 @@ def test_doctests() -> None:
     import importlib
 
     for name in ("seedlock.repeat.run", "seedlock.repeat.trial", "seedlock.repeat.metrics", "seedlock.repeat.claims",
-                 "seedlock.repeat.preimport", "seedlock.repeat.progress", "seedlock.repeat.replay", "seedlock.cli.repeat"):
+                 "seedlock.repeat.preimport", "seedlock.repeat.progress", "seedlock.repeat.replay", "seedlock.cli.repeat",
+                 "seedlock.launch.process"):
         result = doctest.testmod(importlib.import_module(name))
         assert result.failed == 0 and result.attempted > 0, name

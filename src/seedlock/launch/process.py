@@ -17,7 +17,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # subprocess (~17 ms to import) is imported where it is used: `seedlock run` needs only boot_argv.
 
