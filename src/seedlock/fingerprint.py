@@ -314,34 +314,29 @@ def digest_leaf(leaf: Leaf | DeviceLeaf, *, summaries: bool = False, algorithm: 
 
             total, l2 = summary(leaf) if summaries else (None, None)
             return TensorDigest(device_digest(leaf.tensor), leaf.dtype, leaf.shape, total, l2)
+    reduce = _reducer(leaf) if summaries else None
+    raw = leaf.data.reshape(-1).view(np.uint8)  # a view: data is C-contiguous
     if algorithm == DEVICE_ALGORITHM:
-        total, l2 = _summary(leaf) if summaries else (None, None)
+        total, l2 = _reduce_blocks(raw, reduce) if reduce is not None else (None, None)
         return TensorDigest(numpy_digest(leaf.data, dtype=leaf.dtype, shape=leaf.shape), leaf.dtype, leaf.shape, total, l2)
     head = f"{leaf.dtype}\0{','.join(map(str, leaf.shape))}\0".encode()
     h = xxhash.xxh3_128(_TENSOR_TAG + head)
-    raw = leaf.data.reshape(-1).view(np.uint8)  # a view: data is C-contiguous
-    reduce = _reducer(leaf) if summaries else None
     if reduce is None:
         h.update(raw.data)  # a memoryview: no copy
         return TensorDigest(h.hexdigest(), leaf.dtype, leaf.shape)
+    total, l2 = _reduce_blocks(raw, reduce, h)
+    return TensorDigest(h.hexdigest(), leaf.dtype, leaf.shape, total, l2)
+
+
+def _reduce_blocks(raw: np.ndarray, reduce: Any, h: Any = None) -> tuple[float, float]:
+    """Sum and L2 norm of ``raw``, block by block; each cache-sized block is also hashed into
+    ``h`` when given: one pass over memory for both."""
     total = sq = 0.0
-    for i in range(0, raw.size, _CHUNK):  # one pass over memory: hash and reduce each cached block
+    for i in range(0, raw.size, _CHUNK):
         block = raw[i : i + _CHUNK]
-        h.update(block.data)
+        if h is not None:
+            h.update(block.data)
         s, q = reduce(block)
-        total += s
-        sq += q
-    return TensorDigest(h.hexdigest(), leaf.dtype, leaf.shape, total, math.sqrt(sq))
-
-
-def _summary(leaf: Leaf) -> tuple[float | None, float | None]:
-    reduce = _reducer(leaf)
-    if reduce is None:
-        return None, None
-    raw = leaf.data.reshape(-1).view(np.uint8)
-    total = sq = 0.0
-    for i in range(0, raw.size, _CHUNK):  # as digest_leaf's xxh3_128 loop does: the same numbers
-        s, q = reduce(raw[i : i + _CHUNK])
         total += s
         sq += q
     return total, math.sqrt(sq)

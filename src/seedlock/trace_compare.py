@@ -249,7 +249,8 @@ def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool)
 def _why(a: str, b: str) -> str:
     return (f"trace a digested it with {algorithm_of(a)}, trace b with {algorithm_of(b)} (dh1: on a device; "
             "xxh3_128: on the host), which proves neither equality nor difference; trace both runs on the same "
-            "kind of device, or both with TraceWriter(..., algorithm='dh1'), or save values (values=True) so "
+            "kind of device, or both with `seedlock run --trace FILE --digest dh1` (TraceWriter(..., "
+            "algorithm='dh1')), or save values (values=True) so "
             "that seedlock rehashes them with devicehash.digest_as")
 
 

@@ -17,10 +17,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+R = TypeVar("R", covariant=True)
 
 # subprocess (~17 ms to import) is imported where it is used: `seedlock run` needs only boot_argv.
 
@@ -39,6 +41,33 @@ def killpg(pid: int) -> None:
     except ProcessLookupError:  # not yet its own group leader, or already gone
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+class Waitable(Protocol[R]):
+    """A running process: a fresh one, or a trial forked by ``repeat``'s fork-server."""
+
+    def wait(self, timeout: float | None) -> R:
+        """The exit code (negative: killed by that signal); raises subprocess.TimeoutExpired."""
+
+    def kill(self) -> None:
+        """SIGKILL its process group."""
+
+
+def wait_or_kill(proc: Waitable[R], timeout: float | None) -> tuple[R, bool]:
+    """Wait up to ``timeout`` seconds, killing the group then: ``(exit code, timed out)``.
+    Whatever interrupts the wait (Ctrl-C, a cancelled Ray task) kills the group too: never
+    leave the script running."""
+    import subprocess
+
+    try:
+        try:
+            return proc.wait(timeout), False
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(None), True
+    except BaseException:
+        proc.kill()
+        raise
 
 
 class FreshProcess:
@@ -61,18 +90,3 @@ class FreshProcess:
         """SIGKILL the whole process group: the script's own children too."""
         if self._p.returncode is None:
             killpg(self._p.pid)
-
-    def run(self, timeout: float | None) -> tuple[int, bool]:
-        """Wait up to ``timeout`` seconds, killing the group then: ``(exit code, timed out)``.
-        Whatever interrupts the wait (Ctrl-C) kills the group too: never leave the script running."""
-        import subprocess
-
-        try:
-            try:
-                return self.wait(timeout), False
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return self.wait(None), True
-        except BaseException:
-            self.kill()
-            raise

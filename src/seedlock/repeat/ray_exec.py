@@ -21,7 +21,7 @@ from seedlock.repeat.executors import lost
 from seedlock.repeat.trial import TrialResult, TrialSpec, run_fresh
 
 
-def _token_auth_for(address: str) -> None:
+def _use_token_auth() -> None:
     """Use the cluster's token when one is here. A local ``ray.init()`` turns token auth on by
     itself when a token exists; connecting to an address does not (Ray 2.60), and a cluster
     started by ``ray start --head`` wants one. A client in token mode also talks to a cluster
@@ -35,7 +35,7 @@ def _token_auth_for(address: str) -> None:
 
 def _import_ray(address: str | None = None) -> Any:
     if address:
-        _token_auth_for(address)  # read by Ray once, at import
+        _use_token_auth()  # read by Ray once, at import
     try:
         import ray
     except ImportError as exc:

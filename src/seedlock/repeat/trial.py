@@ -3,8 +3,9 @@
 A trial is ``seedlock run --seed S SCRIPT ARGS`` with a trace and a metrics file in its own
 directory. The trace holds the exit fingerprint and stdout's digest (granularity ``"exit"``:
 per-epoch weight digests cost time and nothing in ``repeat`` reads them), except for the pair
-that verifies the fork-server, traced per epoch so that ``seedlock diff`` can say where they part. Whatever runs it (a fork of the zygote, a fresh process, a Ray task),
-:func:`collect` reads the directory the same way, so every executor reports alike.
+that verifies the fork-server, traced per epoch so that ``seedlock diff`` can say where they
+part. Whatever runs it (a fork of the zygote, a fresh process, a Ray task), :func:`collect`
+reads the directory the same way, so every executor reports alike.
 
 >>> spec = TrialSpec(seed=3, script="train.py", args=["--lr", "0.1"], cwd="/work", rundir="/tmp/seed-3")
 >>> env = trial_env(spec, {"PATH": "/usr/bin", "SEEDLOCK_SEED": "99"})
@@ -20,18 +21,16 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from seedlock.frameworks.base import Config
 from seedlock.frameworks.python import ENV_HASHSEED
 from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE, child_env
-from seedlock.launch.process import FreshProcess, boot_argv
+from seedlock.launch.process import FreshProcess, Waitable, boot_argv, wait_or_kill
 from seedlock.metrics import ENV_METRICS
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
 
@@ -160,14 +159,8 @@ def collect(spec: TrialSpec, rc: int | None, *, timed_out: bool, interrupted: bo
     )
 
 
-class Proc(Protocol):
-    """A running trial: a fresh process, or a child forked by the zygote."""
-
-    def wait(self, timeout: float | None) -> int | None:
-        """The exit code (negative: killed by that signal); raises subprocess.TimeoutExpired."""
-
-    def kill(self) -> None:
-        """SIGKILL the trial's process group (the script's own children too)."""
+# A running trial: a fresh process, or a child forked by the zygote (lost: exit code None).
+Proc = Waitable[int | None]
 
 
 class FreshProc(FreshProcess):
@@ -182,18 +175,7 @@ def run(spec: TrialSpec, start: Callable[[TrialSpec], Proc], *, mode: str,
         interrupted: Callable[[], bool] = lambda: False) -> TrialResult:
     """Start the trial, wait for it (killing it after ``spec.timeout``), then :func:`collect` it."""
     t0 = time.monotonic()
-    proc = start(spec)
-    timed_out = False
-    try:
-        try:
-            rc = proc.wait(spec.timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.kill()
-            rc = proc.wait(None)
-    except BaseException:  # a cancelled Ray task, Ctrl-C: never leave the script running
-        proc.kill()
-        raise
+    rc, timed_out = wait_or_kill(start(spec), spec.timeout)
     return collect(spec, rc, timed_out=timed_out, interrupted=interrupted(), duration_s=time.monotonic() - t0,
                    mode=mode)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seedlock.frameworks.base import Config
 from seedlock.launch.env import ENV_AUDIT_FILE, ENV_GRANULARITY, ENV_MANIFEST, ENV_PLAIN, ENV_TRACE, child_env
-from seedlock.launch.process import FreshProcess, boot_argv
+from seedlock.launch.process import FreshProcess, boot_argv, wait_or_kill
 
 STDERR_TAIL = 4000
 
@@ -66,7 +66,7 @@ def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, time
     rundir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     out_path, err_path = rundir / "stdout.txt", rundir / "stderr.txt"
-    code, timed_out = FreshProcess(target.boot_argv(), env, None, out_path, err_path).run(timeout)
+    code, timed_out = wait_or_kill(FreshProcess(target.boot_argv(), env, None, out_path, err_path), timeout)
     out = out_path.read_bytes().decode(errors="replace")
     err = err_path.read_bytes().decode(errors="replace")
     return RunResult(index, code, out, err[-STDERR_TAIL:], Path(env[ENV_TRACE]), Path(env[ENV_MANIFEST]),
