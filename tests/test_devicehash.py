@@ -34,6 +34,14 @@ DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16, ml_dtypes.floa
 SHAPES = [(), (0,), (1,), (3,), (7,), (5, 3), (2, 0, 3), (1023,), (129, 3)]
 
 
+@pytest.fixture(autouse=True)
+def _jax_on_the_host() -> Any:
+    """JAX arrays made here live on the CPU, as they do in CI, also on a GPU machine (where
+    JAX's default device is the GPU and these tests' host-path expectations would not hold)."""
+    with jax.default_device(jax.devices("cpu")[0]):
+        yield
+
+
 def _random(shape: tuple[int, ...], dtype: type, seed: int = 0) -> np.ndarray:
     """Random bytes as ``dtype`` (NaN payloads, subnormals and all), bools as 0/1."""
     dt = np.dtype(dtype)
@@ -112,13 +120,26 @@ def test_torch_views_layouts_and_alignment() -> None:
 
 
 def test_compiled_graph_matches_eager() -> None:
-    # On CUDA, torch_digest compiles _torch_lanes (inductor + Triton). Here: the same function
-    # traced whole (fullgraph: no graph breaks) with dynamic sizes, run by aot_eager.
-    compiled = torch.compile(dh._torch_lanes, backend="aot_eager", fullgraph=True, dynamic=True)
+    # On CUDA, torch_digest compiles _torch_row_lanes and _torch_lanes (inductor + Triton) and
+    # splits each chunk between them. Here: the same functions traced whole (fullgraph: no graph
+    # breaks) with dynamic sizes, run by aot_eager, and no size may make them recompile.
+    import torch._dynamo
+
+    fns = tuple(torch.compile(f, backend="aot_eager", fullgraph=True, dynamic=True)
+                for f in (dh._torch_row_lanes, dh._torch_lanes))
     for n, base in ((1000, 0), (777, 12345), (64, 2**32 + 7)):
         words = torch.from_numpy(_random((n,), np.int32, seed=n))
         off = dh._off_tensor(base, "cpu")
-        assert compiled(words, off).tolist() == dh._torch_lanes(words, off).tolist()
+        assert fns[1](words, off).tolist() == dh._torch_lanes(words, off).tolist()
+    fns[0](torch.zeros(3 * dh._ROW, dtype=torch.int32), dh._off_tensor(0, "cpu"))  # as _compiled_fns warms up
+    fns[1](torch.zeros(16, dtype=torch.int32), dh._off_tensor(0, "cpu"))
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for n in (1, 2, 3, dh._ROW - 1, dh._ROW, 2 * dh._ROW - 1, 2 * dh._ROW, 2 * dh._ROW + 1, 7 * dh._ROW + 5):
+            a = _random((n,), np.uint32, seed=n)
+            for base in (0, 2**32 - 8 * dh._ROW):
+                parts = dh._torch_chunk_lanes(torch.from_numpy(a.view(np.int32)), base, fns)
+                lanes = [sum(col) & _MASK for col in zip(*(p.to(torch.int64).tolist() for p in parts), strict=True)]
+                assert lanes == [v & _MASK for v in dh._np_lanes(a, base)], (n, base)
 
 
 # --- the algorithm ----------------------------------------------------------------------

@@ -10,6 +10,11 @@ under ``seedlock run``. JAX: ``XLA_FLAGS`` must hold ``--xla_gpu_deterministic_o
 XLA that no longer knows the flag aborts, which fails the check) and a colliding scatter-add,
 repeated, must be bitwise identical. Prints "skipped: no CUDA" without a GPU. Exit status 1
 if a check under ``seedlock run`` fails.
+
+Then the fork-server of ``seedlock repeat`` on CUDA: trials forked from a zygote that imported
+torch must equal fresh-process trials seed by seed (and the 4 seeds must differ from each
+other); when a module imported by the script initialises CUDA, repeat must run every trial
+in a fresh process and say that CUDA is why.
 """
 
 from __future__ import annotations
@@ -51,6 +56,26 @@ runs = [np.asarray(f(vals)).view(np.uint32) for _ in range(5)]
 out["scatter_identical"] = all(bool((r == runs[0]).all()) for r in runs)
 print("RESULT " + json.dumps(out))
 '''
+
+
+TRAIN = r'''
+import json
+import torch
+import helper  # helper.py, beside no script: empty, or one that touches CUDA when imported
+x = torch.randn(4096, 32, device="cuda")
+y = torch.randn(4096, 1, device="cuda")
+model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)).cuda()
+opt = torch.optim.SGD(model.parameters(), 0.05)
+idx = torch.randint(0, 64, (1 << 20,), device="cuda")
+for _ in range(20):
+    loss = ((model(x) - y) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+bags = torch.zeros(64, device="cuda").index_add_(0, idx, torch.randn(1 << 20, device="cuda"))
+print(json.dumps({"loss": float(loss), "bag0": float(bags[0])}))
+'''
+HELPERS = {"plain": "", "cuda at import": "import torch\n_ = torch.zeros(1, device='cuda')  # initialises CUDA\n"}
 
 
 def _env() -> dict[str, str]:
@@ -104,6 +129,51 @@ def check_jax(tmp: Path) -> bool:
     return ok
 
 
+def check_forkserver(tmp: Path) -> bool:
+    """`seedlock repeat` forks CUDA trials from a zygote that imported torch (CUDA not yet
+    initialised there), bitwise equal to fresh processes; where an import initialises CUDA,
+    it runs every trial in a fresh process and says why."""
+    from seedlock.repeat.store import Store
+
+    ok = True
+    for name, helper in HELPERS.items():
+        work = tmp / name.replace(" ", "_")
+        work.mkdir()
+        (work / "train.py").write_text(TRAIN)
+        lib = tmp / f"{work.name}_lib"  # outside the script's directory: as an installed package, preimported
+        lib.mkdir()
+        (lib / "helper.py").write_text(helper)
+        env = {**_env(), "PYTHONPATH": os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")])}
+        found = {}
+        for exp, extra in (("forked", []), ("cold", ["--no-fork"])):
+            cmd = [sys.executable, "-m", "seedlock", "repeat", "train.py", "--seeds", "4", "-j", "2", "--name", exp]
+            proc = subprocess.run(cmd + extra, cwd=work, env=env, capture_output=True, text=True)
+            notes = [x for x in proc.stderr.splitlines() if "fork" in x or "fresh" in x or "verified" in x]
+            print(f"repeat ({name}, {exp}): exit {proc.returncode}; {proc.stdout.strip().splitlines()[-1:]}")
+            for line in notes:
+                print(f"    {line}")
+            if proc.returncode != 0:
+                print(proc.stderr[-1500:])
+                ok = False
+            with Store(work / ".seedlock" / "seedlock.db", create=False) as store:
+                found[exp] = {t.seed: t.fingerprint for t in store.trials(exp)}
+            if exp == "forked":
+                forked = any("each trial is forked" in x for x in notes)
+                verified = any("verified: seed 0 forked equals a cold run bitwise" in x for x in notes)
+                fallback = any("fresh process instead of forking" in x and "CUDA" in x for x in notes)
+                want = (forked and verified) if name == "plain" else fallback
+                print(f"  {name}: {'OK' if want else 'FAILED'}: "
+                      + ("forked and verified against a cold run" if name == "plain" else
+                         "fell back to fresh processes, naming CUDA"))
+                ok = ok and want
+        same = found["forked"] == found["cold"] and len(found["cold"]) == 4 and all(found["cold"].values())
+        digests = sorted({str(v)[:12] for v in found["cold"].values()})
+        print(f"  {name}: trials {'bitwise equal' if same else 'DIFFER'} seed by seed, forked vs fresh "
+              f"({len(digests)} distinct fingerprints over 4 seeds: {digests})")
+        ok = ok and same and len(digests) == 4
+    return ok
+
+
 def main() -> int:
     try:
         import torch
@@ -122,6 +192,7 @@ def main() -> int:
             print("JAX: skipped: not installed")
         else:
             ok = check_jax(Path(tmp)) and ok
+        ok = check_forkserver(Path(tmp)) and ok
     return 0 if ok else 1
 
 

@@ -244,6 +244,7 @@ def main(args: argparse.Namespace) -> int:
         tmp = Path(tmp_name)
         for fw in frameworks:
             print(f"== {fw}", flush=True)
+            t_fw = time.perf_counter()
             plain = _runs(fw, [], tmp, "plain", args)
             locked = _runs(fw, ["-m", "seedlock", "run"], tmp, "seedlock", args)
             if plain is None or locked is None:
@@ -257,6 +258,7 @@ def main(args: argparse.Namespace) -> int:
                   f" ({locked[0]['tensors']} tensors; device digests took {locked[0]['dh1_seconds'] * 1e3:.1f} ms)")
             sp = statistics.median(r["steps_per_s"] for r in plain)
             sl = statistics.median(r["steps_per_s"] for r in locked)
+            print(f"  steps/s: plain {sp:.1f}, seedlock run {sl:.1f} ({time.perf_counter() - t_fw:.0f} s)", flush=True)
             rows.append((fw, locked[0]["device"], p_same, len(p_diff), l_same, sp, sl))
         print("== seedlock run --audit (torch, with ops that have no deterministic CUDA kernel)", flush=True)
         ops = _audit(args, tmp)

@@ -86,7 +86,10 @@ _SH = (16, 13, 16)
 _NP_CHUNK = 1 << 16
 _TORCH_EAGER_CHUNK = {"cpu": 1 << 18, "cuda": 1 << 24}
 _TORCH_COMPILED_CHUNK = 1 << 30
-_SUM_DTYPE = "int64"  # torch lane accumulator: int64 is exact; "int32" wraps (same digest, fewer ops on GPU)
+# The compiled kernels' lane accumulators (eager ops use int64): int32 wraps, int64 is exact,
+# the same digest either way (lanes are mod 2**32). On an H100 int32 is faster: 3.4 vs
+# 4.0-4.3 ms for 4 GB (benchmarks/gpu/dh1_variants.py).
+_SUM_DTYPE = "int32"
 
 
 def _offsets(base: int) -> list[int]:
@@ -201,57 +204,96 @@ def numpy_digest(a: Any, *, dtype: str | None = None, shape: tuple[int, ...] | N
 # --- torch: any device; compiled into one fused kernel on CUDA ------------------------------
 
 
-def _torch_lanes(words: Any, off: Any) -> Any:
-    """Lane sums of int32 ``words`` (positions from 0) plus per-lane offsets ``off`` (int32[4]).
+def _mixed(words: Any, j: Any, off: Any, k: int) -> Any:
+    """Lane ``k``'s mixed words: int32 multiply and add wrap in torch's CPU and CUDA kernels
+    and in Triton (the tests and ``benchmarks/gpu/fingerprint_gpu.py``'s sweep check it against
+    NumPy's uint32); ``>>`` is arithmetic on int32, so the mask makes it logical. ``A[k]``
+    comes in ``off`` (a tensor), not as a constant: inductor folds a constant into the index
+    arithmetic of ``j`` (``4096*A*row``) and Triton then rejects the overflowing literal."""
+    x = words * _signed(_M[k]) + (j * off[1, k] + off[0, k])
+    for shift, mul in ((_SH[0], _N1[k]), (_SH[1], _N2[k])):
+        x = (x ^ ((x >> shift) & ((1 << (32 - shift)) - 1))) * _signed(mul)
+    return x ^ ((x >> _SH[2]) & ((1 << (32 - _SH[2])) - 1))
 
-    int32 multiply and add wrap in torch's CPU and CUDA kernels and in Triton (the tests and
-    ``benchmarks/gpu/fingerprint_gpu.py``'s sweep check it against NumPy's uint32); ``>>`` is
-    arithmetic on int32, so the mask makes it logical. Plain tensor ops, so that
-    ``torch.compile`` fuses them.
-    """
+
+def _torch_lanes(words: Any, off: Any, acc: str = "int64") -> Any:
+    """Lane sums of int32 ``words`` (positions from 0), ``off`` from :func:`_off_tensor`,
+    accumulated in ``acc`` (int64: exact; int32 wraps, which the compiled kernels may use).
+    Plain tensor ops, so that ``torch.compile`` fuses them."""
     import torch
 
     j = torch.arange(words.shape[0], dtype=torch.int32, device=words.device)
-    acc = getattr(torch, _SUM_DTYPE)
-    sums = []
-    for k in range(LANES):
-        x = words * _signed(_M[k]) + (j * _signed(_A[k]) + off[k])
-        for shift, mul in ((_SH[0], _N1[k]), (_SH[1], _N2[k])):
-            x = (x ^ ((x >> shift) & ((1 << (32 - shift)) - 1))) * _signed(mul)
-        x = x ^ ((x >> _SH[2]) & ((1 << (32 - _SH[2])) - 1))
-        sums.append(x.sum(dtype=acc))
-    return torch.stack(sums)
+    dtype = getattr(torch, acc)
+    return torch.stack([_mixed(words, j, off, k).sum(dtype=dtype) for k in range(LANES)])
 
 
-_compiled: dict[tuple[str, str], Callable[[Any, Any], Any] | None] = {}  # None: compiling failed
+def _torch_row_lanes(words: Any, off: Any, acc: str = "int64") -> Any:
+    """:func:`_torch_lanes` per row of ``_ROW`` words: ``words`` holds a multiple of ``_ROW``
+    words, the result is int[rows, 4], whose column sums are the lanes. What gets compiled on
+    CUDA: a reduction of a fixed length per row, rows in parallel. (Compiled over a 1-D size
+    alone, inductor sized its reduction for the size it first saw, and then reduced a 4 GB
+    tensor in one thread block, at ~10 s a call on an H100.)
+    """
+    import torch
+
+    rows = words.shape[0] // _ROW
+    j = torch.arange(rows * _ROW, dtype=torch.int32, device=words.device).view(rows, _ROW)
+    dtype = getattr(torch, acc)
+    w = words.view(rows, _ROW)
+    return torch.stack([_mixed(w, j, off, k).sum(dim=1, dtype=dtype) for k in range(LANES)], dim=1)
 
 
-def _lanes_fn(device: Any, compile: bool) -> tuple[Callable[[Any, Any], Any], int]:
-    """The lane function for ``device`` and its chunk size: compiled on CUDA, else eager."""
-    eager = (_torch_lanes, _TORCH_EAGER_CHUNK.get(device.type, 1 << 22))
-    if not (compile and device.type == "cuda"):
-        return eager
+_ROW = 1 << 12  # words per row of the compiled kernel; tensors under 2 rows take the 1-D kernel
+# Smaller tensors take eager ops (~30 kernels, ~60 ms/GB on an H100): compiling costs seconds
+# in every process, which a model of small tensors never earns back.
+_COMPILE_MIN_WORDS = 1 << 24
+# (row kernel, 1-D kernel) per (device, accumulator); None: compiling failed, eager ops instead
+_compiled: dict[tuple[str, str], tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]] | None] = {}
+
+
+def _compiled_fns(device: Any) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]] | None:
+    """The compiled row and 1-D lane functions for ``device``, compiled on first use (seconds)."""
     key = (str(device), _SUM_DTYPE)
     if key not in _compiled:
         import torch
 
-        # dynamic: one kernel for every tensor size (a model has many), no recompiles.
-        compiled = torch.compile(_torch_lanes, dynamic=True, fullgraph=True)
-        try:  # compile now (16 words: sizes 0 and 1 would be specialised), so failure shows here
-            compiled(torch.zeros(16, dtype=torch.int32, device=device), _off_tensor(0, device))
-            _compiled[key] = compiled
+        # dynamic: one kernel each for every tensor size (a model has many), no recompiles.
+        acc = _SUM_DTYPE
+        rows = torch.compile(lambda w, off: _torch_row_lanes(w, off, acc), dynamic=True, fullgraph=True)
+        flat = torch.compile(lambda w, off: _torch_lanes(w, off, acc), dynamic=True, fullgraph=True)
+        try:  # compile now (sizes 0 and 1 would be specialised), so that failure shows here
+            rows(torch.zeros(3 * _ROW, dtype=torch.int32, device=device), _off_tensor(0, device))
+            flat(torch.zeros(16, dtype=torch.int32, device=device), _off_tensor(0, device))
+            _compiled[key] = (rows, flat)
         except Exception as exc:  # dynamo/inductor errors share no base class
             _compiled[key] = None
             warnings.warn(f"seedlock.devicehash: torch.compile failed ({type(exc).__name__}: {exc}); "
                           "using eager ops (same digest, slower)", RuntimeWarning, stacklevel=3)
-    found = _compiled[key]
-    return eager if found is None else (found, _TORCH_COMPILED_CHUNK)
+    return _compiled[key]
+
+
+def _torch_chunk_lanes(words: Any, base: int, fns: Any) -> list[Any]:
+    """Device tensors whose sums are the lanes of ``words`` (at word index ``base``): eager
+    ops, or with compiled ``fns`` whole rows by the row kernel and the rest by the 1-D one."""
+    device = words.device
+    n = words.numel()
+    if fns is None or n < 2:  # eager; a 1-word tensor would make the 1-D kernel recompile
+        return [_torch_lanes(words, _off_tensor(base, device))]
+    full = n // _ROW * _ROW if n >= 2 * _ROW else 0
+    out = [fns[0](words[:full], _off_tensor(base, device)).sum(0)] if full else []
+    if n - full >= 2:
+        out.append(fns[1](words[full:], _off_tensor(base + full, device)))
+    elif n > full:
+        out.append(_torch_lanes(words[full:], _off_tensor(base + full, device)))
+    return out
 
 
 def _off_tensor(base: int, device: Any) -> Any:
+    """int32[2, 4]: the per-lane offsets at word index ``base``, and the position multipliers A."""
     import torch
 
-    return torch.tensor([_signed(o) for o in _offsets(base)], dtype=torch.int32, device=device)
+    rows = [[_signed(o) for o in _offsets(base)], [_signed(a) for a in _A]]
+    return torch.tensor(rows, dtype=torch.int32, device=device)
 
 
 def _torch_bytes(t: Any) -> Any:
@@ -273,8 +315,9 @@ def _torch_bytes(t: Any) -> Any:
 def torch_digest(t: Any, compile: bool = True) -> str:
     """The ``dh1`` digest of a torch tensor, computed on its own device.
 
-    On CUDA with ``compile=True`` the lanes come from one ``torch.compile``-d kernel (the first
-    call compiles, seconds; later calls reuse it for any size); elsewhere, eager ops in chunks.
+    On CUDA with ``compile=True``, a tensor of 64 MB or more is hashed by ``torch.compile``-d
+    kernels (the first such call in a process compiles, seconds; later calls reuse them for any
+    size); smaller tensors and other devices use eager ops, in chunks.
     Only 4 numbers cross to the host. Equal to :func:`numpy_digest` of the same bytes:
 
     >>> import torch
@@ -291,10 +334,12 @@ def torch_digest(t: Any, compile: bool = True) -> str:
     if body.storage_offset() % 4:  # an int8 slice: int32 views need 4-byte alignment
         body = body.clone()
     words = body.view(torch.int32)
-    fn, chunk = _lanes_fn(raw.device, compile)
+    big = words.numel() >= _COMPILE_MIN_WORDS
+    fns = _compiled_fns(raw.device) if compile and big and raw.device.type == "cuda" else None
+    chunk = _TORCH_COMPILED_CHUNK if fns else _TORCH_EAGER_CHUNK.get(raw.device.type, 1 << 22)
     pending = []  # device tensors: one sync at the end, not one per chunk
     for start, stop in _spans(0, words.numel(), chunk):
-        pending.append(fn(words[start:stop], _off_tensor(start, raw.device)))
+        pending.extend(_torch_chunk_lanes(words[start:stop], start, fns))
     if nbytes > body_len:  # the tail word, padded with zeros, at index body_len // 4
         tail = torch.zeros(4, dtype=torch.uint8, device=raw.device)
         tail[: nbytes - body_len] = raw[body_len:]

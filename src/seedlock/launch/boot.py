@@ -16,6 +16,7 @@ import runpy
 import sys
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from seedlock import api
 from seedlock.frameworks.base import Config
@@ -110,6 +111,24 @@ def _setup() -> None:
         atexit.register(later)
 
 
+# The script's globals, alive until the process ends, as plain python keeps __main__'s: the
+# exit fingerprint (an atexit handler) finds the models in them. Dropped on return, a model
+# whose autograd graph holds cycles was there only until the next collection: a forked trial's
+# came before its fingerprint, which then missed the model.
+_script_globals: list[dict[str, Any]] = []
+
+
+def _keep_globals(exc: BaseException) -> None:
+    """The globals of the script's frames in ``exc``'s traceback (``runpy`` returns none then)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        namespace = tb.tb_frame.f_globals
+        mine = namespace is globals() or any(namespace is g for g in _script_globals)
+        if namespace.get("__name__") == "__main__" and not mine:
+            _script_globals.append(namespace)
+        tb = tb.tb_next
+
+
 def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
     _setup()
@@ -134,12 +153,14 @@ def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None
 
     try:
         if mode == "path":
-            runpy.run_path(target, run_name="__main__")
+            _script_globals.append(runpy.run_path(target, run_name="__main__"))
         else:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-    except (SystemExit, KeyboardInterrupt):
+            _script_globals.append(runpy.run_module(target, run_name="__main__", alter_sys=True))
+    except (SystemExit, KeyboardInterrupt) as exc:
+        _keep_globals(exc)
         raise  # exit codes and Ctrl-C behave as under plain python
     except BaseException as exc:
+        _keep_globals(exc)
         tb = _trimmed(exc.__traceback__, target_file)
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         sys.exit(1)

@@ -1,0 +1,48 @@
+"""Time the compiled ``dh1`` kernels' variants on 1e9 float32 on CUDA: row width x accumulator.
+
+    python benchmarks/gpu/dh1_variants.py [--numel N]
+
+Every variant must give the same digest (printed); the fastest one is the candidate for
+``seedlock.devicehash``'s ``_ROW`` and ``_SUM_DTYPE``. Prints "skipped: no CUDA" without a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--numel", type=int, default=1_000_000_000)
+    args = p.parse_args()
+    import torch
+
+    if not torch.cuda.is_available():
+        print("skipped: no CUDA")
+        return 0
+    from seedlock import devicehash as dh
+
+    t = torch.randn(args.numel, device="cuda", generator=torch.Generator(device="cuda").manual_seed(0))
+    digests = set()
+    for acc in ("int32", "int64"):
+        for row in (1 << 10, 1 << 12, 1 << 14, 1 << 16):
+            dh._SUM_DTYPE, dh._ROW = acc, row
+            dh._compiled.clear()
+            digests.add(dh.torch_digest(t))  # compiles
+            times = []
+            for _ in range(10):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                dh.torch_digest(t)
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+            print(f"acc {acc} row {row:6d}: {statistics.median(times):6.2f} ms", flush=True)
+    print("digests:", digests, "(one: all variants agree)" if len(digests) == 1 else "DISAGREE")
+    return 0 if len(digests) == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
