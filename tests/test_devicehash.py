@@ -19,6 +19,7 @@ import xxhash
 
 from conftest import ROOT, clean_env
 from seedlock import _devicehash_jax as dhj
+from seedlock import _devicehash_torch as dht
 from seedlock import devicehash as dh
 from seedlock.devicehash import _MASK, LANES, jax_digest, numpy_digest, torch_digest
 from seedlock.fingerprint import DeviceLeaf, Leaf, digest_leaf, digests, fingerprint, tensor_digest
@@ -126,18 +127,18 @@ def test_compiled_graph_matches_eager() -> None:
     import torch._dynamo
 
     fns = tuple(torch.compile(f, backend="aot_eager", fullgraph=True, dynamic=True)
-                for f in (dh._torch_row_lanes, dh._torch_lanes))
+                for f in (dht._torch_row_lanes, dht._torch_lanes))
     for n, base in ((1000, 0), (777, 12345), (64, 2**32 + 7)):
         words = torch.from_numpy(_random((n,), np.int32, seed=n))
-        off = dh._off_tensor(base, "cpu")
-        assert fns[1](words, off).tolist() == dh._torch_lanes(words, off).tolist()
-    fns[0](torch.zeros(3 * dh._ROW, dtype=torch.int32), dh._off_tensor(0, "cpu"))  # as _compiled_fns warms up
-    fns[1](torch.zeros(16, dtype=torch.int32), dh._off_tensor(0, "cpu"))
+        off = dht._off_tensor(base, "cpu")
+        assert fns[1](words, off).tolist() == dht._torch_lanes(words, off).tolist()
+    fns[0](torch.zeros(3 * dht._ROW, dtype=torch.int32), dht._off_tensor(0, "cpu"))  # as _compiled_fns warms up
+    fns[1](torch.zeros(16, dtype=torch.int32), dht._off_tensor(0, "cpu"))
     with torch._dynamo.config.patch(error_on_recompile=True):
-        for n in (1, 2, 3, dh._ROW - 1, dh._ROW, 2 * dh._ROW - 1, 2 * dh._ROW, 2 * dh._ROW + 1, 7 * dh._ROW + 5):
+        for n in (1, 2, 3, dht._ROW - 1, dht._ROW, 2 * dht._ROW - 1, 2 * dht._ROW, 2 * dht._ROW + 1, 7 * dht._ROW + 5):
             a = _random((n,), np.uint32, seed=n)
-            for base in (0, 2**32 - 8 * dh._ROW):
-                parts = dh._torch_chunk_lanes(torch.from_numpy(a.view(np.int32)), base, fns)
+            for base in (0, 2**32 - 8 * dht._ROW):
+                parts = dht._torch_chunk_lanes(torch.from_numpy(a.view(np.int32)), base, fns)
                 lanes = [sum(col) & _MASK for col in zip(*(p.to(torch.int64).tolist() for p in parts), strict=True)]
                 assert lanes == [v & _MASK for v in dh._np_lanes(a, base)], (n, base)
 
@@ -167,7 +168,7 @@ def test_implementations_follow_the_formula(base: int) -> None:
     expected = _reference_lanes(words.tolist(), base)
     assert dh._np_lanes(words, base) == expected  # crosses 2**32 words for base 2**32 - 5
     if (base & _MASK) + 40 <= 2**32:  # torch/JAX pieces never cross a multiple of 2**32 words
-        t = dh._torch_lanes(torch.from_numpy(words.view(np.int32)), dh._off_tensor(base, "cpu"))
+        t = dht._torch_lanes(torch.from_numpy(words.view(np.int32)), dht._off_tensor(base, "cpu"))
         assert [v & _MASK for v in t.tolist()] == expected
         off = jnp.asarray(np.array(dh._offsets(base), np.uint32))
         assert np.asarray(dhj._lanes()(jnp.asarray(words), off, np.uint32(40))).tolist() == expected
@@ -183,13 +184,13 @@ def test_reduction_order_does_not_matter(monkeypatch: pytest.MonkeyPatch) -> Non
     parts = [dh._np_lanes(words[a:b], a) for a, b in chunks]
     assert [sum(col) & _MASK for col in zip(*parts, strict=True)] == whole
     tw = torch.from_numpy(words.view(np.int32))
-    tparts = [dh._torch_lanes(tw[a:b], dh._off_tensor(a, "cpu")).tolist() for a, b in chunks]
+    tparts = [dht._torch_lanes(tw[a:b], dht._off_tensor(a, "cpu")).tolist() for a, b in chunks]
     assert [sum(col) & _MASK for col in zip(*tparts, strict=True)] == whole
     a = words.view(np.float32)
     digest = numpy_digest(a)
     for chunk in (7, 1000, 4096):  # other chunkings of each implementation: the same digest
         monkeypatch.setattr(dh, "_NP_CHUNK", chunk)
-        monkeypatch.setitem(dh._TORCH_EAGER_CHUNK, "cpu", chunk)
+        monkeypatch.setitem(dht._TORCH_EAGER_CHUNK, "cpu", chunk)
         assert numpy_digest(a) == torch_digest(torch.from_numpy(a)) == digest
 
 
@@ -338,7 +339,7 @@ def test_device_leaf_is_digested_and_summarised_where_it_lives() -> None:
 
 
 def test_doctests() -> None:
-    for module in (dh, dhj):
+    for module in (dh, dhj, dht):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

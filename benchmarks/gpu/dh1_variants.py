@@ -22,14 +22,15 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("skipped: no CUDA")
         return 0
+    from seedlock import _devicehash_torch as dht
     from seedlock import devicehash as dh
 
     t = torch.randn(args.numel, device="cuda", generator=torch.Generator(device="cuda").manual_seed(0))
     digests = set()
     for acc in ("int32", "int64"):
         for row in (1 << 10, 1 << 12, 1 << 14, 1 << 16):
-            dh._SUM_DTYPE, dh._ROW = acc, row
-            dh._compiled.clear()
+            dht._SUM_DTYPE, dht._ROW = acc, row
+            dht._compiled.clear()
             digests.add(dh.torch_digest(t))  # compiles
             times = []
             for _ in range(10):

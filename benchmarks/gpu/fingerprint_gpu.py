@@ -56,6 +56,7 @@ def sweep_cuda() -> bool:
     import numpy as np
     import torch
 
+    from seedlock import _devicehash_torch as dht
     from seedlock import devicehash as dh
 
     bad = 0
@@ -82,11 +83,11 @@ def sweep_cuda() -> bool:
                 if wrong:
                     bad += 1
                     print(f"  MISMATCH {dtype} n={n} {view}: numpy {expected}, {wrong}")
-    fns = dh._compiled_fns(torch.device("cuda"))  # the compiled kernels on sizes under the threshold too
-    for n in (2, 3, 17, dh._ROW - 1, 2 * dh._ROW - 1, 2 * dh._ROW, 2 * dh._ROW + 1, 3 * dh._ROW + 5, (1 << 20) + 7):
+    fns = dht._compiled_fns(torch.device("cuda"))  # the compiled kernels on sizes under the threshold too
+    for n in (2, 3, 17, dht._ROW - 1, 2 * dht._ROW - 1, 2 * dht._ROW, 2 * dht._ROW + 1, 3 * dht._ROW + 5, (1 << 20) + 7):
         w = torch.from_numpy(rng.integers(0, 256, 4 * n, dtype=np.uint8).view(np.int32)).cuda()
         for base in (0, 12345):
-            got = [p.to(torch.int64).cpu() for p in dh._torch_chunk_lanes(w, base, fns)]
+            got = [p.to(torch.int64).cpu() for p in dht._torch_chunk_lanes(w, base, fns)]
             want = dh._np_lanes(w.cpu().numpy().view(np.uint32), base)
             if fns is None or [int(sum(c)) & dh._MASK for c in zip(*[g.tolist() for g in got], strict=True)] != want:
                 bad += 1
@@ -98,6 +99,7 @@ def sweep_cuda() -> bool:
 def gpu(args: argparse.Namespace) -> int:
     import torch
 
+    from seedlock import _devicehash_torch as dht
     from seedlock import devicehash as dh
     from seedlock.fingerprint import tensor_digest
 
@@ -119,14 +121,14 @@ def gpu(args: argparse.Namespace) -> int:
     read_ms = _cuda_ms(lambda: t.sum(), args.reps)
     print(f"read once (t.sum()):          {read_ms:8.2f} ms  {gb / read_ms * 1e3:7.0f} GB/s")
     results = {}
-    default = dh._SUM_DTYPE
+    default = dht._SUM_DTYPE
     for acc in (default, *({"int32", "int64"} - {default})):  # the default first: the number to record
-        dh._SUM_DTYPE = acc  # lane accumulators: int32 wraps, int64 is exact; the same digest mod 2**32
+        dht._SUM_DTYPE = acc  # lane accumulators: int32 wraps, int64 is exact; the same digest mod 2**32
         results[f"compiled {acc}"] = dh.torch_digest(t, compile=True)
         ms = _cuda_ms(lambda: dh.torch_digest(t, compile=True), args.reps)
         verdict = f"  target <= 3 ms: {'OK' if ms <= 3 else 'MISSED'}" if acc == default else "  (not the default)"
         print(f"dh1 torch.compile ({acc} acc):{ms:8.2f} ms  {gb / ms * 1e3:7.0f} GB/s{verdict}")
-    dh._SUM_DTYPE = default
+    dht._SUM_DTYPE = default
     results["eager"] = dh.torch_digest(t, compile=False)
     eager_ms = _cuda_ms(lambda: dh.torch_digest(t, compile=False), max(1, args.reps // 4))
     print(f"dh1 eager torch ops:          {eager_ms:8.2f} ms")
