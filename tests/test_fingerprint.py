@@ -211,6 +211,12 @@ def test_digests_by_two_algorithms_are_neither_equal_nor_different() -> None:
     with pytest.raises(NotComparable, match=says):
         host.diff(dev)
     assert fingerprint({"other": 1.0}, algorithm="dh1") != host  # no tensor in common: different, truly
+    # One tensor's digests likewise; its sum and L2 norm (for humans) never decide equality.
+    with pytest.raises(NotComparable, match=r"^tensor digests not comparable: xxh3_128 vs dh1"):
+        _ = host.tensors["w"] == dev.tensors["w"]
+    bare = fingerprint(GOLDEN, summaries=False).tensors["w"]
+    assert host.tensors["w"] == bare and bare.sum is None and host.tensors["w"].sum is not None
+    assert host.tensors["w"] != fingerprint({"w": np.zeros(3)}).tensors["w"]
 
 
 @pytest.mark.parametrize("call", [fingerprint, digests, tensor_digest])

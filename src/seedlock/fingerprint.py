@@ -74,13 +74,37 @@ def check_algorithm(algorithm: str) -> str:
                            "on an accelerator, xxh3_128 on the host), 'dh1' or 'xxh3_128'")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TensorDigest:
+    """One tensor's digest. ``==`` compares digests alone, as :class:`Fingerprint` does: ``sum``
+    and ``l2`` are for humans (a GPU reduces in another order than a CPU). Digests by different
+    algorithms raise :class:`NotComparable`.
+
+    >>> import numpy as np
+    >>> a = fingerprint({"w": np.ones(2)}).tensors["w"]
+    >>> a == fingerprint({"w": np.ones(2)}, summaries=False).tensors["w"]
+    True
+    """
+
     digest: str  # xxh3_128 hex over dtype, shape and bytes; "dh1:<hex>" when digested by dh1
     dtype: str
     shape: tuple[int, ...]
     sum: float | None = None  # None: not numeric, or summaries=False
     l2: float | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TensorDigest):
+            return NotImplemented
+        if self.digest == other.digest:
+            return True
+        if self.algorithm != other.algorithm:
+            raise NotComparable(
+                f"tensor digests not comparable: {self.algorithm} vs {other.algorithm}, which proves them neither "
+                "equal nor different; digest both with one algorithm, e.g. tensor_digest(t, algorithm='dh1')")
+        return False
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     @property
     def algorithm(self) -> str:
