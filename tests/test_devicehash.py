@@ -384,6 +384,19 @@ def test_determinism_script_cpu_smoke() -> None:
     assert "| torch | CPU | yes | 0 | yes |" in out
 
 
+def test_triton_candidate_kernel_agrees_with_numpy() -> None:
+    """benchmarks/gpu/dh1_triton.py, the hand-written kernel that may replace the compiled ones,
+    in Triton's interpreter: only where triton is installed (CUDA builds of torch bring it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed; benchmarks/gpu/dh1_triton.py checks the kernel on a GPU")
+    env = {"TRITON_INTERPRET": "1"} if not torch.cuda.is_available() else {}
+    proc = _start([str(GPU / "dh1_triton.py")], **env)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0 and "all agree with numpy" in out, out
+
+
 @pytest.mark.slow
 def test_determinism_script_keras_worker(tmp_path: Path) -> None:
     """The Keras worker, once, on JAX (keras-torch and the full --cpu-smoke with all three

@@ -2,8 +2,10 @@
 
     python benchmarks/gpu/dh1_variants.py [--numel N]
 
-Every variant must give the same digest (printed); the fastest one is the candidate for
-``seedlock.devicehash``'s ``_ROW`` and ``_SUM_DTYPE``. Prints "skipped: no CUDA" without a GPU.
+Then the hand-written Triton kernel of ``dh1_triton.py``, per block size and warp count. Every
+variant must give the same digest (printed); the fastest one is the candidate for
+``seedlock._devicehash_torch``'s ``_ROW`` and ``_SUM_DTYPE``, or to replace its kernels with
+the Triton one. Prints "skipped: no CUDA" without a GPU.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from pathlib import Path
 
 
 def main() -> int:
@@ -41,6 +44,28 @@ def main() -> int:
                 end.synchronize()
                 times.append(start.elapsed_time(end))
             print(f"acc {acc} row {row:6d}: {statistics.median(times):6.2f} ms", flush=True)
+    try:  # the hand-written candidate (dh1_triton.py), plugged in where the compiled kernels go
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import dh1_triton
+    except Exception as exc:  # no triton: the compiled kernels' numbers stand alone
+        print(f"triton kernel: skipped ({type(exc).__name__}: {exc})")
+    else:
+        dht._SUM_DTYPE, dht._ROW = "int32", 1 << 12
+        for block in (1024, 4096, 8192):
+            for warps in (4, 8):
+                dht._compiled.clear()
+                dht._compiled[(str(t.device), dht._SUM_DTYPE)] = dh1_triton.lanes_fns(block, warps)
+                digests.add(dht.torch_digest(t))
+                times = []
+                for _ in range(10):
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    dht.torch_digest(t)
+                    end.record()
+                    end.synchronize()
+                    times.append(start.elapsed_time(end))
+                print(f"triton block {block:5d} warps {warps}: {statistics.median(times):6.2f} ms", flush=True)
+        dht._compiled.clear()
     print("digests:", digests, "(one: all variants agree)" if len(digests) == 1 else "DISAGREE")
     return 0 if len(digests) == 1 else 1
 
