@@ -206,8 +206,8 @@ def _torch_device(op: str) -> str:
         return "cuda"
     torch = sys.modules.get("torch")
     cuda = getattr(torch, "cuda", None)
-    try:
-        return "?" if cuda is not None and cuda.is_available() else "cpu"
+    try:  # no CUDA tensor exists before CUDA is initialised; after, torch's message does not say which
+        return "?" if cuda is not None and cuda.is_available() and cuda.is_initialized() else "cpu"
     except Exception:  # a broken CUDA set-up
         return "?"
 
