@@ -109,6 +109,23 @@ print("inherited", inherited, "draw", float(np.random.rand()), colorsys.ONE_THIR
 """
 
 
+UNCLOSED = """\
+import os, random
+f = open(f"out-{os.environ['SEEDLOCK_SEED']}.txt", "w")  # never closed: python flushes it as it finalises f
+f.write(f"{random.random()}\\n")
+"""
+
+
+def test_a_forked_trial_finalises_the_scripts_globals_as_python_does(tmp_path: Path) -> None:
+    # A forked trial ends with os._exit, after the exit fingerprint (which needs the globals):
+    # the fork-server must then finalise them itself, or an unclosed file loses what it buffered.
+    write(tmp_path, "w.py", UNCLOSED)
+    r = run_seedlock(["repeat", "w.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0 and "(fork-server" in r.stdout, r.stdout + r.stderr
+    texts = [(tmp_path / f"out-{seed}.txt").read_text() for seed in range(3)]
+    assert all(t.strip() for t in texts) and len(set(texts)) == 3, texts
+
+
 def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp_path: Path) -> None:
     """The fork-server's check can fail: state the zygote left behind changes what a trial prints.
     Nothing forked may then be stored; every seed runs again in a fresh process."""

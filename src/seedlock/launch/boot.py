@@ -129,6 +129,17 @@ def _keep_globals(exc: BaseException) -> None:
         tb = tb.tb_next
 
 
+def release_globals() -> None:
+    """What interpreter shutdown does to ``__main__``'s globals, for a process that ends with
+    ``os._exit`` (a forked trial): clear them and collect, so that what they held is finalised
+    (an unclosed file flushes its buffer)."""
+    import gc
+
+    while _script_globals:
+        _script_globals.pop().clear()
+    gc.collect()
+
+
 def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
     _setup()

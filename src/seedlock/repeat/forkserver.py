@@ -92,12 +92,17 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def _finish() -> None:
-    """What interpreter shutdown does before the process ends: join threads, run atexit, flush."""
+    """What interpreter shutdown does before the process ends: join threads, run atexit,
+    finalise the script's globals, flush."""
     import atexit
+
+    from seedlock.launch import boot
 
     with contextlib.suppress(Exception):
         threading._shutdown()  # type: ignore[attr-defined]  # non-daemon threads, as at a normal exit
     atexit._run_exitfuncs()  # the trace's final record, the manifest, the script's own handlers
+    with contextlib.suppress(Exception):  # a finaliser's error is printed by Python, as at shutdown
+        boot.release_globals()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
