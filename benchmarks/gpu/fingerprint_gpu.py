@@ -96,6 +96,46 @@ def sweep_cuda() -> bool:
     return bad == 0
 
 
+def summaries_cuda() -> bool:
+    """fingerprint()'s sum and L2 norm of CUDA tensors and JAX GPU arrays (reduced on the device)
+    against the host's, for every dtype that has them: equal up to reduction order."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from seedlock.fingerprint import fingerprint
+
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal(4097) * 3
+    bad = 0
+    cases: dict[str, tuple[object, object]] = {}
+    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.uint8,
+                  torch.int32, torch.int64, torch.bool):
+        host = torch.from_numpy(values).to(dtype) if dtype != torch.bool else torch.from_numpy(values > 0)
+        cases[f"torch {str(dtype)[6:]}"] = (host.cuda(), host)
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        gpu_dev = jax.devices()[0]
+        for name in ("float32", "float16", "bfloat16", "int8", "int32", "bool"):
+            a = np.asarray(values > 0) if name == "bool" else jnp.asarray(values).astype(name)
+            cases[f"jax {name}"] = (jax.device_put(a, gpu_dev), np.asarray(a))
+    except Exception as exc:  # no JAX GPU backend: torch's cases still count
+        print(f"  JAX summaries: skipped ({type(exc).__name__})")
+    for name, (device_x, host_x) in cases.items():
+        d, h = fingerprint(device_x).tensors["value"], fingerprint(host_x).tensors["value"]
+        close = d.sum is not None and h.sum is not None and d.l2 is not None and h.l2 is not None and \
+            math.isclose(d.sum, h.sum, rel_tol=1e-4, abs_tol=1e-3) and math.isclose(d.l2, h.l2, rel_tol=1e-5)
+        if not (close and d.algorithm == "dh1"):
+            bad += 1
+            print(f"  MISMATCH summaries {name}: device {d.algorithm} sum={d.sum} l2={d.l2}, host sum={h.sum} l2={h.l2}")
+    print(f"summaries on the device ({len(cases)} dtypes, torch and JAX): "
+          f"{'all agree with the host' if not bad else f'{bad} MISMATCHES'}")
+    return bad == 0
+
+
 def gpu(args: argparse.Namespace) -> int:
     import torch
 
@@ -114,6 +154,7 @@ def gpu(args: argparse.Namespace) -> int:
     g = torch.Generator(device="cuda").manual_seed(0)
     t = torch.randn(numel, device="cuda", generator=g)
     ok = sweep_cuda()
+    ok = summaries_cuda() and ok
 
     t0 = time.perf_counter()
     dh.torch_digest(t, compile=True)
