@@ -90,14 +90,13 @@ def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None
     }
 
 
-def trace_divergence(a: RunResult, b: RunResult) -> dict[str, Any] | None:
-    """The first divergence between two runs' traces."""
+def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -> dict[str, Any] | None:
+    """The first divergence between two runs' traces (``steps_a``: ``a``'s, already read)."""
     if not a.trace.exists() and not b.trace.exists():
         return None
     from seedlock.trace_compare import compare_traces
 
-    ta, tb = _steps(a), _steps(b)
-    div = compare_traces(ta, tb)
+    div = compare_traces(steps_a if steps_a is not None else _steps(a), _steps(b))
     if div is None:
         return None
     out = div.to_dict()
@@ -114,11 +113,11 @@ def _steps(result: RunResult) -> Trace:
     return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
 
 
-def _counts(result: RunResult) -> dict[str, int]:
+def _counts(steps: Trace | None) -> dict[str, int]:
     """What a run's trace holds: records, and tensor digests across them."""
-    if not result.trace.exists():
+    if steps is None:
         return {"records": 0, "tensors": 0, "metrics": 0}
-    recs = list(_steps(result))
+    recs = list(steps)
     return {
         "records": len(recs),
         "tensors": sum(len(r.tensors or {}) for r in recs),
@@ -150,11 +149,12 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
             raise RunCrashed(r, runs)
 
     divergence: dict[str, Any] | None = None
+    first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
     for other in results[1:]:
-        divergence = trace_divergence(results[0], other) or stdout_divergence(results[0], other, ignore)
+        divergence = trace_divergence(results[0], other, first) or stdout_divergence(results[0], other, ignore)
         if divergence:
             break
-    counts = _counts(results[0])
+    counts = _counts(first)
     compared = {"runs": runs, "stdout_lines": len(results[0].stdout.splitlines()), **counts}
     if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
         raise SeedlockError(
