@@ -112,14 +112,12 @@ def check() -> int:
         a = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
         for base in (0, 12345, 2**32 - 8 * block):
             got = partials(torch.from_numpy(a.view(np.int32)).to(dev), dht._off_tensor(base, dev), block, warps)
-            lanes = [int(v) & dh._MASK for v in got.to(torch.int64).sum(0).tolist()]
-            bad += lanes != dh._np_lanes(a, base)
+            bad += dht._sum_lanes([got]) != dh._np_lanes(a, base)
     fns = lanes_fns(block, warps)
     for n in (2 * dht._ROW, 3 * dht._ROW + 5, 1 << 18):  # whole rows and a rest, as torch_digest splits them
         t = torch.from_numpy(rng.standard_normal(n).astype(np.float32)).to(dev)
         parts = dht._torch_chunk_lanes(t.view(torch.int32), 0, fns)
-        lanes = [sum(c) & dh._MASK for c in zip(*(p.to(torch.int64).tolist() for p in parts), strict=True)]
-        bad += lanes != dh._np_lanes(t.cpu().numpy().view(np.uint32), 0)
+        bad += dht._sum_lanes(parts) != dh._np_lanes(t.cpu().numpy().view(np.uint32), 0)
     print(f"dh1 triton kernel ({dev}): {'all agree with numpy' if not bad else f'{bad} MISMATCHES'}")
     return 1 if bad else 0
 

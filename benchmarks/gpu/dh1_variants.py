@@ -11,9 +11,7 @@ the Triton one. Prints "skipped: no CUDA" without a GPU.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-from pathlib import Path
 
 
 def main() -> int:
@@ -25,6 +23,8 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("skipped: no CUDA")
         return 0
+    from fingerprint_gpu import cuda_ms  # its neighbour here: the same timer for every number
+
     from seedlock import _devicehash_torch as dht
     from seedlock import devicehash as dh
 
@@ -35,17 +35,8 @@ def main() -> int:
             dht._SUM_DTYPE, dht._ROW = acc, row
             dht._compiled.clear()
             digests.add(dh.torch_digest(t))  # compiles
-            times = []
-            for _ in range(10):
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                dh.torch_digest(t)
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-            print(f"acc {acc} row {row:6d}: {statistics.median(times):6.2f} ms", flush=True)
+            print(f"acc {acc} row {row:6d}: {cuda_ms(lambda: dh.torch_digest(t), 10):6.2f} ms", flush=True)
     try:  # the hand-written candidate (dh1_triton.py), plugged in where the compiled kernels go
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import dh1_triton
     except Exception as exc:  # no triton: the compiled kernels' numbers stand alone
         print(f"triton kernel: skipped ({type(exc).__name__}: {exc})")
@@ -61,15 +52,8 @@ def main() -> int:
                     print(f"triton block {block} warps {warps}: FAILED ({type(exc).__name__}: {str(exc)[:800]})")
                     dht._compiled.clear()
                     return 1
-                times = []
-                for _ in range(10):
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
-                    dht.torch_digest(t)
-                    end.record()
-                    end.synchronize()
-                    times.append(start.elapsed_time(end))
-                print(f"triton block {block:5d} warps {warps}: {statistics.median(times):6.2f} ms", flush=True)
+                ms = cuda_ms(lambda: dht.torch_digest(t), 10)
+                print(f"triton block {block:5d} warps {warps}: {ms:6.2f} ms", flush=True)
         dht._compiled.clear()
     print("digests:", digests, "(one: all variants agree)" if len(digests) == 1 else "DISAGREE")
     return 0 if len(digests) == 1 else 1

@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX beside torch on one GPU
 
 
-def _cuda_ms(fn: Callable[[], Any], reps: int) -> float:
+def cuda_ms(fn: Callable[[], Any], reps: int) -> float:
     """Median wall time of ``fn()`` in ms, synchronised: a digest ends in a host read anyway."""
     import torch
 
@@ -87,9 +87,8 @@ def sweep_cuda() -> bool:
     for n in (2, 3, 17, dht._ROW - 1, 2 * dht._ROW - 1, 2 * dht._ROW, 2 * dht._ROW + 1, 3 * dht._ROW + 5, (1 << 20) + 7):
         w = torch.from_numpy(rng.integers(0, 256, 4 * n, dtype=np.uint8).view(np.int32)).cuda()
         for base in (0, 12345):
-            got = [p.to(torch.int64).cpu() for p in dht._torch_chunk_lanes(w, base, fns)]
-            want = dh._np_lanes(w.cpu().numpy().view(np.uint32), base)
-            if fns is None or [int(sum(c)) & dh._MASK for c in zip(*[g.tolist() for g in got], strict=True)] != want:
+            got = dht._sum_lanes(dht._torch_chunk_lanes(w, base, fns))
+            if fns is None or got != dh._np_lanes(w.cpu().numpy().view(np.uint32), base):
                 bad += 1
                 print(f"  MISMATCH compiled kernels n={n} base={base} (compiled: {fns is not None})")
     print(f"dtype/size/view sweep on CUDA: {'all agree with numpy_digest' if not bad else f'{bad} MISMATCHES'}")
@@ -159,19 +158,19 @@ def gpu(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     dh.torch_digest(t, compile=True)
     print(f"first call of this size: {time.perf_counter() - t0:.1f} s (the sweep compiled the kernels)")
-    read_ms = _cuda_ms(lambda: t.sum(), args.reps)
+    read_ms = cuda_ms(lambda: t.sum(), args.reps)
     print(f"read once (t.sum()):          {read_ms:8.2f} ms  {gb / read_ms * 1e3:7.0f} GB/s")
     results = {}
     default = dht._SUM_DTYPE
     for acc in (default, *({"int32", "int64"} - {default})):  # the default first: the number to record
         dht._SUM_DTYPE = acc  # lane accumulators: int32 wraps, int64 is exact; the same digest mod 2**32
         results[f"compiled {acc}"] = dh.torch_digest(t, compile=True)
-        ms = _cuda_ms(lambda: dh.torch_digest(t, compile=True), args.reps)
+        ms = cuda_ms(lambda: dh.torch_digest(t, compile=True), args.reps)
         verdict = f"  target <= 3 ms: {'OK' if ms <= 3 else 'MISSED'}" if acc == default else "  (not the default)"
         print(f"dh1 torch.compile ({acc} acc):{ms:8.2f} ms  {gb / ms * 1e3:7.0f} GB/s{verdict}")
     dht._SUM_DTYPE = default
     results["eager"] = dh.torch_digest(t, compile=False)
-    eager_ms = _cuda_ms(lambda: dh.torch_digest(t, compile=False), max(1, args.reps // 4))
+    eager_ms = cuda_ms(lambda: dh.torch_digest(t, compile=False), max(1, args.reps // 4))
     print(f"dh1 eager torch ops:          {eager_ms:8.2f} ms")
     try:
         import jax

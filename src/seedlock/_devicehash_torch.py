@@ -114,6 +114,17 @@ def _torch_chunk_lanes(words: Any, base: int, fns: Any) -> list[Any]:
     return out
 
 
+def _sum_lanes(parts: list[Any]) -> list[int]:
+    """The lanes (mod 2**32) of device tensors of per-lane sums, shaped [4] or [rows, 4]:
+    one transfer to the host for all of them."""
+    import torch
+
+    if not parts:
+        return [0] * LANES
+    rows = torch.cat([p.reshape(-1, LANES).to(torch.int64) for p in parts]).tolist()
+    return [sum(col) & _MASK for col in zip(*rows, strict=True)]
+
+
 def _off_tensor(base: int, device: Any) -> Any:
     """int32[2, 4]: the per-lane offsets at word index ``base``, and the position multipliers A."""
     import torch
@@ -159,8 +170,4 @@ def torch_digest(t: Any, compile: bool = True) -> str:
         tail = torch.zeros(4, dtype=torch.uint8, device=raw.device)
         tail[: nbytes - body_len] = raw[body_len:]
         pending.append(_torch_lanes(tail.view(torch.int32), _off_tensor(body_len // 4, raw.device)))
-    lanes = [0] * LANES
-    if pending:
-        rows = torch.stack([p.to(torch.int64) for p in pending]).tolist()
-        lanes = [sum(col) & _MASK for col in zip(*rows, strict=True)]
-    return _finish(str(t.dtype)[6:], tuple(t.shape), nbytes, lanes)
+    return _finish(str(t.dtype)[6:], tuple(t.shape), nbytes, _sum_lanes(pending))
