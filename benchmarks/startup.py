@@ -25,6 +25,8 @@ def main() -> None:
             "python script.py": [PY, str(script)],
             "seedlock run script.py": [seedlock_bin, "run", str(script)],
             "python -m seedlock run script.py": [PY, "-m", "seedlock", "run", str(script)],
+            # a repeated option is left to click's parser: what every run cost before the fast path
+            "... parsed by click": [seedlock_bin, "run", *["--granularity", "epoch"] * 2, str(script)],
         }
         med = interleaved(configs, REPS, lambda cmd: wall(cmd, env))
     base = med["python script.py"]

@@ -76,7 +76,7 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
     REPRODUCIBLE, with the first divergence and its likely causes; 2: error (a run crashed,
     bad input, nothing to compare) — never a verdict.
     """
-    from seedlock.cli.run import check_script, resolve_seed
+    from seedlock.launch.command import check_script, resolve_seed
     from seedlock.verify.check import check as run_check
     from seedlock.verify.check import validate
     from seedlock.verify.runner import Target

@@ -341,7 +341,7 @@ def _summary(opts: Options, store: Store, exp: Experiment, driver: Driver | None
 def repeat(opts: Options) -> int:
     """Run ``opts.script`` once per seed into the store; the exit code for the CLI (SeedlockError
     for bad input). 0 done, 1 no trial finished ok, 128 + signal when interrupted."""
-    from seedlock.cli.run import check_script
+    from seedlock.launch.command import check_script
 
     check_script(opts.script)
     if opts.executor == "ray":

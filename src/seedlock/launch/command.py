@@ -1,0 +1,204 @@
+"""``seedlock run`` without click: its options as data, a parser for well-formed command lines,
+and the ``exec`` of the boot.
+
+``seedlock run`` starts every training run, so its own start-up counts (target: +100 ms over
+``python script.py``). click takes ~25 ms to import, a quarter of that budget, so the command
+line ``seedlock run [OPTIONS] SCRIPT|-m MODULE [ARGS]`` is parsed here, from the same table that
+``seedlock.cli.run`` builds click's options from. :func:`parse` accepts only what it is sure of
+and gives ``None`` for anything else (``--help``, an unknown or repeated option, a missing
+value or script): click then parses it, with its own messages.
+
+>>> parse(["--seed", "3", "train.py", "--epochs", "2"]).target
+('train.py', '--epochs', '2')
+>>> a = parse(["-m", "pkg.train", "--help"]); a.module, a.target
+('pkg.train', ('--help',))
+>>> parse(["--help"]) is None and parse(["--sed", "3", "train.py"]) is None
+True
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NamedTuple
+
+from seedlock.errors import SeedlockError
+from seedlock.seeds import ENV_SEED, validate_seed
+
+
+class Option(NamedTuple):
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    takes_value: bool = False  # else a flag: False unless given
+    metavar: str | None = None
+    default: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(("--seed",), "seed", "Master seed in [0, 2**32). Default: $SEEDLOCK_SEED, else 0.", True, "N"),
+    Option(("--no-deterministic",), "no_deterministic", "Seed only; leave nondeterministic kernels on."),
+    Option(("--threads",), "threads", "Pin TF/torch/OpenMP thread pools to N (slower; only if needed).", True, "N"),
+    Option(("-v", "--verbose"), "verbose", "Say which seed is used and what was seeded and verified."),
+    Option(("--trace",), "trace", "Record a per-step trace (losses, tensor digests, stdout) to FILE.", True, "FILE"),
+    Option(("--granularity",), "granularity", "Trace every epoch, every batch, or only the exit fingerprint and stdout.",
+           True, default="epoch"),
+    Option(("--digest",), "digest", "The trace's digest algorithm (default auto: dh1 on a GPU, xxh3_128 on the host); "
+           "use dh1 on two machines, one with a GPU and one without, to diff their traces.", True,
+           choices=("auto", "dh1", "xxh3_128")),
+    Option(("--manifest",), "manifest", "Write the provenance manifest here (default with --trace: beside it).",
+           True, "FILE"),
+    Option(("--strict",), "strict", "Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed."),
+    Option(("--audit",), "audit", "Record nondeterministic ops instead of failing on the first one."),
+    Option(("-m", "--module"), "module", "Run a module, as `python -m MODULE`.", True, "MODULE"),
+)
+_BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt.flags}
+MODULE_FLAGS = ("-m", "--module")
+
+
+class RunArgs(NamedTuple):
+    """The parameters of ``seedlock run``, named as click names them."""
+
+    seed: str | None
+    no_deterministic: bool
+    threads: str | None
+    verbose: bool
+    trace: str | None
+    granularity: str
+    digest: str | None
+    manifest: str | None
+    strict: bool
+    audit: bool
+    module: str | None
+    target: tuple[str, ...]
+
+
+def parse(args: list[str]) -> RunArgs | None:
+    """The parameters of ``seedlock run ARGS``, as click would give them; ``None`` where unsure."""
+    values: dict[str, str] = {}
+    flags: set[str] = set()
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-"):
+            break
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        opt = _BY_FLAG.get(name)
+        if opt is None or opt.dest in values or opt.dest in flags:
+            return None
+        i += 1
+        if not opt.takes_value:
+            if eq:
+                return None
+            flags.add(opt.dest)
+            continue
+        if not eq:
+            if i == len(args):
+                return None
+            value, i = args[i], i + 1
+        if opt.choices is not None and value not in opt.choices:
+            return None
+        values[opt.dest] = value
+        if opt.dest == "module":
+            break  # the rest is the module's, `--help` included
+    target = tuple(args[i:])
+    if "module" not in values and not target:
+        return None  # click says "missing SCRIPT"
+    return RunArgs(
+        seed=values.get("seed"), no_deterministic="no_deterministic" in flags, threads=values.get("threads"),
+        verbose="verbose" in flags, trace=values.get("trace"), granularity=values.get("granularity", "epoch"),
+        digest=values.get("digest"), manifest=values.get("manifest"), strict="strict" in flags,
+        audit="audit" in flags, module=values.get("module"), target=target,
+    )
+
+
+def resolve_seed(seed: str | None) -> tuple[int, str]:
+    """The seed and where it came from: --seed, else $SEEDLOCK_SEED, else 0."""
+    if seed is not None:
+        return validate_seed(seed, source="--seed"), "--seed"
+    env = os.environ.get(ENV_SEED)
+    if env is not None:
+        return validate_seed(env, source=f"${ENV_SEED}"), f"${ENV_SEED}"
+    return 0, "default"
+
+
+def check_script(path: str) -> None:
+    if not os.path.exists(path):
+        raise SeedlockError(f"script {path!r} not found; check the path, or use -m MODULE for a module")
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "__main__.py")):
+            return  # `python DIR` runs DIR/__main__.py; so do we
+        raise SeedlockError(f"{path!r} is a directory, not a script; pass a .py file or use -m MODULE")
+
+
+def check_threads(threads: str | None) -> int | None:
+    if threads is None:
+        return None
+    try:
+        n = int(threads)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SeedlockError(f"--threads must be a positive integer, got {threads!r}; pass e.g. --threads 1")
+    return n
+
+
+def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool,
+              digest: str | None = None) -> dict[str, str]:
+    """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
+    from seedlock.launch import env as names
+
+    if granularity not in ("epoch", "batch", "exit"):
+        raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch, exit")
+    out: dict[str, str] = {}
+    if trace:
+        if os.path.isdir(trace):
+            raise SeedlockError(f"--trace {trace!r} is a directory; pass a file path, e.g. run.trace.jsonl")
+        out[names.ENV_TRACE] = os.path.abspath(trace)
+        out[names.ENV_GRANULARITY] = granularity
+        if digest:
+            out[names.ENV_DIGEST] = digest
+        manifest = manifest or os.path.abspath(trace) + ".manifest.json"
+    if manifest:
+        out[names.ENV_MANIFEST] = os.path.abspath(manifest)
+    if strict:
+        out[names.ENV_STRICT] = "1"
+    if audit:
+        out[names.ENV_AUDIT] = "1"  # the audit file, if any, comes from the user's own $SEEDLOCK_AUDIT_FILE
+        base = out.get(names.ENV_MANIFEST) or out.get(names.ENV_TRACE)
+        if base and not os.environ.get(names.ENV_AUDIT_FILE):
+            out[names.ENV_AUDIT_FILE] = os.path.join(os.path.dirname(base), "audit.json")
+    return out
+
+
+def execute(a: RunArgs) -> None:
+    """Check the parameters, then replace this process by the boot running the target; returns
+    only by raising :class:`SeedlockError`. The caller has made sure there is a SCRIPT or -m MODULE."""
+    from seedlock.frameworks.base import Config
+    from seedlock.launch.env import child_env
+    from seedlock.launch.process import boot_argv
+
+    value, source = resolve_seed(a.seed)
+    n_threads = check_threads(a.threads)
+    if a.audit and a.no_deterministic:
+        raise SeedlockError("--audit records ops that have no deterministic kernel, so it needs deterministic mode; "
+                            "drop --no-deterministic")
+    if a.module is None:
+        check_script(a.target[0])
+    config = Config(seed=value, deterministic=not a.no_deterministic, threads=n_threads)
+    env = child_env(config, os.environ, verbose=a.verbose)
+    env.update(layer_env(a.trace, a.granularity, a.manifest, a.strict, a.audit, a.digest))
+    if a.verbose:
+        print(f"seedlock: seed {value} (from {source})", file=sys.stderr)
+    if a.module is not None:
+        argv = boot_argv(a.module, list(a.target), module=True)
+    else:
+        argv = boot_argv(a.target[0], list(a.target[1:]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec, not a child process: same pid, so signals, exit code and the terminal are the script's own.
+    os.execve(sys.executable, argv, env)
