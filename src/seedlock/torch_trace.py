@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,9 @@ class OptimizerHook:
             self._modules = [(str(k), m) for k, m in modules.items()]
         else:
             self._modules = [("", m) for m in modules]
-        self._tracked: dict[int, _Tracked] = {}
+        # Keyed by the optimizer itself, weakly: an id() is reused once an optimizer is freed, and a
+        # second optimizer then continued the first one's label and step count in some runs only.
+        self._tracked: weakref.WeakKeyDictionary[Any, _Tracked] = weakref.WeakKeyDictionary()
         self._counts: dict[str, int] = {}
         self._handle: Any = None
 
@@ -77,12 +80,12 @@ class OptimizerHook:
     def _track(self, optimizer: Any) -> _Tracked:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         ids = frozenset(map(id, params))
-        tracked = self._tracked.get(id(optimizer))
+        tracked = self._tracked.get(optimizer)
         if tracked is None:
             kind = type(optimizer).__name__
             n = self._counts.get(kind, 0)
             self._counts[kind] = n + 1
-            tracked = self._tracked[id(optimizer)] = _Tracked(f"{kind}#{n}")
+            tracked = self._tracked[optimizer] = _Tracked(f"{kind}#{n}")
         if tracked.ids != ids:  # first step, or param groups added since: (re)name
             names = self._names(params)
             tracked.names = [(names.get(id(p), f"param{i}"), p) for i, p in enumerate(params)]

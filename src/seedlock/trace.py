@@ -276,6 +276,14 @@ class Trace:
         return self.header.get("granularity")
 
     @property
+    def complete(self) -> bool:
+        """False for a trace that ``seedlock run`` started and that lacks the stdout record it
+        writes last, at exit: the run crashed or ended with ``os._exit``, the script closed the
+        trace, or the exit fingerprint failed. Models changed after the last step would be missed."""
+        meta = self.header.get("meta") or {}
+        return not meta.get("exit_record") or any(r.kind == "stdout" for r in self.records)
+
+    @property
     def final(self) -> Record | None:
         """The last ``"final"`` record, if the run got that far."""
         return next((r for r in reversed(self.records) if r.kind == "final"), None)

@@ -136,7 +136,8 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
     trace cut short by a crash gives ``"missing"`` at the first record it lacks. Within a
     record, tensors come first (in the order recorded), then gradients, metrics, and other
     fields (``step``, ``digest``...). When the two traces were written at different
-    granularities (per epoch vs per batch), only the kinds both contain are compared.
+    granularities (per epoch vs per batch), only the kinds both contain are compared, and the
+    exit records (``final``, ``stdout``), which every granularity writes.
     ``values=False`` skips loading saved arrays (no max-abs/ULP for tensors, no rehashing).
 
     Digests by different algorithms (``dh1`` vs ``xxh3_128``) are settled from saved values,
@@ -150,8 +151,8 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
     ta = a if isinstance(a, Trace) else read_trace(a)
     tb = b if isinstance(b, Trace) else read_trace(b)
     kinds = {r.kind for r in ta} | {r.kind for r in tb}
-    if ta.granularity != tb.granularity:
-        kinds = {r.kind for r in ta} & {r.kind for r in tb}
+    if ta.granularity != tb.granularity:  # the exit records are written at every granularity
+        kinds = ({r.kind for r in ta} & {r.kind for r in tb}) | {"final", "stdout"}
     in_b = dict(_keyed(tb, kinds))
     matched: set[int] = set()
     unsettled: Divergence | None = None  # the first "incomparable" record: the verdict if nothing differs

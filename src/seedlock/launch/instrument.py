@@ -39,6 +39,10 @@ class _DigestingStdout:
         self.lines += s.count("\n")
         return self._inner.write(s)
 
+    def writelines(self, lines: Any) -> None:
+        for s in lines:
+            self.write(s)
+
     def flush(self) -> None:
         self._inner.flush()
 
@@ -116,31 +120,45 @@ def _roots() -> dict[str, Any]:
     if keras is not None:
         models = [o for o in gc.get_objects() if isinstance(o, keras.Model)]
         inner = {id(layer) for m in models for layer in getattr(m, "_flatten_layers", lambda **_: [])(include_self=False)}
-        for m in models:
-            if id(m) not in inner and m.built:
-                found.setdefault(f"keras:{m.name}", m)
+        tops = [m for m in models if id(m) not in inner and m.built]
+        names = [m.name for m in tops]
+        for m in tops:
+            if names.count(m.name) == 1:
+                found[f"keras:{m.name}"] = m
+        _label_by_digest(found, "keras", [(m.name, m) for m in tops if names.count(m.name) > 1])
     torch = sys.modules.get("torch")
     if torch is not None:
         # Keras layers on the torch backend are nn.Modules too: the Keras models above cover them.
         mods = [o for o in gc.get_objects()
-                if issubclass(type(o), torch.nn.Module) and not type(o).__module__.startswith("keras")]
+                if issubclass(type(o), torch.nn.Module) and type(o).__module__.split(".")[0] != "keras"]
         inner = {id(c) for m in mods for c in m.modules() if c is not m}
         roots = [m for m in mods if id(m) not in inner and any(True for _ in m.state_dict())]
-        # gc order is not stable from run to run: label by class, then by digest, so that the same
-        # set of modules gets the same labels and a real difference still shows as a difference.
-        from seedlock.fingerprint import fingerprint
-
-        keyed = sorted(((type(m).__name__, fingerprint(m, summaries=False).digest), i) for i, m in enumerate(roots))
-        for n, ((cls, _), i) in enumerate(keyed):
-            found[f"torch:{cls}#{n}"] = roots[i]
+        _label_by_digest(found, "torch", [(type(m).__name__, m) for m in roots])
     return found
 
 
+def _label_by_digest(found: dict[str, Any], prefix: str, named: list[tuple[str, Any]]) -> None:
+    """gc order is not stable from run to run: label by name, then by digest, so that the same
+    set of models gets the same labels and a real difference still shows as a difference."""
+    from seedlock.fingerprint import fingerprint
+
+    keyed = sorted(((name, fingerprint(m, summaries=False).digest), i) for i, (name, m) in enumerate(named))
+    for n, ((name, _), i) in enumerate(keyed):
+        found[f"{prefix}:{name}#{n}"] = named[i][1]
+
+
+_writer: Any = None  # the trace install() opened: the script may start or stop one of its own
+
+
 def _finish(stdout: _DigestingStdout) -> None:
+    """The exit record (models alive at exit), then the stdout record, which marks the trace
+    complete: without it (a failure here, os._exit) check and diff give no verdict."""
     from seedlock import trace
 
-    writer = trace.active()
-    if writer is None:
+    writer = _writer
+    if writer is None or writer._file.closed:
+        print("seedlock: the script closed seedlock's trace before exit; it has no exit record, so "
+              "`seedlock check` and `seedlock diff` give no verdict on it", file=sys.stderr)
         return
     try:
         sys.stdout.flush()
@@ -148,19 +166,25 @@ def _finish(stdout: _DigestingStdout) -> None:
         if roots:
             writer.final(roots, values=True, at="exit")
         writer.write("stdout", digest=stdout.hash.hexdigest(), lines=stdout.lines)
+    except Exception as exc:  # anything unfingerprintable: say so, leave the trace incomplete
+        print(f"seedlock: the exit fingerprint failed: {type(exc).__name__}: {exc}; the trace has no "
+              "exit record, so `seedlock check` and `seedlock diff` give no verdict on it", file=sys.stderr)
     finally:
-        trace.stop()
+        writer.close()
+        if trace.active() is writer:
+            trace.stop()
 
 
 def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> None:
     """Start the trace at ``path`` and arm the hooks; the rest happens as the script imports."""
-    global _granularity
+    global _granularity, _writer, trace_path
     from seedlock import trace
 
-    global trace_path
     _granularity = granularity
     trace_path = path
-    trace.start(path, granularity=granularity, meta={"argv": list(sys.argv)}, algorithm=algorithm)
+    # exit_record: this trace is complete only once it has the stdout record _finish writes
+    _writer = trace.start(path, granularity=granularity, meta={"argv": list(sys.argv), "exit_record": True},
+                          algorithm=algorithm)
     # Subprocesses of the script must not open (and truncate) the same trace file.
     os.environ.pop(ENV_TRACE, None)
     hooks.when_imported("keras", _keras)

@@ -73,8 +73,14 @@ def validate(runs: int, granularity: str) -> None:
         raise SeedlockError(f"unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}")
 
 
+def _lines(text: str) -> list[str]:
+    """Split at \n only: str.splitlines() also splits at \r, \f, \x1c... and drops a final
+    newline, so "a\rb" and "a\nb", or "done" and "done\n", compared equal."""
+    return text.split("\n")
+
+
 def _filtered(text: str, ignore: re.Pattern[str] | None) -> list[str]:
-    lines = text.splitlines()
+    lines = _lines(text)
     return [ignore.sub("", line) for line in lines] if ignore else lines
 
 
@@ -110,6 +116,13 @@ def _steps(result: RunResult) -> Trace:
     from seedlock.trace import read_trace
 
     trace = read_trace(result.trace)
+    if not trace.complete:
+        said = [line for line in result.stderr_tail.splitlines() if line.startswith("seedlock: the ")]
+        why = said[-1].removeprefix("seedlock: ") if said else (
+            "its exit fingerprint failed, the script closed seedlock's trace, or it ended with os._exit")
+        raise SeedlockError(
+            f"no verdict: run {result.index + 1}'s trace has no exit record, so the models at exit were not "
+            f"compared ({why.split('; ')[0]}); see {result.trace.parent / 'stderr.txt'}")
     return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
 
 
@@ -155,7 +168,7 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
         if divergence:
             break
     counts = _counts(first)
-    compared = {"runs": runs, "stdout_lines": len(results[0].stdout.splitlines()), **counts}
+    compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
     if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
         raise SeedlockError(
             "nothing to compare: the script printed nothing and trained no model seedlock could see; "

@@ -67,7 +67,8 @@ def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, time
     start = time.perf_counter()
     out_path, err_path = rundir / "stdout.txt", rundir / "stderr.txt"
     code, timed_out = wait_or_kill(FreshProcess(target.boot_argv(), env, None, out_path, err_path), timeout)
-    out = out_path.read_bytes().decode(errors="replace")
+    # surrogateescape: two different invalid bytes must not both become U+FFFD
+    out = out_path.read_bytes().decode(errors="surrogateescape")
     err = err_path.read_bytes().decode(errors="replace")
     return RunResult(index, code, out, err[-STDERR_TAIL:], Path(env[ENV_TRACE]), Path(env[ENV_MANIFEST]),
                      time.perf_counter() - start, timed_out)

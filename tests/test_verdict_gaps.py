@@ -1,0 +1,140 @@
+"""Ways `check` and `diff` could say "equal" about runs that differ, found by an adversarial
+review: each test fails on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import clean_env, run_py, run_seedlock
+from seedlock.trace import TraceWriter
+
+# The first run to start creates the marker and prints variant A, the other prints variant B.
+FIRST = "import os, sys\ntry:\n    os.close(os.open('first', os.O_CREAT | os.O_EXCL)); first = True\nexcept FileExistsError:\n    first = False\n"
+
+
+def check(tmp_path: Path, script: str, *args: str) -> tuple[int, str]:
+    (tmp_path / "s.py").write_text(script)
+    p = run_seedlock(["check", "--no-localize", *args, "s.py"], cwd=tmp_path, env=clean_env())
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("a,b", [(b"result 1\r\n", b"result 1\n"), (b"done\n", b"done"), (b"a\x0cb\n", b"a\nb\n"),
+                                 (b"value \x80\n", b"value \x81\n")], ids=["crlf", "final-newline", "formfeed", "bytes"])
+def test_check_compares_stdout_byte_for_byte(tmp_path: Path, a: bytes, b: bytes) -> None:
+    script = FIRST + f"sys.stdout.buffer.write({a!r} if first else {b!r})\n"
+    code, out = check(tmp_path, script)
+    assert code == 1 and "NOT REPRODUCIBLE" in out, out
+    same = tmp_path / "same"
+    same.mkdir()
+    code, out = check(same, FIRST + f"sys.stdout.buffer.write({a!r})\n")  # the twin: one variant in both runs
+    assert code == 0 and "REPRODUCIBLE" in out, out
+
+
+TORCH_CHANGED_AT_EXIT = """
+import os, torch
+torch.manual_seed(0)
+m = torch.nn.Linear(4, 2)
+opt = torch.optim.SGD(m.parameters(), lr=0.1)
+for _ in range(2):
+    opt.zero_grad(); m(torch.ones(3, 4)).sum().backward(); opt.step()
+with torch.no_grad():
+    m.weight.add_(torch.frombuffer(bytearray(os.urandom(32)), dtype=torch.float32).view(2, 4).nan_to_num())
+print("done")
+"""
+
+UNFINGERPRINTABLE = """
+class Tok(torch.nn.Module):  # state a fingerprint cannot digest
+    def __init__(self):
+        super().__init__(); self.vocab = {"a", "b"}
+    def get_extra_state(self):
+        return self.vocab
+    def set_extra_state(self, s):
+        self.vocab = s
+tok = Tok()
+"""
+
+
+def test_check_gives_no_verdict_when_the_exit_fingerprint_fails(tmp_path: Path) -> None:
+    code, out = check(tmp_path, TORCH_CHANGED_AT_EXIT + UNFINGERPRINTABLE)
+    assert code == 2 and "no verdict" in out and "no exit record" in out and "UnsupportedObject" in out, out
+    assert "Traceback" not in out
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    code, out = check(plain, TORCH_CHANGED_AT_EXIT)  # the twin: the exit fingerprint is what sees the change
+    assert code == 1 and "NOT REPRODUCIBLE" in out, out
+
+
+def test_check_gives_no_verdict_when_the_script_closes_the_trace(tmp_path: Path) -> None:
+    code, out = check(tmp_path, "import seedlock.trace\n" + TORCH_CHANGED_AT_EXIT + "seedlock.trace.stop()\n")
+    assert code == 2 and "closed seedlock's trace" in out, out
+
+
+def _trace(path: Path, kinds: list[str], *, granularity: str = "epoch", exit_record: bool = True, w: float = 1.0) -> Path:
+    with TraceWriter(path, granularity=granularity, meta={"exit_record": True} if exit_record else {}) as writer:
+        for kind in kinds:
+            if kind == "stdout":
+                writer.write("stdout", digest="00", lines=1)
+            elif kind == "final":
+                writer.write("final", tensors={"w": w})
+            else:
+                writer.write(kind, epoch=0, batch=0 if kind == "batch" else None, tensors={"w": 1.0})
+    return path
+
+
+def _diff(a: Path, b: Path) -> tuple[int, str]:
+    p = run_seedlock(["diff", str(a), str(b)], env=clean_env())
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_diff_needs_the_exit_records_to_say_identical(tmp_path: Path) -> None:
+    a = _trace(tmp_path / "a", ["epoch"])  # both runs ended before their exit records
+    b = _trace(tmp_path / "b", ["epoch"])
+    code, out = _diff(a, b)
+    assert code == 2 and "no exit record" in out, out
+    a, b = _trace(tmp_path / "a2", ["epoch", "stdout"]), _trace(tmp_path / "b2", ["epoch", "stdout"])
+    code, out = _diff(a, b)  # the twin, complete
+    assert code == 0 and "IDENTICAL" in out, out
+    code, out = _diff(_trace(tmp_path / "h1", [], exit_record=False), _trace(tmp_path / "h2", [], exit_record=False))
+    assert code == 2 and "nothing to compare" in out, out
+
+
+def test_diff_of_two_granularities_still_compares_the_exit_records(tmp_path: Path) -> None:
+    a = _trace(tmp_path / "a", ["epoch", "stdout"])  # no model alive at exit in one run only
+    b = _trace(tmp_path / "b", ["final", "stdout"], granularity="exit")
+    code, out = _diff(a, b)
+    assert code == 1 and "DIFFERENT" in out, out
+
+
+ROOTS = textwrap.dedent("""
+    import gc, json, sys, types, torch, keras
+    from seedlock.launch import instrument
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__(); self.w = torch.nn.Parameter(torch.ones(3))
+    Net.__module__ = "keras_style_nets"  # a user's module whose name starts with "keras"
+    net = Net()
+    models = []
+    for k in range(2):  # two Keras models of one name
+        i = keras.Input((2,)); models.append(keras.Model(i, keras.layers.Dense(1)(i), name="net"))
+    labels = sorted(instrument._roots())
+    from seedlock.torch_trace import install_optimizer_hook
+    hook = install_optimizer_hook("opt.trace", grads=False)
+    for n in range(20):  # optimizers freed and made again: their id()s are reused
+        m = torch.nn.Linear(2, 1); opt = torch.optim.SGD(m.parameters(), lr=0.1)
+        opt.step(); del opt; gc.collect()
+    steps = [json.loads(line) for line in open("opt.trace")][1:]
+    print(json.dumps({"labels": labels, "steps": [(r["optimizer"], r["step"]) for r in steps]}))
+""")
+
+
+def test_every_live_model_is_fingerprinted_and_optimizers_keep_their_labels(tmp_path: Path) -> None:
+    p = run_py(["-c", ROOTS], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch"))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert "torch:Net#0" in out["labels"]
+    assert {"keras:net#0", "keras:net#1"} <= set(out["labels"])
+    assert out["steps"] == [[f"SGD#{n}", 1] for n in range(20)]
