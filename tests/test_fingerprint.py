@@ -276,6 +276,15 @@ def make():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
 
+class Cached(torch.nn.Module):
+    def __init__(self, v):
+        super().__init__(); self.lin = torch.nn.Linear(2, 2)
+        self.register_buffer("cache", torch.full((3,), v), persistent=False)
+
+def cached(v):
+    torch.manual_seed(0)
+    return fingerprint(Cached(v))
+
 m1, m2 = make(), make()
 opt = torch.optim.SGD(m1.parameters(), lr=0.1, momentum=0.9)
 same = fingerprint(m1) == fingerprint(m2)
@@ -299,6 +308,7 @@ print(json.dumps({
     "torch_is_numpy": fingerprint(torch.from_numpy(x)) == fingerprint(x) == fingerprint(torch.from_numpy(x).requires_grad_()),
     "bf16": [fingerprint(b).tensors["value"].dtype, fingerprint(b).sum, fingerprint(b) != fingerprint(b.to(torch.float16))],
     "bf16_jax_is_torch": fingerprint(b) == fingerprint(jnp.arange(6, dtype=jnp.bfloat16)),
+    "unsaved": [list(cached(1.0).tensors), cached(1.0) == cached(1.0), cached(1.0).diff(cached(2.0))],
     "jax_names": list(fingerprint(tree).tensors), "jax_is_numpy": fingerprint(tree) == fingerprint(as_numpy),
 }))
 """
@@ -363,6 +373,7 @@ def test_torch_module_and_optimizer(torch_jax_result: dict) -> None:
     assert "state/0/momentum_buffer" in r["opt_diff"]  # added by the first step
     assert r["torch_is_numpy"]
     assert r["bf16"] == ["bfloat16", 15.0, True]
+    assert r["unsaved"] == [["lin.weight", "lin.bias", "cache"], True, ["cache"]]  # non-persistent buffers too
 
 
 @pytest.mark.slow

@@ -138,3 +138,39 @@ def test_every_live_model_is_fingerprinted_and_optimizers_keep_their_labels(tmp_
     assert "torch:Net#0" in out["labels"]
     assert {"keras:net#0", "keras:net#1"} <= set(out["labels"])
     assert out["steps"] == [[f"SGD#{n}", 1] for n in range(20)]
+
+
+def test_diff_sees_bytes_written_to_stdout_buffer(tmp_path: Path) -> None:
+    def traces(name: str, script: str) -> tuple[Path, Path]:
+        (tmp_path / f"{name}.py").write_text(script)
+        out = []
+        for run in "ab":
+            t = tmp_path / f"{name}-{run}.trace"
+            p = run_seedlock(["run", "--trace", str(t), f"{name}.py"], cwd=tmp_path, env=clean_env())
+            assert p.returncode == 0, p.stderr
+            out.append(t)
+        return out[0], out[1]
+
+    code, out = _diff(*traces("noise", "import os, sys\nsys.stdout.buffer.write(os.urandom(8).hex().encode() + b'\\n')\n"))
+    assert code == 1 and "DIFFERENT" in out and "stdout" in out, out
+    code, out = _diff(*traces("fixed", "import sys\nsys.stdout.buffer.write(b'fixed\\n')\n"))  # the twin
+    assert code == 0 and "IDENTICAL" in out, out
+
+
+OWN_TRACE_CALLBACK = """
+import numpy as np, keras, seedlock.keras
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+x = np.ones((8, 3), "float32")
+model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[seedlock.keras.Trace("own.trace")])
+"""
+
+
+def test_a_trace_callback_of_the_scripts_own_does_not_take_the_runs_epoch_records(tmp_path: Path) -> None:
+    (tmp_path / "s.py").write_text(OWN_TRACE_CALLBACK)
+    p = run_seedlock(["run", "--trace", "run.trace", "s.py"], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch"))
+    assert p.returncode == 0, p.stderr
+    kinds = [json.loads(line).get("kind") for line in (tmp_path / "run.trace").read_text().splitlines()[1:]]
+    own = [json.loads(line).get("kind") for line in (tmp_path / "own.trace").read_text().splitlines()[1:]]
+    assert own.count("epoch") == 2
+    assert kinds.count("epoch") == 2 and kinds[-1] == "stdout", kinds

@@ -217,7 +217,7 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True, al
 
     Accepts Keras 3 models and layers (weights, and optimizer variables once the optimizer is
     built, each named by its variable path), Keras 3 variables and optimizers, tf-keras models,
-    ``tf.Variable``/``tf.Tensor``, torch ``nn.Module`` (``state_dict``, buffers included), torch
+    ``tf.Variable``/``tf.Tensor``, torch ``nn.Module`` (``state_dict``, then non-persistent buffers), torch
     optimizers (``state_dict``: per-parameter-index state and ``param_groups``), torch tensors,
     JAX arrays and pytrees, NumPy arrays, Python scalars, ``None`` and ``str``, and dicts,
     lists and tuples of all these (names from keys and indexes: ``"layer1/kernel"``, ``"0/w"``).

@@ -200,8 +200,14 @@ def _children(obj: Any, roots: frozenset[str]) -> Iterator[tuple[str, Any]] | No
             return iter(found)
     if "torch" in roots and "torch" in sys.modules:
         torch = sys.modules["torch"]
-        if isinstance(obj, torch.nn.Module | torch.optim.Optimizer):
+        if isinstance(obj, torch.optim.Optimizer):
             return iter(obj.state_dict().items())
+        if isinstance(obj, torch.nn.Module):
+            # Non-persistent buffers (rotary caches, masks) are not saved, but they shape every
+            # forward pass: a difference there is a difference in the model.
+            state = obj.state_dict()
+            unsaved = [(n, b) for n, b in obj.named_buffers() if b is not None and n not in state]
+            return iter([*state.items(), *unsaved])
     if isinstance(obj, Mapping):
         return ((str(k), v) for k, v in obj.items())
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple: field names, as JAX does

@@ -46,7 +46,32 @@ class _DigestingStdout:
     def flush(self) -> None:
         self._inner.flush()
 
-    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding, buffer...
+    @property
+    def buffer(self) -> Any:
+        return _DigestingBuffer(self)
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...
+        return getattr(self._inner, name)
+
+
+class _DigestingBuffer:
+    """``sys.stdout.buffer`` under the trace: bytes written there go into the same digest."""
+
+    def __init__(self, text: _DigestingStdout) -> None:
+        self._text = text
+        self._inner = text._inner.buffer
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self._text.hash.update(data)
+        self._text.lines += data.count(b"\n")
+        return self._inner.write(data)
+
+    def writelines(self, lines: Any) -> None:
+        for b in lines:
+            self.write(b)
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
@@ -64,7 +89,8 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
         args, kwargs, cbs = _callbacks_arg(args, kwargs, position)
-        if _granularity != "exit" and not any(isinstance(c, trace_cls) for c in cbs):
+        # A Trace callback of the script's own with a path writes its own file: ours still runs.
+        if _granularity != "exit" and not any(isinstance(c, trace_cls) and c.path is None for c in cbs):
             cbs.append(trace_cls(None, every=_granularity))
         from seedlock.launch import layers
 
