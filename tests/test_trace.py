@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -163,6 +164,11 @@ def test_metrics_compare_bitwise_with_ulps(tmp_path: Path) -> None:
     assert d.max_abs == pytest.approx(2**-54)
     assert compare_traces(one(tmp_path / "c", 0.0), one(tmp_path / "d", -0.0)) is not None
     assert compare_traces(one(tmp_path / "e", 0.25), tmp_path / "a") is None  # nan == nan: same bits
+    with TraceWriter(tmp_path / "f") as w:  # a NaN with its sign bit set, as x86 makes them
+        w.write("epoch", epoch=0, metrics={"loss": 0.25, "nan": -float("nan")})
+    assert math.copysign(1.0, read_trace(tmp_path / "f").records[0].metrics["nan"]) == -1.0  # read back with its bits
+    d = compare_traces(tmp_path / "a", tmp_path / "f")
+    assert d is not None and (d.reason, d.name) == ("metric", "nan")
 
 
 def test_missing_and_extra_records(tmp_path: Path) -> None:

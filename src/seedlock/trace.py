@@ -10,7 +10,8 @@ A trace file is a header line, then one record per line::
   training, with the fingerprint ``digest``), or any other name (``"stdout"``...).
 * ``step``: optimizer steps done so far (or null); ``epoch``, ``batch``: 0-based (or null).
 * ``metrics``: name -> number, written with ``repr`` so it reads back bit for bit (NaN and
-  infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
+  infinities as the strings ``"nan"``, ``"inf"``, ``"-inf"``; a NaN of another sign or payload
+  as ``"nan:<its 8 bytes, little-endian, in hex>"``).
 * ``tensors``, ``grads``: name -> :func:`seedlock.fingerprint.tensor_digest` (xxh3_128 hex;
   ``"dh1:..."`` for a tensor on an accelerator, digested there).
 * ``values`` (optional): a ``.npz`` sidecar next to the trace with the raw arrays, for max-abs
@@ -32,9 +33,11 @@ Every record is flushed as it is written: a crash loses nothing already recorded
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import struct
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -111,16 +114,32 @@ class Record:
             raise ValueError("metrics, tensors and grads must be objects")
         return cls(
             kind, data.get("step"), data.get("epoch"), data.get("batch"),
-            {k: _NONFINITE[v] if isinstance(v, str) and v in _NONFINITE else v for k, v in maps["metrics"].items()},
+            {k: _decode_metric(v) for k, v in maps["metrics"].items()},
             maps["tensors"], maps["grads"], data.get("values"),
             {k: v for k, v in data.items() if k not in _FIELDS}, line,
         )
 
 
+_NAN_BITS = struct.pack("<d", math.nan)
+
+
 def _encode_metric(value: Metric) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
+        bits = struct.pack("<d", value)
+        if value != value and bits != _NAN_BITS:  # a NaN of another sign or payload: keep its bits
+            return f"nan:{bits.hex()}"
         return repr(value)  # 'nan', 'inf', '-inf': strict JSON has no such numbers
     return value  # json writes floats with repr: they read back bit for bit
+
+
+def _decode_metric(value: Any) -> Any:
+    if isinstance(value, str):
+        if value in _NONFINITE:
+            return _NONFINITE[value]
+        if value.startswith("nan:"):
+            with contextlib.suppress(ValueError, struct.error):
+                return float(struct.unpack("<d", bytes.fromhex(value[4:]))[0])
+    return value
 
 
 def as_metric(value: Any) -> Metric:

@@ -20,6 +20,7 @@ is ``"incomparable"``, never a match.
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -193,7 +194,9 @@ def _keyed(trace: Trace, kinds: set[str]) -> Iterator[tuple[tuple[Any, ...], tup
 
 
 def _same(x: Any, y: Any) -> bool:
-    # repr, not ==: bitwise for floats (-0.0 != 0.0, nan == nan) and 1 != 1.0.
+    # Bitwise for floats (-0.0 != 0.0; NaNs by their bits), and 1 != 1.0.
+    if type(x) is float and type(y) is float:
+        return struct.pack("<d", x) == struct.pack("<d", y)
     return type(x) is type(y) and repr(x) == repr(y)
 
 
