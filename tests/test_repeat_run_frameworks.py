@@ -94,7 +94,7 @@ def test_forked_torch_trial_fingerprints_the_model_as_a_cold_run_does(tmp_path: 
     runs = tmp_path / ".seedlock" / "runs" / "1-fit"
     final = read_trace(runs / "seed-0.check" / "trace.jsonl").final
     assert final is not None and prints[0] == final.extra["digest"]
-    assert sorted(final.tensors) == [f"torch:Sequential#0/{n}" for n in ("0.bias", "0.weight", "2.bias", "2.weight")]
+    assert sorted(final.tensors) == [f"torch:model/{n}" for n in ("0.bias", "0.weight", "2.bias", "2.weight")]
     assert prints[1] != prints[0]  # the fingerprint tells seeds apart: the check is not vacuous
 
 

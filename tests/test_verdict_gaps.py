@@ -174,3 +174,21 @@ def test_a_trace_callback_of_the_scripts_own_does_not_take_the_runs_epoch_record
     own = [json.loads(line).get("kind") for line in (tmp_path / "own.trace").read_text().splitlines()[1:]]
     assert own.count("epoch") == 2
     assert kinds.count("epoch") == 2 and kinds[-1] == "stdout", kinds
+
+
+SWAPPED = FIRST + """import torch
+torch.manual_seed(0)
+encoder, decoder = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+if first and SWAP:
+    encoder, decoder = decoder, encoder  # the same set of weights, each under the other's name
+print("done")
+"""
+
+
+def test_two_models_swapped_between_runs_differ(tmp_path: Path) -> None:
+    code, out = check(tmp_path, "SWAP = True\n" + SWAPPED)
+    assert code == 1 and "NOT REPRODUCIBLE" in out and ("torch:decoder" in out or "torch:encoder" in out), out
+    same = tmp_path / "same"
+    same.mkdir()
+    code, out = check(same, "SWAP = False\n" + SWAPPED)  # the twin
+    assert code == 0 and "REPRODUCIBLE" in out, out

@@ -159,8 +159,33 @@ def _roots() -> dict[str, Any]:
                 if issubclass(type(o), torch.nn.Module) and type(o).__module__.split(".")[0] != "keras"]
         inner = {id(c) for m in mods for c in m.modules() if c is not m}
         roots = [m for m in mods if id(m) not in inner and any(True for _ in m.state_dict())]
-        _label_by_digest(found, "torch", [(type(m).__name__, m) for m in roots])
+        # A module the script holds in a global is labelled by that name: two models swapped
+        # between runs then differ. The rest (in lists, closures...) by class, then digest.
+        named = _global_names(roots)
+        for m in roots:
+            if id(m) in named:
+                found[f"torch:{named[id(m)]}"] = m
+        _label_by_digest(found, "torch", [(type(m).__name__, m) for m in roots if id(m) not in named])
     return found
+
+
+def _global_names(objs: list[Any]) -> dict[int, str]:
+    """id -> the first (sorted) name the script's globals bind it to, for names that bind one
+    object only; the script's globals are what ``boot`` kept of ``runpy``'s run."""
+    # boot runs as __main__ under `seedlock run`/`check`, as a module in fork-server trials
+    kept = [getattr(sys.modules.get(m), "_script_globals", None) for m in ("__main__", "seedlock.launch.boot")]
+    namespaces = {id(ns): ns for lists in kept if isinstance(lists, list) for ns in lists}.values()
+    ids = {id(o) for o in objs}
+    bound: dict[str, set[int]] = {}
+    for namespace in namespaces:
+        for name, value in list(namespace.items()):
+            if id(value) in ids and not name.startswith("__"):
+                bound.setdefault(name, set()).add(id(value))
+    out: dict[int, str] = {}
+    for name in sorted(bound):
+        if len(bound[name]) == 1:
+            out.setdefault(next(iter(bound[name])), name)
+    return out
 
 
 def _label_by_digest(found: dict[str, Any], prefix: str, named: list[tuple[str, Any]]) -> None:
