@@ -4,7 +4,12 @@ review: each test fails on the code before its fix."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +197,62 @@ def test_two_models_swapped_between_runs_differ(tmp_path: Path) -> None:
     same.mkdir()
     code, out = check(same, "SWAP = False\n" + SWAPPED)  # the twin
     assert code == 0 and "REPRODUCIBLE" in out, out
+
+
+CLOCK_SEEDED = "import time\nimport numpy as np\nnp.random.seed({seed})\nprint(np.random.normal(size=3).tolist())\n"
+
+
+@pytest.mark.parametrize("seed,verdict", [("int(time.time())", 1), ("int(time.time() // 3600)", 2), ("1234", 0)],
+                         ids=["seconds", "hours", "fixed"])
+def test_check_is_not_fooled_by_a_seed_from_the_clock(tmp_path: Path, seed: str, verdict: int) -> None:
+    # Runs started in one second once read one time and repeated each other: REPRODUCIBLE.
+    code, out = check(tmp_path, CLOCK_SEEDED.format(seed=seed))
+    assert code == verdict, out
+    if verdict == 1:
+        assert "NOT REPRODUCIBLE" in out and "SL104" in out  # seen to differ, and the line named
+    if verdict == 2:  # equal runs, but an hour later they would not be
+        assert "no verdict" in out and "s.py:3" in out and "ignore[SL104]" in out and "Traceback" not in out
+
+
+def test_diff_with_a_run_cut_short_gives_no_verdict(tmp_path: Path) -> None:
+    full = _trace(tmp_path / "full", ["epoch", "final", "stdout"])
+    code, out = _diff(full, _trace(tmp_path / "cut", ["epoch"]))  # os._exit after epoch 0: equal so far
+    assert code == 2 and "no verdict" in out and "cut" in out, out
+    code, out = _diff(_trace(tmp_path / "cut2", ["epoch"]), full)  # either way round
+    assert code == 2 and "no verdict" in out, out
+    code, out = _diff(full, _trace(tmp_path / "ended", ["epoch", "stdout"]))  # the twin: it ran to its end
+    assert code == 1 and "DIFFERENT" in out, out
+
+
+def test_a_script_that_changes_directory_keeps_checks_files_together(tmp_path: Path) -> None:
+    script = "import os\nos.makedirs('elsewhere', exist_ok=True)\nos.chdir('elsewhere')\n" + TORCH_CHANGED_AT_EXIT
+    code, out = check(tmp_path, script, "--workdir", "wd")
+    assert code == 1 and "NOT REPRODUCIBLE" in out, out
+    assert "max abs difference" in out  # from the final records' saved values, found where they belong
+    assert not list((tmp_path / "elsewhere").rglob("*")), list((tmp_path / "elsewhere").rglob("*"))
+    names = {p.name for p in (tmp_path / "wd" / "run-1").iterdir()}
+    assert {"manifest.json", "trace.jsonl"} <= names and any(n.endswith(".npz") for n in names), names
+
+
+HANG = "import os, time\nopen(f'started-{os.getpid()}', 'w').close()\nwhile True:\n    time.sleep(1)\n"
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int) -> None:
+    # The runs have sessions of their own (the terminal's Ctrl-C does not reach them): seedlock
+    # must kill them. It hung on Ctrl-C, and on SIGTERM died leaving both runs going.
+    (tmp_path / "hang.py").write_text(HANG)
+    p = subprocess.Popen([sys.executable, "-m", "seedlock", "check", "--no-localize", "hang.py"], cwd=tmp_path,
+                         env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("started-*"))) < 2:  # both runs are going
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+        time.sleep(0.05)
+    pids = [int(f.name.split("-")[1]) for f in tmp_path.glob("started-*")]
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert "Traceback" not in err
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -147,14 +147,15 @@ def diff(a: str, b: str, as_json: bool) -> None:
     div = compare_traces(ta, tb)
     if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
         raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
-    if div is None:  # equal as far as they go: only a verdict if they go all the way
-        for path, t in ((a, ta), (b, tb)):
-            if not t.complete:
-                raise SeedlockError(f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
-                                    "os._exit, or its exit fingerprint failed), so the models at exit were not "
-                                    "compared; the records both traces have are bitwise equal")
-        if not len(ta) and not len(tb):
-            raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
+    # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.
+    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(div.reason if div else None, [])
+    for path, t in short:
+        if not t.complete:
+            raise SeedlockError(f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
+                                "os._exit, or its exit fingerprint failed), so the models at exit were not "
+                                "compared; the records both traces have are bitwise equal")
+    if div is None and not len(ta) and not len(tb):
+        raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
     ma, mb = _manifest_for(a), _manifest_for(b)
     env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
     if as_json:

@@ -126,6 +126,19 @@ def _steps(result: RunResult) -> Trace:
     return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
 
 
+def _no_clock_seeds(target: Target) -> None:
+    """Equal runs of a script seeded from the clock prove nothing: runs an hour (or a day) apart
+    would differ. SL104 finds such seeds (time, pid, entropy); its hits leave check with no verdict."""
+    hits = [c for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
+            if c["rule"] == "SL104"]
+    if hits:
+        raise SeedlockError(
+            f"no verdict: the runs were bitwise equal, but {hits[0]['location']}: {hits[0]['message']}, which "
+            "runs at another time would not repeat; use a fixed seed (seedlock run --seed N; seedlock.derive('name') "
+            "for sub-seeds), or, "
+            "if that line does not run here, mark it `# seedlock: ignore[SL104]`")
+
+
 def _counts(steps: Trace | None) -> dict[str, int]:
     """What a run's trace holds: records, and tensor digests across them."""
     if steps is None:
@@ -174,6 +187,8 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
             "nothing to compare: the script printed nothing and trained no model seedlock could see; "
             "print a result, or record one with seedlock.trace.record(step, name=array)"
         )
+    if divergence is None:
+        _no_clock_seeds(target)
     if divergence is not None and divergence.get("reason") == "incomparable":
         # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
         raise SeedlockError(f"no verdict: runs {divergence['runs'][0]} and {divergence['runs'][1]} cannot be "

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from seedlock.frameworks.base import Config
 from seedlock.launch.env import ENV_AUDIT_FILE, ENV_GRANULARITY, ENV_MANIFEST, ENV_PLAIN, ENV_TRACE, child_env
@@ -53,6 +59,7 @@ def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extr
         env[ENV_PLAIN] = "1"
     else:
         env = child_env(config, base)
+    rundir = rundir.absolute()  # the script may chdir: its trace's .npz and its manifest must not follow
     env[ENV_TRACE] = str(rundir / "trace.jsonl")
     env[ENV_MANIFEST] = str(rundir / "manifest.json")
     env[ENV_GRANULARITY] = granularity
@@ -61,12 +68,47 @@ def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extr
     return env
 
 
-def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, timeout: float | None) -> RunResult:
+class Live:
+    """The runs going on, so that Ctrl-C or SIGTERM in the main thread can kill them all: each
+    waits in a worker thread, and its own session keeps the terminal's Ctrl-C from reaching it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[FreshProcess] = set()
+        self.stopped = threading.Event()
+
+    def add(self, proc: FreshProcess) -> None:
+        with self._lock:
+            self._procs.add(proc)
+        if self.stopped.is_set():  # started as the stop came
+            proc.kill()
+
+    def discard(self, proc: FreshProcess) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            proc.kill()
+
+
+def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, timeout: float | None,
+             live: Live | None = None) -> RunResult:
     """One run in a fresh process of its own session: a timeout kills the script's children too."""
     rundir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     out_path, err_path = rundir / "stdout.txt", rundir / "stderr.txt"
-    code, timed_out = wait_or_kill(FreshProcess(target.boot_argv(), env, None, out_path, err_path), timeout)
+    proc = FreshProcess(target.boot_argv(), env, None, out_path, err_path)
+    if live is not None:
+        live.add(proc)
+    try:
+        code, timed_out = wait_or_kill(proc, timeout)
+    finally:
+        if live is not None:
+            live.discard(proc)
     # surrogateescape: two different invalid bytes must not both become U+FFFD
     out = out_path.read_bytes().decode(errors="surrogateescape")
     err = err_path.read_bytes().decode(errors="replace")
@@ -79,15 +121,58 @@ def default_jobs(runs: int) -> int:
     return max(1, min(runs, os.cpu_count() or 1))
 
 
+# Runs started in one second read one time: a script seeded with int(time.time()) repeated
+# itself, and check said REPRODUCIBLE. Starts this far apart read different seconds (within half
+# a second of jitter); coarser clocks are left to the static rule SL104 (see check.py).
+STAGGER_S = 1.5
+
+
 def run_many(target: Target, runs: int, config: Config, workdir: Path, *, plain: bool, granularity: str,
              jobs: int | None = None, timeout: float | None = None, extra_env: dict[str, str] | None = None,
              tag: str = "run") -> list[RunResult]:
-    """Run the target ``runs`` times in fresh processes, ``jobs`` at a time."""
+    """Run the target ``runs`` times in fresh processes, ``jobs`` at a time, starting
+    :data:`STAGGER_S` seconds apart."""
+    lock = threading.Lock()
+    next_start = [time.monotonic()]
+    live = Live()
 
-    def one(i: int) -> RunResult:
+    def one(i: int) -> RunResult | None:
+        with lock:
+            now = time.monotonic()
+            start = max(now, next_start[0])
+            next_start[0] = start + STAGGER_S
+        if live.stopped.wait(start - now):  # waits for a later wall-clock second, not for another run
+            return None
         rundir = workdir / f"{tag}-{i + 1}"
         env = run_env(config, rundir, plain=plain, granularity=granularity, extra=extra_env)
-        return run_once(i, target, env, rundir, timeout)
+        return run_once(i, target, env, rundir, timeout, live)
 
-    with ThreadPoolExecutor(max_workers=jobs or default_jobs(runs)) as pool:
-        return list(pool.map(one, range(runs)))
+    pool = ThreadPoolExecutor(max_workers=jobs or default_jobs(runs))
+    try:
+        with _sigterm_exits():
+            results = list(pool.map(one, range(runs)))
+    except BaseException:  # Ctrl-C, SIGTERM: no run outlives seedlock
+        live.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return [r for r in results if r is not None]
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM as SystemExit(143) in the main thread, so that the runs are killed on the way out
+    (by default python dies at once, and the runs, in sessions of their own, live on)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        print("seedlock: terminated; stopping the runs", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    saved = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, saved)
