@@ -156,6 +156,9 @@ def test_text_output(tmp_path: Path) -> None:
 
 BAD = [
     (["check", "--runs", "0", "x.py"], "--runs must be at least 2"),
+    (["check", "--runs", "99999999999999999999", "x.py"], "--runs must be at most 1000"),
+    (["check", "--timeout", "0", "x.py"], "--timeout must be a positive number"),
+    (["check", "--timeout", "nan", "x.py"], "--timeout must be a positive number"),
     (["check", "--granularity", "hourly", "x.py"], "unknown granularity 'hourly'"),
     (["check", "nope_missing.py"], "not found"),
     (["check", "--ignore-stdout", "(", str(CHECK / "timed.py")], "not a valid regular expression"),

@@ -81,7 +81,7 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
     from seedlock.verify.check import validate
     from seedlock.verify.runner import Target
 
-    validate(runs, granularity)
+    validate(runs, granularity, timeout)
     value, _ = resolve_seed(seed)
     if module is None:
         if not target:

@@ -8,6 +8,7 @@ equal. A crash is never a verdict. Nothing to compare is never a verdict either.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -66,9 +67,16 @@ class RunCrashed(SeedlockError):
         self.result = result
 
 
-def validate(runs: int, granularity: str) -> None:
+MAX_RUNS = 1000  # each run keeps a directory and a thread: a typo of many digits must not fill the disk
+
+
+def validate(runs: int, granularity: str, timeout: float | None = None) -> None:
     if runs < 2:
         raise SeedlockError(f"--runs must be at least 2 to compare runs, got {runs}; pass e.g. --runs 2")
+    if runs > MAX_RUNS:
+        raise SeedlockError(f"--runs must be at most {MAX_RUNS}, got {runs}; pass e.g. --runs 10")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise SeedlockError(f"--timeout must be a positive number of seconds, got {timeout:g}; pass e.g. --timeout 600")
     if granularity not in GRANULARITIES:
         raise SeedlockError(f"unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}")
 
@@ -156,7 +164,7 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
           timeout: float | None = None, localize: bool = True, strict: bool = False,
           audit: bool = False) -> CheckResult:
     """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed."""
-    validate(runs, granularity)
+    validate(runs, granularity, timeout)
     try:
         ignore = re.compile(ignore_stdout) if ignore_stdout else None
     except re.error as exc:
