@@ -157,6 +157,7 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
     r = run_seedlock(["repeat", "tiny.py", "--seeds", "4", "--workers", "2", "--metric", "x"], cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert "fork-server: imported" in r.stderr and "verified: seed 0 forked equals a cold run bitwise" in r.stderr
+    assert "stdout only: no Keras or torch model" in r.stderr  # no model: verified on stdout, and said so
     assert r.stdout.startswith("tiny: 4 ok of 4 trials") and "next: seedlock stats tiny" in r.stdout
     db = tmp_path / ".seedlock" / "seedlock.db"
     with Store(db, create=False) as store:

@@ -65,6 +65,7 @@ def test_forked_keras_trial_equals_a_cold_run_bitwise(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "fork-server: imported os, keras, numpy" in r.stderr
     assert "verified: seed 0 forked equals a cold run bitwise" in r.stderr and "(fork-server" in r.stdout
+    assert "stdout only" not in r.stderr  # the model's fingerprint was compared
     with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
         (trial,) = store.trials("fit")
         curve = store.metric_curves("fit", "loss")[0]

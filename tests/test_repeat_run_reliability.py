@@ -168,3 +168,17 @@ def test_run_outside_repeat_is_untouched(tmp_path: Path) -> None:
     r = run_seedlock(["run", "--seed", "3", "work.py", "x"], cwd=tmp_path, env=clean_env(NAP="0"))
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("log_metric() does nothing here") == 1
+
+
+def test_a_script_that_always_fails_has_its_failures_recorded_under_the_fork_server(tmp_path: Path) -> None:
+    # Held until the fork-server was verified, and no trial ever ended ok to verify it with: every
+    # trial was stored "interrupted", its error never shown, and rerun on every later command.
+    write(tmp_path, "bad.py", "import numpy as np\nraise RuntimeError(f'bug in training code {np.random.rand() < 2}')\n")
+    r = run_seedlock(["repeat", "bad.py", "--seeds", "4", "-j", "2", "--name", "bad"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 1, r.stderr
+    assert "fork-server" in r.stderr  # it did fork: the case at hand
+    assert "RuntimeError: bug in training code True" in r.stderr, r.stderr
+    with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
+        trials = store.trials("bad")
+    assert [t.status for t in trials] == ["failed"] * 4
+    assert all("RuntimeError: bug in training code True" in (t.reason or "") for t in trials)

@@ -95,6 +95,9 @@ class Driver:
         self.forked: TrialResult | None = None
         self.held: list[TrialResult] = []
         self.tries = 0
+        # A cold run failed as its forked twin did: failures are the script's, not the fork's, and
+        # are recorded as they come (held, a script that always failed had every trial "interrupted").
+        self.failures_confirmed = False
         self._failed_key: tuple[int, ...] | None = None
         self._failed: set[int] = set()
 
@@ -156,7 +159,8 @@ class Driver:
             return
         if r.mode == "fork" and self.verify == "failed" and r.status != "interrupted":
             self.retry.append(r.seed)  # still claimed: run it again, fresh
-        elif r.mode == "fork" and self.verify == "pending" and r.status != "interrupted":
+        elif r.mode == "fork" and self.verify == "pending" and r.status != "interrupted" and not (
+                self.failures_confirmed and r.status != "ok" and r.seed != self.check_seed):
             self.held.append(r)
             if r.seed == self.check_seed:
                 self.forked = r
@@ -171,9 +175,17 @@ class Driver:
             return
         say = self.progress.say
         if cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
-            say(f"verified: seed {cold.seed} forked equals a cold run bitwise (fingerprint {str(cold.fingerprint)[:16]})")
+            only = (" - stdout only: no Keras or torch model was fingerprinted at exit (none, or the script ended "
+                    "with os._exit)") if str(cold.fingerprint).startswith("stdout:") else ""
+            say(f"verified: seed {cold.seed} forked equals a cold run bitwise (fingerprint "
+                f"{str(cold.fingerprint)[:16]}){only}")
             self.release_held("passed")
         elif cold.status == forked.status != "ok" and self.tries < VERIFY_TRIES and self.signal is None:
+            self.failures_confirmed = True
+            failed = [r for r in self.held if r.status != "ok"]
+            self.held = [r for r in self.held if r.status == "ok"]
+            for r in failed:
+                self.record(r)
             nxt = next((r.seed for r in self.held if r.status == "ok" and r.seed != cold.seed), None)
             if nxt is None:
                 self.forked = None
