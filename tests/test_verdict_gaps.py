@@ -256,3 +256,19 @@ def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+UNSAVED = FIRST + """import torch
+class Rotary(torch.nn.Module):  # no parameters: only a buffer that is not saved
+    def __init__(self, base):
+        super().__init__()
+        self.register_buffer("inv_freq", base ** -torch.arange(0, 4, 2).float(), persistent=False)
+rotary = Rotary(10000.0 if first or not DIFFER else 10001.0)
+print("done")
+"""
+
+
+@pytest.mark.parametrize("differ", [True, False], ids=["differs", "twin"])
+def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -> None:
+    code, out = check(tmp_path, f"DIFFER = {differ}\n" + UNSAVED)
+    assert (code, "NOT REPRODUCIBLE" in out) == ((1, True) if differ else (0, False)), out

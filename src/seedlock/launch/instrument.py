@@ -158,7 +158,8 @@ def _roots() -> dict[str, Any]:
         mods = [o for o in gc.get_objects()
                 if issubclass(type(o), torch.nn.Module) and type(o).__module__.split(".")[0] != "keras"]
         inner = {id(c) for m in mods for c in m.modules() if c is not m}
-        roots = [m for m in mods if id(m) not in inner and any(True for _ in m.state_dict())]
+        roots = [m for m in mods if id(m) not in inner
+                 and (any(True for _ in m.state_dict()) or any(True for _ in m.buffers()))]
         # A module the script holds in a global is labelled by that name: two models swapped
         # between runs then differ. The rest (in lists, closures...) by class, then digest.
         named = _global_names(roots)
