@@ -159,6 +159,8 @@ BAD = [
     (["check", "--runs", "99999999999999999999", "x.py"], "--runs must be at most 1000"),
     (["check", "--timeout", "0", "x.py"], "--timeout must be a positive number"),
     (["check", "--timeout", "nan", "x.py"], "--timeout must be a positive number"),
+    (["check", "--workdir", "/proc/wd", str(CHECK / "timed.py")], "--workdir '/proc/wd': cannot create files"),
+    (["check", "--workdir", f"{CHECK / 'timed.py'}/wd", str(CHECK / "timed.py")], "is not a directory"),
     (["check", "--granularity", "hourly", "x.py"], "unknown granularity 'hourly'"),
     (["check", "nope_missing.py"], "not found"),
     (["check", "--ignore-stdout", "(", str(CHECK / "timed.py")], "not a valid regular expression"),

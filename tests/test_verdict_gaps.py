@@ -272,3 +272,36 @@ print("done")
 def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -> None:
     code, out = check(tmp_path, f"DIFFER = {differ}\n" + UNSAVED)
     assert (code, "NOT REPRODUCIBLE" in out) == ((1, True) if differ else (0, False)), out
+
+
+@pytest.mark.parametrize("command", [["check", "--no-localize", "hang.py"],
+                                     ["repeat", "hang.py", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h"]],
+                         ids=["check", "repeat"])
+def test_runs_die_with_a_killed_seedlock(tmp_path: Path, command: list[str]) -> None:
+    # SIGKILL cannot be caught: the runs (in sessions of their own) lived on, for hours if training.
+    (tmp_path / "hang.py").write_text(HANG)
+    p = subprocess.Popen([sys.executable, "-m", "seedlock", *command], cwd=tmp_path, env=clean_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("started-*"))) < 2:
+        assert p.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    pids = [int(f.name.split("-")[1]) for f in tmp_path.glob("started-*")]
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in pids):  # reaped by init once the kernel's signal lands
+        assert time.monotonic() < deadline, [pid for pid in pids if _alive(pid)]
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie not yet reaped is dead too
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -350,6 +350,13 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
     version = header["seedlock_trace"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise NotATrace(f"{p} is a version {version!r} trace; this seedlock reads up to {FORMAT_VERSION}: upgrade seedlock")
+    # The fields readers use, typed as TraceWriter writes them: a crafted header is refused here,
+    # not met later as an AttributeError.
+    fields = (("framework", str, "a string"), ("granularity", str, "a string"), ("meta", dict, "an object"))
+    bad = next((f"{key!r} is {repr(header[key])[:40]}, not {kind} or null" for key, types, kind in fields
+                if header.get(key) is not None and not isinstance(header[key], types)), None)
+    if bad:
+        raise NotATrace(f"{p} is not a seedlock trace (its header's {bad}); {_HOW}")
     records: list[Record] = []
     truncated = False
     for number, raw in enumerate(lines[1:], start=2):

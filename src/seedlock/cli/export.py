@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from seedlock.cli.paths import check_sqlite_uri
 from seedlock.repeat.store import DEFAULT_STORE
 
 
@@ -31,6 +32,7 @@ def mlflow(experiment: str, tracking_uri: str | None, mlflow_experiment: str | N
         from seedlock.integrations import mlflow as to_mlflow
 
         uri = tracking_uri or to_mlflow.default_tracking_uri()
+        check_sqlite_uri(uri, "--tracking-uri", "--tracking-uri sqlite:///mlflow.db")
         parent = to_mlflow.export(store, exp, uri, mlflow_experiment=mlflow_experiment)
         count = len(store.trials(exp))
     click.echo(f"exported {experiment!r}: {count} trials under parent run {parent} to {uri}")

@@ -10,6 +10,7 @@ gets it with ``seedlock repeat --seeds 10 train.py -- --seeds 3``.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -25,6 +26,7 @@ FLAGS = ("--retry-failed", "--no-fork", "--mlflow")  # --mlflow takes its URI as
 SHORT = ("-j", "-M")
 DEFAULT_MAX_SEEDS = 100
 MIN_SEEDS = 5  # --until-ci: an interval from fewer values is too rough to trust (see `seedlock stats`)
+MAX_SEEDS = 1_000_000  # the plan is a list: --seeds 10**20 was an OverflowError, 5 * 10**9 a MemoryError
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
@@ -81,15 +83,21 @@ def _seed_list(text: str) -> list[int]:
 
 
 def _positive(value: float | None, option: str, example: str) -> None:
-    if value is not None and value <= 0:
-        raise SeedlockError(f"{option} must be positive, got {value:g}; pass e.g. {option} {example}")
+    if value is not None and not (value > 0 and math.isfinite(value)):  # click's float takes nan and inf
+        raise SeedlockError(f"{option} must be positive and finite, got {value:g}; pass e.g. {option} {example}")
+
+
+def _count(value: int | None, option: str, least: int, example: str) -> None:
+    if value is not None and value < least:
+        raise SeedlockError(f"{option} must be at least {least}, got {value}; pass e.g. {option} {example}")
+    if value is not None and value > MAX_SEEDS:
+        raise SeedlockError(f"{option} must be at most {MAX_SEEDS}, got {value}; pass e.g. {option} {example}")
 
 
 def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None, max_seeds: int | None,
                metrics: tuple[str, ...]) -> tuple[list[int], int]:
     """The seeds to run, in order, and (for --until-ci) how many must finish ok before stopping."""
-    if seeds is not None and seeds < 1:
-        raise SeedlockError(f"--seeds must be at least 1, got {seeds}; pass e.g. --seeds 10")
+    _count(seeds, "--seeds", 1, "10")
     listed = _seed_list(seed_list) if seed_list is not None else None
     if until_ci is None:
         if max_seeds is not None:
@@ -102,8 +110,7 @@ def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None,
     _positive(until_ci, "--until-ci", "0.01")
     if not metrics:
         raise SeedlockError("--until-ci needs the metric whose interval to narrow; pass --metric NAME")
-    if max_seeds is not None and max_seeds < 2:
-        raise SeedlockError(f"--max-seeds must be at least 2, got {max_seeds}; pass e.g. --max-seeds 50")
+    _count(max_seeds, "--max-seeds", 2, "50")
     pool = listed if listed is not None else list(range(max_seeds or DEFAULT_MAX_SEEDS))
     if listed is not None and max_seeds is not None:
         pool = pool[:max_seeds]
@@ -149,6 +156,11 @@ def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: s
     _positive(timeout, "--timeout", "600")
     if address is not None and executor != "ray":
         raise SeedlockError("--address is for --executor ray; add --executor ray, or drop --address")
+    if mlflow_uri is not None:  # checked now, not when the trials are done
+        from seedlock.cli.paths import check_sqlite_uri
+        from seedlock.integrations.mlflow import default_tracking_uri
+
+        check_sqlite_uri(mlflow_uri or default_tracking_uri(), "--mlflow", "--mlflow=sqlite:///mlflow.db")
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     from seedlock.repeat.run import Options

@@ -83,6 +83,10 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
 
     validate(runs, granularity, timeout)
     value, _ = resolve_seed(seed)
+    if workdir is not None:
+        from seedlock.cli.paths import check_output
+
+        check_output(os.path.join(workdir, "run-1"), "--workdir", "--workdir check-runs", given=workdir)
     if module is None:
         if not target:
             raise click.UsageError("missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]...")

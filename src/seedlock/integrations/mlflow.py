@@ -140,7 +140,8 @@ def _client(uri: str) -> Any:
     try:
         return MlflowClient(tracking_uri=uri)
     except Exception as exc:  # MlflowException, SQLAlchemy errors: a URI MLflow cannot use
-        raise SeedlockError(f"cannot open MLflow tracking URI {uri!r} ({type(exc).__name__}: {exc}); "
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""  # SQLAlchemy adds "(Background on...)"
+        raise SeedlockError(f"cannot open MLflow tracking URI {uri!r} ({type(exc).__name__}: {first}); "
                             "pass e.g. --tracking-uri sqlite:///mlflow.db") from None
 
 

@@ -31,6 +31,7 @@ from seedlock.launch.env import (
     ENV_VERBOSE,
     config_from_env,
 )
+from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
 
@@ -140,8 +141,33 @@ def release_globals() -> None:
     gc.collect()
 
 
+class _CannotRun(Exception):
+    """A module ``python -m`` would refuse with one line: not found, a package without ``__main__``..."""
+
+
+def _check_module(name: str) -> None:
+    """Exit 2 with ``python -m``'s own one-line reason if ``name`` cannot be run as a module.
+
+    runpy's lookup (pdb uses it too) imports the parent packages: an error in their code
+    propagates, a traceback as under ``python -m``, instead of passing for a missing module.
+    """
+    details = getattr(runpy, "_get_module_details", None)  # private: a later python may drop it
+    try:
+        if details is not None:
+            details(name, _CannotRun)
+        elif importlib.util.find_spec(name) is None:
+            raise _CannotRun(f"No module named {name}")
+    except _CannotRun as exc:
+        reason = str(exc)
+        if reason == f"No module named {name}":
+            reason = f"no module named {name!r}; check the name, or run from the directory that has it"
+        _say(f"seedlock: error: {reason}")
+        sys.exit(2)
+
+
 def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
+    die_with_parent()
     _setup()
     if after_setup is not None:  # `seedlock repeat`'s forked trials: replay the zygote's import-time draws
         after_setup()
@@ -154,18 +180,12 @@ def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None
     else:
         sys.argv = [target, *args]  # runpy replaces argv[0] with the module's file, as `python -m` does
         sys.path[0] = os.getcwd()
-        try:
-            spec = importlib.util.find_spec(target)
-        except (ImportError, ValueError):
-            spec = None
-        if spec is None:
-            _say(f"seedlock: error: no module named {target!r}; check the name, or run from the directory that has it")
-            sys.exit(2)
 
     try:
         if mode == "path":
             _script_globals.append(runpy.run_path(target, run_name="__main__"))
         else:
+            _check_module(target)  # inside the try: a parent package's own error is the script's
             _script_globals.append(runpy.run_module(target, run_name="__main__", alter_sys=True))
     except (SystemExit, KeyboardInterrupt) as exc:
         _keep_globals(exc)

@@ -150,20 +150,23 @@ def check_threads(threads: str | None) -> int | None:
 def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool,
               digest: str | None = None) -> dict[str, str]:
     """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
+    from seedlock.cli.paths import check_output
     from seedlock.launch import env as names
 
     if granularity not in ("epoch", "batch", "exit"):
         raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch, exit")
     out: dict[str, str] = {}
-    if trace:
-        if os.path.isdir(trace):
-            raise SeedlockError(f"--trace {trace!r} is a directory; pass a file path, e.g. run.trace.jsonl")
+    # Checked here, not where the child opens them: its OSError would be a traceback, after start-up.
+    if trace is not None:  # "" too: `--trace=` is a mistake, not "no trace"
+        check_output(trace, "--trace", "--trace run.trace.jsonl")
         out[names.ENV_TRACE] = os.path.abspath(trace)
         out[names.ENV_GRANULARITY] = granularity
         if digest:
             out[names.ENV_DIGEST] = digest
-        manifest = manifest or os.path.abspath(trace) + ".manifest.json"
-    if manifest:
+        if manifest is None:
+            manifest = os.path.abspath(trace) + ".manifest.json"
+    if manifest is not None:
+        check_output(manifest, "--manifest", "--manifest manifest.json")
         out[names.ENV_MANIFEST] = os.path.abspath(manifest)
     if strict:
         out[names.ENV_STRICT] = "1"

@@ -32,6 +32,27 @@ def boot_argv(target: str, args: list[str], *, module: bool = False) -> list[str
     return [sys.executable, "-m", "seedlock.launch.boot", "module" if module else "path", target, *args]
 
 
+ENV_PARENT = "SEEDLOCK_PARENT_PID"  # set for the runs of check and repeat: they die with seedlock
+
+
+def die_with_parent() -> None:
+    """In a run of ``check`` or ``repeat``: be SIGKILLed when seedlock dies, even by SIGKILL
+    (Linux's parent-death signal; the run's own session keeps the terminal's Ctrl-C from it).
+    The thread that started the run waits for it, so the signal does not come early."""
+    parent = os.environ.pop(ENV_PARENT, None)  # the script's own subprocesses are not runs
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # seedlock died before the prctl
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def killpg(pid: int) -> None:
     """SIGKILL the process group led by ``pid`` (the process alone if it leads none yet)."""
     import signal
@@ -78,7 +99,7 @@ class FreshProcess:
         import subprocess
 
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
-            self._p = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+            self._p = subprocess.Popen(argv, env={**env, ENV_PARENT: str(os.getpid())}, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=err, start_new_session=True)
         self.pid = self._p.pid
 

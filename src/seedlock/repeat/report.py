@@ -12,6 +12,7 @@ PosixPath('report.html')
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import math
@@ -192,6 +193,10 @@ def render_html(
 
     if not experiments:
         raise SeedlockError("no experiment to report on; pass one or more names, see `seedlock runs`")
+    out = Path(out_path)
+    if not out.name or out.is_dir():  # before the work; the CLI checks more (cli.paths)
+        raise SeedlockError(f"{str(out_path)!r} is not a file path (a directory, or no file name); "
+                            "pass the report's file, e.g. report.html")
     exps = [x if isinstance(x, Experiment) else store.experiment(x, create=False) for x in experiments]
     names = [x.name for x in exps]
     chosen = _metrics_for(store, exps, metrics)
@@ -227,9 +232,14 @@ def render_html(
         parts.append("<h3>Trials</h3>" + _trials_section(trials))
     doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e("seedlock report: " + ", ".join(names))}'
            f"</title><style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp_out.write_text(doc, encoding="utf-8")
-    os.replace(tmp_out, out)  # a reader never sees half a report
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out.write_text(doc, encoding="utf-8")
+        os.replace(tmp_out, out)  # a reader never sees half a report
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp_out.unlink()
+        raise SeedlockError(f"cannot write the report to {str(out)!r} ({exc.strerror or exc}); "
+                            "pass a path in a writable directory") from None
     return out
