@@ -264,9 +264,9 @@ def test_bad_algorithm_says_what_to_pass(tmp_path: Path) -> None:
 def test_doctests() -> None:
     import doctest
 
-    from seedlock import trace_compare
+    from seedlock import trace_compare, trace_record
 
-    for module in (trace, trace_compare):
+    for module in (trace, trace_compare, trace_record):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
