@@ -94,6 +94,13 @@ def test_names_from_nested_containers_and_scalars() -> None:
     assert list(fingerprint(np.ones(2), name="w").tensors) == ["w"]
 
 
+def test_a_name_made_unique_never_takes_another_leafs_name() -> None:
+    a, b, c, other = (np.full(2, v, np.float32) for v in (1.0, 2.0, 3.0, 9.0))
+    fp = fingerprint({"x": a, "": {"x": b}, "x#1": c})
+    assert list(fp.tensors) == ["x", "x#1", "x#1#1"]  # b and c were both "x#1": one of them was lost
+    assert fp != fingerprint({"x": a, "": {"x": other}, "x#1": c})
+
+
 def test_summaries_are_sum_and_l2_and_can_be_skipped() -> None:
     fp = fingerprint({"a": np.array([3.0, 4.0], np.float32), "b": np.array([True, False, True]), "s": "x"})
     assert fp.tensors["a"].sum == 7.0 and fp.tensors["a"].l2 == 5.0

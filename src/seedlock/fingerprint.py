@@ -15,7 +15,9 @@ True
 The digest is a Merkle construction over xxh3_128: each tensor's digest covers its dtype
 name, shape and raw C-order bytes; the fingerprint's digest covers, for every tensor sorted
 by name, the name and the tensor's digest. Sorting makes it independent of dict insertion
-order and of module registration order, so it is stable across processes and machines.
+order and of module registration order, so it is stable across processes and machines. Names
+are unique: a name found twice (``{"a": [x], "a/0": y}``) gets ``#1``, ``#2``... in the order
+found, which then matters.
 ``.tensors`` keeps the order in which tensors were found (layer order), for display.
 
 dtype names are NumPy's (``float32``, ``bfloat16``, ``bool``), whichever framework holds the

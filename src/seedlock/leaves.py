@@ -238,12 +238,19 @@ def iter_leaves(obj: Any, *, name: str | None = None) -> Iterator[tuple[str, Lea
 
     A generator, so that one tensor at a time is converted (TF copies values out of its runtime).
     """
-    seen: dict[str, int] = {}
+    taken: set[str] = set()
+    count: dict[str, int] = {}
     for leaf_name, leaf in _walk(obj, name or ""):
-        leaf_name = leaf_name or _ROOT_NAME
-        n = seen.get(leaf_name, 0)
-        seen[leaf_name] = n + 1
-        yield (f"{leaf_name}#{n}" if n else leaf_name), leaf
+        base = leaf_name or _ROOT_NAME
+        unique, n = base, count.get(base, 0)
+        # Skip names already given, made ones too: {"x": a, "": {"x": b}, "x#1": c} named b and c
+        # both "x#1", and one of them was lost from the fingerprint.
+        while unique in taken:
+            n += 1
+            unique = f"{base}#{n}"
+        count[base] = n
+        taken.add(unique)
+        yield unique, leaf
 
 
 def _walk(obj: Any, prefix: str) -> Iterator[tuple[str, Leaf | DeviceLeaf]]:
