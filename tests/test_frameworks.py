@@ -96,3 +96,33 @@ def test_seed001_reset_loop() -> None:
     assert len(set(outs[0])) == 1 and outs[0] == outs[1]
     twin = run_py([str(SCRIPTS / "seed001_loop.py"), "--reset", "none"], env=env)
     assert len(set(twin.stdout.split("runs:")[1].split())) == 3
+
+
+NEUTRAL_IMPORT = """
+import random, sys
+import seedlock
+if sys.argv[1] == "before":
+    seedlock.seed_everything(1)
+import jax, keras  # jax draws from numpy's global RNG as it imports, keras from Python's
+import numpy as np
+if sys.argv[1] == "after":
+    seedlock.seed_everything(1)
+print(np.random.rand(), random.random())
+"""
+
+
+def test_importing_a_framework_leaves_the_global_rngs_as_it_found_them() -> None:
+    # Seeded before `import jax` a script drew other numbers than seeded after it, and a test that
+    # imported jax itself others than the same test run after one that had imported it.
+    import subprocess
+    import sys
+
+    env = clean_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    procs = {mode: subprocess.Popen([sys.executable, "-c", NEUTRAL_IMPORT, mode], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for mode in ("before", "after")}
+    out = {mode: p.communicate(timeout=300) for mode, p in procs.items()}
+    assert all(p.returncode == 0 for p in procs.values()), out
+    assert out["before"][0] == out["after"][0], out
+    plain = run_py(["-c", NEUTRAL_IMPORT.replace("import seedlock", "import seedlock, numpy\nseedlock.seed_everything = "
+                                                 "lambda s: (random.seed(s), numpy.random.seed(s))"), "before"], env=env)
+    assert plain.returncode == 0 and plain.stdout != out["before"][0], plain.stderr  # the twin: plain seeding differs

@@ -12,9 +12,10 @@ import contextlib
 import importlib.util
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
+from typing import Any
 
 Callback = Callable[[ModuleType], None]
 
@@ -42,8 +43,10 @@ class _PostImportFinder:  # a MetaPathFinder; importlib.abc costs 12 ms of start
         original = loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
-            original(module)
+            with _rng_neutral():
+                original(module)
             _fire(fullname, module)
+            _seen_seeded()
 
         # Shadow the method on this loader instance only: the loader stays the same object
         # (isinstance checks and importlib.resources keep working).
@@ -55,6 +58,50 @@ class _PostImportFinder:  # a MetaPathFinder; importlib.abc costs 12 ms of start
 
 
 _finder = _PostImportFinder()
+
+# Importing a framework draws from the global RNGs (jax: numpy's, twice; keras: Python's), so
+# a script seeded before `import jax` drew other numbers than one seeded after it, and a test
+# that imported jax first drew others than the same test after one that had. A hooked import
+# leaves both streams as it found them: the states at its start are put back at its end.
+_frames = threading.local()
+
+
+def _rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {}
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        states["random"] = rnd.getstate()
+    np_random = getattr(sys.modules.get("numpy"), "random", None)
+    if np_random is not None and hasattr(np_random, "get_state"):
+        states["numpy"] = np_random.get_state()
+    return states
+
+
+@contextlib.contextmanager
+def _rng_neutral() -> Iterator[None]:
+    stack: list[dict[str, Any]] = _frames.__dict__.setdefault("stack", [])
+    start = _rng_states()
+    stack.append(start)
+    try:
+        yield
+    finally:
+        stack.pop()
+        with contextlib.suppress(Exception):  # never break the user's import
+            if "random" in start:
+                sys.modules["random"].setstate(start["random"])
+            if "numpy" in start:
+                sys.modules["numpy"].random.set_state(start["numpy"])
+
+
+def _seen_seeded() -> None:
+    """A hooked module (numpy) first imported inside another's import (jax's) was just seeded:
+    the outer import puts its state back to this, not to "not imported"."""
+    stack: list[dict[str, Any]] = _frames.__dict__.get("stack", [])
+    if stack:
+        now = _rng_states()
+        for frame in stack:
+            for key, state in now.items():
+                frame.setdefault(key, state)
 
 
 def _fire(name: str, module: ModuleType) -> None:
