@@ -67,6 +67,14 @@ def test_urandom(seedlock_reproducible):
 def test_environment_untouched(seedlock_seed):
     assert os.environ.get("SEEDLOCK_SEED") is None  # subprocesses see the session's environment
     assert seedlock.master_seed() == seedlock_seed
+
+
+def test_deterministic_variables_put_back(seedlock_reproducible):
+    import torch  # CUDA not started: deterministic mode sets CUBLAS_WORKSPACE_CONFIG for it
+
+    before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    seedlock_reproducible(lambda: {"w": torch.rand(3)})
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == before is None
 """
 
 
@@ -145,7 +153,7 @@ def test_p_no_seedlock_turns_it_off(pytester: pytest.Pytester) -> None:
 def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fixture=FIXTURE_TESTS)
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     text = "\n".join(result.outlines)
     assert re.search(r"AssertionError: <lambda>\(\) is not reproducible: run 1 and run 2 from seed 1234 "
                      r"differ in 1 of 1 tensors: noise \(sum \d+ vs \d+\)", text), text

@@ -18,7 +18,8 @@ The phases get different seeds (``derive(nodeid)`` for the test body, ``derive(n
 " [setup]")`` and ``" [teardown]"`` for fixtures), so a fixture and the test do not draw the
 same numbers. The plugin leaves ``os.environ`` as it found it: ``seed_everything`` sets
 ``$SEEDLOCK_SEED``, which is put back at once, so processes a test starts see the session's
-environment. After each test seedlock's own master seed is put back too.
+environment. After each test seedlock's own master seed is put back too, and the variables
+deterministic kernels need (``CUBLAS_WORKSPACE_CONFIG``, ``XLA_FLAGS``).
 
 Fixtures: ``seedlock_seed`` (the test body's seed) and ``seedlock_reproducible``:
 
@@ -126,19 +127,26 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
+# What seed_everything writes to os.environ: the master seed, and for deterministic kernels
+# cuBLAS's workspace and XLA's GPU flag (which would make a later JAX backend deterministic).
+_ENV = (seeds.ENV_SEED, "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS")
+
+
 def _snapshot() -> tuple[Any, ...]:
     from seedlock import api
 
-    return (seeds._master, api._config, api._report, os.environ.get(seeds.ENV_SEED))
+    return (seeds._master, api._config, api._report, {name: os.environ.get(name) for name in _ENV})
 
 
 def _restore(state: tuple[Any, ...]) -> None:
-    """seedlock's own state back as it was: the master seed, and ``$SEEDLOCK_SEED`` (set by any
-    ``seed_everything`` the test made) so that later tests' subprocesses do not inherit it."""
+    """seedlock's own state back as it was: the master seed, and the variables any
+    ``seed_everything`` the test made set, so that later tests and their subprocesses do not
+    inherit them."""
     from seedlock import api
 
     seeds._master, api._config, api._report = state[:3]
-    _restore_env(seeds.ENV_SEED, state[3])
+    for name, value in state[3].items():
+        _restore_env(name, value)
 
 
 @contextlib.contextmanager
