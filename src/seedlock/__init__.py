@@ -53,6 +53,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     entry = _EXPORTS.get(name)
     if entry is None:
+        # A submodule (seedlock.seeds, seedlock.fingerprint...), as if `import seedlock.NAME` had run.
+        if not name.startswith("_"):
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
         raise AttributeError(f"module 'seedlock' has no attribute {name!r}")
     value = getattr(importlib.import_module(entry[0]), entry[1])
     globals()[name] = value

@@ -1,9 +1,11 @@
 """Keras callbacks that write a seedlock trace: ``Trace`` (Keras 3, any backend) and
 ``TFKerasTrace`` (tf-keras).
 
->>> import seedlock.keras                                                  # doctest: +SKIP
->>> model.fit(x, y, epochs=3, callbacks=[seedlock.keras.Trace("run.jsonl", every="batch")])
->>> seedlock.trace.compare_traces("run.jsonl", "rerun.jsonl")             # None: bitwise equal
+In a training script (``model``, ``x`` and ``y`` are yours)::
+
+    import seedlock.keras
+    model.fit(x, y, epochs=3, callbacks=[seedlock.keras.Trace("run.jsonl", every="batch")])
+    seedlock.trace.compare_traces("run.jsonl", "rerun.jsonl")             # None: bitwise equal
 
 Each record has the logs' loss and metrics and the digest of every model weight, named by
 its variable path; epoch records add the optimizer's variables; at the end of ``fit`` a

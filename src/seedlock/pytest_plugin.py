@@ -203,7 +203,7 @@ def assert_reproducible(fn: Callable[[], Any], seed: int = 0, *, runs: int = 2, 
     seedlock's master seed and ``$SEEDLOCK_SEED`` are put back afterwards.
 
     ``fn`` returns what it computed: arrays, a dict or list of them, a Keras or torch model...
-    anything :func:`seedlock.fingerprint` reads. Returns the fingerprint; raises AssertionError
+    anything :func:`seedlock.fingerprint.fingerprint` reads. Returns the fingerprint; raises AssertionError
     naming the tensors that differ. Frameworks' deterministic-kernel switches are put back
     afterwards, so the rest of a test session runs as it would have.
 

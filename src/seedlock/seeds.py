@@ -6,6 +6,7 @@ component gets its own stream, derived from the master seed and a stable hash of
 
 >>> import seedlock
 >>> seedlock.seeds.set_master_seed(42)
+42
 >>> a = seedlock.derive("dropout")
 >>> a == seedlock.derive("dropout")
 True

@@ -1,12 +1,14 @@
 """Trace every PyTorch optimizer step: parameter and gradient digests, with no change to the loop.
 
->>> import seedlock.trace, seedlock.torch_trace                            # doctest: +SKIP
->>> writer = seedlock.trace.start("run.jsonl", framework="torch", granularity="step")
->>> handle = seedlock.torch_trace.install_optimizer_hook(writer, modules={"model": model})
->>> for x, y in loader:
-...     opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()    # each step is recorded
->>> seedlock.trace.final({"model": model, "optimizer": opt})
->>> handle.remove()
+In a training script (``model``, ``opt``, ``loader`` and ``loss_fn`` are yours)::
+
+    import seedlock.trace, seedlock.torch_trace
+    writer = seedlock.trace.start("run.jsonl", framework="torch", granularity="step")
+    handle = seedlock.torch_trace.install_optimizer_hook(writer, modules={"model": model})
+    for x, y in loader:
+        opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()    # each step is recorded
+    seedlock.trace.final({"model": model, "optimizer": opt})
+    handle.remove()
 
 One ``"step"`` record per ``optimizer.step()``: ``tensors`` are the parameters after the
 update, ``grads`` the gradients it used, ``step`` counts that optimizer's steps, and

@@ -51,10 +51,12 @@ def apply(jax: ModuleType, config: Config, report: SeedReport, explicit: bool) -
 def key(name: str | None = None, *, rank: int | None = None) -> Any:
     """A ``jax.random`` key derived from the master seed (and ``name``, if given).
 
-    >>> import seedlock                                   # doctest: +SKIP
-    >>> seedlock.seed_everything(0)
+    >>> import jax, seedlock
+    >>> _ = seedlock.seed_everything(0)
     >>> k_init = seedlock.jax_key("init")
     >>> k_drop = seedlock.jax_key("dropout")             # independent of k_init
+    >>> bool((jax.random.key_data(k_init) != jax.random.key_data(k_drop)).any())
+    True
     """
     import jax
 
