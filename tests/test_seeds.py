@@ -10,7 +10,13 @@ from seedlock import seeds
 from seedlock.errors import BadSeed, NoMasterSeed
 
 
-@pytest.mark.parametrize("bad", [-1, 2**32, "abc", 1.5, True, None, "4294967296", ""])
+class FloatTensorLike:  # what a float torch.tensor(3.0) does with __index__
+    def __index__(self) -> int:
+        raise TypeError("only integer tensors of a single element can be converted to an index")
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, "abc", 1.5, True, None, "4294967296", "", "+7", "1_000", "\u0663",
+                                 FloatTensorLike()])
 def test_validate_seed_rejects(bad: object) -> None:
     with pytest.raises(BadSeed) as info:
         seeds.validate_seed(bad)
@@ -20,6 +26,14 @@ def test_validate_seed_rejects(bad: object) -> None:
 @pytest.mark.parametrize("good", [0, 1, 2**32 - 1, "42", " 7 "])
 def test_validate_seed_accepts(good: object) -> None:
     assert 0 <= seeds.validate_seed(good) < 2**32
+
+
+def test_derive_names_are_strings_any_strings() -> None:
+    with pytest.raises(TypeError, match="name must be a str"):
+        seeds.derive(None, seed=1)  # type: ignore[arg-type]  # once silently the master's own stream
+    with pytest.raises(TypeError, match="name must be a str"):
+        seeds.rng(None, seed=1)  # type: ignore[arg-type]
+    assert seeds.derive("\ud800", seed=1) != seeds.derive("\ud801", seed=1)  # a lone surrogate is a name too
 
 
 def test_derive_adding_a_name_changes_no_other() -> None:

@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from seedlock import seeds
+from seedlock.errors import BadArgument
 from seedlock.frameworks import ADAPTERS, Adapter, Config
 from seedlock.launch import hooks
 from seedlock.report import SeedReport
@@ -52,7 +53,8 @@ def seed_everything(
     starts: the report says whether it was, and ``seedlock run`` does it for you.
 
     Args:
-        seed: an int in ``[0, 2**32)``; ``None`` takes ``$SEEDLOCK_SEED``, else ``$PL_GLOBAL_SEED``
+        seed: an int in ``[0, 2**32)``; ``None`` keeps the master seed this process already has
+            (:func:`seedlock.master_seed`), else takes ``$SEEDLOCK_SEED``, else ``$PL_GLOBAL_SEED``
             (Lightning's ``seed_everything``), else 0.
         deterministic: switch frameworks to deterministic kernels.
         threads: pin thread pools to this many threads.
@@ -79,7 +81,7 @@ def seed_everything(
     else:
         value = seeds.validate_seed(seed)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise seeds.BadSeed(f"threads must be a positive int, got {threads!r}; pass e.g. threads=1")
+        raise BadArgument(f"threads must be a positive int, got {threads!r}; pass e.g. threads=1")
     seeds.set_master_seed(value)
     _config = Config(seed=value, deterministic=deterministic, threads=threads)
     _report = SeedReport(seed=value, deterministic=deterministic, threads=threads)

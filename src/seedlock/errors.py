@@ -14,5 +14,9 @@ class BadSeed(SeedlockError, ValueError):
     """A seed that is not an integer in [0, 2**32)."""
 
 
+class BadArgument(SeedlockError, ValueError):
+    """An argument other than a seed (``threads=``...) out of its range."""
+
+
 class NoMasterSeed(SeedlockError, RuntimeError):
     """A derived seed was asked for before any master seed was set."""

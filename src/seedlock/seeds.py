@@ -50,12 +50,16 @@ def validate_seed(seed: object, *, source: str = "seed") -> int:
         value = seed
     elif isinstance(seed, str):
         text = seed.strip()
+        # ASCII digits only: int() also takes "+7", "1_000" and other scripts' digits ("٣")
+        digits = text.removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):
+            raise BadSeed(f"{source} must be an integer, got {seed!r}; pass e.g. 42")
+        value = int(text, 10)
+    elif hasattr(seed, "__index__"):  # numpy integers, one-element integer tensors
         try:
-            value = int(text, 10)
-        except ValueError:
-            raise BadSeed(f"{source} must be an integer, got {seed!r}; pass e.g. 42") from None
-    elif hasattr(seed, "__index__"):  # numpy integers
-        value = int(seed.__index__())
+            value = int(seed.__index__())
+        except (TypeError, ValueError, RuntimeError):  # a float tensor, a tensor of many
+            raise BadSeed(f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42") from None
     else:
         raise BadSeed(f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42")
     if not 0 <= value <= SEED_MAX:
@@ -96,7 +100,13 @@ def _name_key(name: str) -> int:
     import hashlib
 
     # blake2b, not hash(): hash() of a str changes with PYTHONHASHSEED, this must not.
-    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest(), "little")
+    # surrogatepass: a name with a lone surrogate (from a filename, say) is still a name
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str):  # None would silently give the master seed's own stream
+        raise TypeError(f"name must be a str, got {name!r}; use e.g. derive('dropout')")
 
 
 def seed_sequence(name: str | None = None, *, rank: int | None = None, seed: int | None = None) -> np.random.SeedSequence:
@@ -129,6 +139,7 @@ def derive(name: str, *, rank: int | None = None, seed: int | None = None) -> in
     >>> derive("dropout", seed=0, rank=0) != derive("dropout", seed=0, rank=1)
     True
     """
+    _check_name(name)
     return int(seed_sequence(name, rank=rank, seed=seed).generate_state(1, dtype="uint32")[0])
 
 
@@ -140,4 +151,5 @@ def rng(name: str, *, rank: int | None = None, seed: int | None = None) -> np.ra
     """
     import numpy as np
 
+    _check_name(name)
     return np.random.Generator(np.random.PCG64(seed_sequence(name, rank=rank, seed=seed)))
