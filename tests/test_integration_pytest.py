@@ -125,6 +125,38 @@ def test_each_test_draws_the_same_numbers_in_any_order(pytester: pytest.Pytester
     assert _values(other)["c"] != values["c"]
 
 
+FRAMEWORK_TESTS = """
+import os
+os.environ["KERAS_BACKEND"] = "jax"
+
+
+def _show(name):
+    import keras  # the first test to import it imports jax too, which draws from numpy's RNG
+    import numpy as np
+    print("VALUE", name, np.random.rand(), float(keras.random.normal(())))
+
+
+def test_a():
+    _show("a")
+
+
+def test_b():
+    _show("b")
+"""
+
+
+def test_a_test_draws_the_same_whether_or_not_an_earlier_test_imported_the_framework(
+        pytester: pytest.Pytester) -> None:
+    # Alone, test_b imported keras and jax itself (their import drew numbers, and Keras's global
+    # SeedGenerator was made another way): it drew other numbers than after test_a.
+    pytester.makepyfile(test_frameworks=FRAMEWORK_TESTS)
+    full = pytester.runpytest_subprocess("-s", "--seedlock-seed", "3")
+    alone = pytester.runpytest_subprocess("-s", "--seedlock-seed", "3", "test_frameworks.py::test_b")
+    full.assert_outcomes(passed=2)
+    assert _values(alone) == {"b": _values(full)["b"]}, (full.outlines, alone.outlines)
+    assert _values(full)["a"] != _values(full)["b"]
+
+
 def test_session_seed_is_random_printed_and_replays(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_order=ORDER_TESTS)
     first = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c")

@@ -15,14 +15,10 @@ def apply(keras: ModuleType, config: Config, report: SeedReport, explicit: bool)
 
     global_state.set_global_attribute("global_random_seed", config.seed)
     backend = keras.backend.backend()
-    if explicit and backend == "jax":
-        # What keras.utils.set_random_seed does for JAX, which has no global RNG state.
-        from keras.src.random.seed_generator import SeedGenerator
-
-        global_state.set_global_attribute("global_seed_generator", SeedGenerator(config.seed))
-    else:
-        # Re-made on first use from Python's `random`, which is seeded.
-        global_state.set_global_attribute("global_seed_generator", None)
+    # Re-made on first use from Python's `random`, which is seeded, as keras.utils.set_random_seed
+    # leaves it (Keras 3.15). One path whether seeded on import or after it: an eager
+    # SeedGenerator(seed) after it made other numbers, and on import would start the backend.
+    global_state.set_global_attribute("global_seed_generator", None)
     report.add("keras", "seeded", f"keras {version_of(keras)} ({backend} backend): global seed and SeedGenerator")
 
 
