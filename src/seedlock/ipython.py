@@ -61,7 +61,7 @@ def short_report(report: Any) -> str:
     """
     lines = [report.lines()[0]]
     groups: dict[str, list[str]] = {}
-    for entry in report.entries:
+    for entry in report.current():
         if entry.status not in ("warning", "failed"):
             groups.setdefault(entry.status, []).append(entry.component)
     labels = {"pending": "seeded when imported"}

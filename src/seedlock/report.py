@@ -25,6 +25,10 @@ class SeedReport:
     >>> print(r)
     seedlock: master seed 1, deterministic ops on
       python           seeded    random.seed(1)
+    >>> r.add("numpy", "pending", "not imported yet: seeded on import")
+    >>> r.add("numpy", "seeded", "np.random.seed(1)")  # imported since: no longer pending
+    >>> [e.status for e in r.current()]
+    ['seeded', 'seeded']
     """
 
     def __init__(self, seed: int, deterministic: bool, threads: int | None = None) -> None:
@@ -54,12 +58,31 @@ class SeedReport:
             "entries": [e._asdict() for e in self.entries],
         }
 
-    def lines(self) -> list[str]:
+    def lines(self, since: int = 0) -> list[str]:
+        """The header, then entries ``since`` on; a "pending" entry whose framework has been
+        imported (and so has entries after it) is left out."""
         det = "on" if self.deterministic else "off"
         head = f"seedlock: master seed {self.seed}, deterministic ops {det}"
         if self.threads is not None:
             head += f", threads {self.threads}"
-        return [head] + [f"  {e.component:<16} {e.status:<9} {e.detail}" for e in self.entries]
+        shown = [e for i, e in self._current() if i >= since]
+        return [head] + [f"  {e.component:<16} {e.status:<9} {e.detail}" for e in shown]
+
+    def _current(self) -> list[tuple[int, Entry]]:
+        """(index, entry) without the "pending" entries of frameworks imported since."""
+        done: set[str] = set()
+        out = []
+        for i in range(len(self.entries) - 1, -1, -1):
+            e = self.entries[i]
+            if not (e.status == "pending" and e.component in done):
+                out.append((i, e))
+            if e.status != "pending":
+                done.add(e.component)
+        return out[::-1]
+
+    def current(self) -> list[Entry]:
+        """The entries, less the "pending" ones of frameworks that have been imported since."""
+        return [e for _, e in self._current()]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

@@ -106,7 +106,7 @@ def _setup() -> None:
                 from seedlock import audit
 
                 audit.finish()
-            for line in report.lines()[1 + start :]:
+            for line in report.lines(since=start)[1:]:
                 _say(line)
 
         atexit.register(later)
