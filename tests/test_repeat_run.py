@@ -247,6 +247,24 @@ def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     assert n == 5 or ci_halfwidth(by_end[: n - 1]) > 0.9  # not one seed later than needed (5: the minimum)
 
 
+def test_until_ci_and_the_summary_count_finite_values_only(tmp_path: Path) -> None:
+    # Seeds 0-2 diverge (NaN): --until-ci stopped at "5 ok seeds" with 2 finite values, and the
+    # summary line printed a mean of nan with n=8.
+    write(tmp_path, "diverge.py", """\
+        import json
+        import seedlock
+        seed = seedlock.master_seed()
+        print(json.dumps({"m": float("nan") if seed < 3 else 1.0 + seed / 10000}))
+    """)
+    r = run_seedlock(["repeat", "diverge.py", "--until-ci", "0.01", "--metric", "m", "--max-seeds", "20", "-j", "1",
+                      "--no-fork"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    n = int(r.stderr.split("--until-ci 0.01 reached after ")[1].split()[0])
+    assert n >= 5 and "with finite values" in r.stderr
+    assert "nan" not in r.stdout.split("; m ")[1].split("(")[0], r.stdout  # the mean of the finite values
+    assert ", 3 NaN/inf left out)" in r.stdout and f"n={n}," in r.stdout, r.stdout
+
+
 def test_log_metric_is_exported_lazily() -> None:
     import seedlock
 

@@ -70,6 +70,9 @@ def test_power_known_answers() -> None:
     # Exact (noncentral t) per-group sizes, as G*Power gives them; the normal approximation says 63 for d = 0.5.
     assert (t_test_n(1.0, 1.0), t_test_n(0.8, 1.0), t_test_n(0.5, 1.0), t_test_n(-0.5, 1.0)) == (17, 26, 64, 64)
     assert t_test_power(64, 0.5, 1) >= 0.8 > t_test_power(63, 0.5, 1)
+    # Far out scipy's nct gives NaN, once read as "not enough power": 4 seeds for d = 10, 8 for d = 4 at 0.001.
+    assert (t_test_n(10.0, 1.0), t_test_n(4.0, 1.0, alpha=0.001)) == (2, 5)
+    assert round(t_test_power(2, 10.0, 1.0), 4) == 0.9927
     with pytest.raises(SeedlockError, match="no difference"):
         noether_n(0.5)
     with pytest.raises(SeedlockError, match="--sd must be a positive"):
@@ -163,6 +166,33 @@ def test_degenerate_inputs_give_clear_results_never_nan() -> None:
     assert shift.t_p is None and shift.perm_p == 0.25 and shift.hedges_g is not None
     for r in (one, two, same, lumpy, with_nan, equal, flat, shift):
         assert no_nan(r.to_dict())
+
+
+def test_equal_values_have_no_spread_and_huge_ones_do_not_overflow() -> None:
+    same = stats.describe([0.7] * 6)  # np.std gave 1.2e-16, np.mean 0.7000000000000001
+    assert (same.mean, same.sd, same.mean_ci.low, same.mean_ci.high) == (0.7, 0.0, 0.7, 0.7)
+    constant = stats.compare(dict.fromkeys(range(6), 0.7), dict.fromkeys(range(6), 0.5), paired=False)
+    assert constant.hedges_g is None  # once 2e15: the pooled SD was rounding noise
+    big = stats.describe([5e307, 6e307, 7e307, 8e307, 9e307])  # sums and squares overflowed to inf
+    assert (big.mean, big.iqm, big.median) == (7e307, 7e307, 7e307)
+    assert big.sd == pytest.approx(float(np.std(np.array([5, 6, 7, 8, 9.0]), ddof=1)) * 1e307)
+    assert no_nan(big.to_dict()) and all(math.isfinite(v) for v in (big.mean_ci.low, big.mean_ci.high))
+
+
+def test_rank_test_label_says_which_null_was_used() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=20), rng.normal(size=20) + 1.0  # 2**20 arrangements: beyond enumeration
+    paired = stats.compare(dict(enumerate(a)), dict(enumerate(b)), paired=True)
+    assert paired.rank_test == "Wilcoxon signed-rank, exact"  # scipy computes it exactly: it was "normal approx."
+    assert paired.rank_p == pytest.approx(sps.wilcoxon(a, b, method="exact").pvalue)
+    few, many = rng.normal(size=3), rng.normal(size=200)
+    unpaired = stats.compare(dict(enumerate(few)), {i + 3: v for i, v in enumerate(many)})
+    assert unpaired.rank_test == "Mann-Whitney U, exact"
+    assert unpaired.rank_p == pytest.approx(sps.mannwhitneyu(few, many, method="exact").pvalue)
+    tied = stats.compare(dict(enumerate(np.round(many[:100], 1))), {i + 100: v for i, v in enumerate(np.round(many[100:], 1))})
+    assert tied.rank_test == "Mann-Whitney U, normal approx."
+    assert tied.rank_p == pytest.approx(sps.mannwhitneyu(np.round(many[:100], 1), np.round(many[100:], 1),
+                                                         method="asymptotic").pvalue)
 
 
 def test_compare_refuses_too_few_seeds_and_bad_pairing() -> None:

@@ -58,14 +58,33 @@ def t_test_power(n: int, delta: float, sd: float, alpha: float = 0.05, *, two_si
     >>> round(t_test_power(64, 0.5, 1.0), 3)
     0.801
     """
-    from scipy.stats import nct, t
+    from scipy.stats import t
 
     df = 2 * n - 2
     nc = abs(delta) / sd * math.sqrt(n / 2)
     if two_sided:
         crit = float(t.ppf(1 - alpha / 2, df))
-        return float(nct.sf(crit, df, nc) + nct.cdf(-crit, df, nc))
-    return float(nct.sf(float(t.ppf(1 - alpha, df)), df, nc))
+        return _nct_tail(crit, df, nc, upper=True) + _nct_tail(-crit, df, nc, upper=False)
+    return _nct_tail(float(t.ppf(1 - alpha, df)), df, nc, upper=True)
+
+
+def _nct_tail(x: float, df: int, nc: float, *, upper: bool) -> float:
+    """P(T > x) (``upper``) or P(T < x) for T noncentral t. scipy's nct gives NaN far out (df 4,
+    nc 12), which the search read as "not enough power": then by integrating over the chi-square,
+    T = (Z + nc) / sqrt(V / df)."""
+    from scipy.stats import nct
+
+    p = float(nct.sf(x, df, nc) if upper else nct.cdf(x, df, nc))
+    if math.isfinite(p):
+        return p
+    from scipy import integrate
+    from scipy.stats import chi2, norm
+
+    def given_v(v: float) -> float:
+        z = x * math.sqrt(v / df) - nc
+        return float((norm.sf(z) if upper else norm.cdf(z)) * chi2.pdf(v, df))
+
+    return float(integrate.quad(given_v, 0, math.inf)[0])
 
 
 def t_test_n(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, *, two_sided: bool = True) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -230,12 +231,15 @@ class Driver:
             # Ok trials that did not report it: an error after the run, and no point running more.
             self.no_metric = bool(self.counts.get("ok")) or bool(self.store.done_seeds(self.exp))
             return
-        values = [self.store.metric_values(self.exp, m) for m in self.o.metrics]
-        widths = [ci_halfwidth(v.values()) for v in values]
+        # NaN and inf (a diverged seed) are left out of the interval: so from the count too.
+        values = [[v for v in self.store.metric_values(self.exp, m).values() if math.isfinite(v)]
+                  for m in self.o.metrics]
+        widths = [ci_halfwidth(v) for v in values]
         if min(len(v) for v in values) >= self.o.min_seeds and all(w <= self.o.until_ci for w in widths):
             self.target_reached = True
             shown = ", ".join(f"{m} ±{w:.4g}" for m, w in zip(self.o.metrics, widths, strict=True))
-            self.progress.say(f"--until-ci {self.o.until_ci:g} reached after {len(values[0])} ok seeds: {shown}")
+            self.progress.say(f"--until-ci {self.o.until_ci:g} reached after {min(len(v) for v in values)} ok seeds "
+                              f"with finite values: {shown}")
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -342,9 +346,14 @@ def _summary(opts: Options, store: Store, exp: Experiment, driver: Driver | None
 
         for m in opts.metrics:
             if m in names:
-                values = list(store.metric_values(exp, m).values())
-                mean = sum(values) / len(values)
-                text += f"; {m} {mean:.4g} ± {ci_halfwidth(values):.2g} (95% CI, n={len(values)})"
+                raw = list(store.metric_values(exp, m).values())
+                values = [v for v in raw if math.isfinite(v)]  # as `seedlock stats` summarises them
+                if not values:
+                    text += f"; {m}: no finite value"
+                    continue
+                mean = math.fsum(values) / len(values)
+                dropped = f", {len(raw) - len(values)} NaN/inf left out" if len(raw) > len(values) else ""
+                text += f"; {m} {mean:.4g} ± {ci_halfwidth(values):.2g} (95% CI, n={len(values)}{dropped})"
     print(text, flush=True)
     where = "" if Path(opts.store) == DEFAULT_STORE else f" --store {shlex.quote(opts.store)}"
     print(f"next: seedlock stats {shlex.quote(exp.name)}{where}", flush=True)

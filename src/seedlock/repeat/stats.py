@@ -138,6 +138,22 @@ def _median(x: Array, axis: int = -1) -> Array:
     return np.median(x, axis=axis)
 
 
+def _scale(x: Array) -> float:
+    """A power of two to divide values near the float limit by (their sum or squares overflow)."""
+    top = float(np.max(np.abs(x))) if len(x) else 0.0
+    return 2.0 ** (math.frexp(top)[1] - 10) if top > 1e300 else 1.0  # values then below 1024
+
+
+def _mean(x: Array) -> float:
+    """Exactly the value for equal values (np.mean of six 0.7s is 0.7000000000000001)."""
+    return float(x[0]) if np.ptp(x) == 0 else float(np.mean(x))
+
+
+def _sd(x: Array) -> float:
+    """ddof=1; exactly 0 for equal values (np.std of six 0.7s is 1.2e-16)."""
+    return 0.0 if np.ptp(x) == 0 else float(np.std(x, ddof=1))
+
+
 def _iqm(x: Array, axis: int = -1) -> Array:
     from scipy.stats import trim_mean
 
@@ -200,19 +216,29 @@ def describe(
     if n < SMALL_N:
         notes.append(f"only {n} value(s) (n < {SMALL_N}): the CIs are rough, the bootstrap ones especially; "
                      "run more seeds (see `seedlock power`)")
-    mean, median = float(np.mean(x)), float(np.median(x))
-    q1, q3 = (float(q) for q in np.percentile(x, [25, 75]))
-    iqm = float(_iqm(x))
-    sd = float(np.std(x, ddof=1)) if n > 1 else None
+    k = _scale(x)  # 1, but for values near the float limit: computed on x / k, then scaled back
+    xs = x / k
+    mean, median = _mean(xs), float(np.median(xs))
+    q1, q3 = (float(q) for q in np.percentile(xs, [25, 75]))
+    iqm = float(_iqm(xs))
+    sd = _sd(xs) if n > 1 else None
     sem = sd / math.sqrt(n) if sd is not None else None
     return Summary(
-        n=n, mean=mean, sd=sd, sem=sem, median=median, q1=q1, q3=q3, iqr=q3 - q1, iqm=iqm,
+        n=n, mean=mean * k, sd=None if sd is None else sd * k, sem=None if sem is None else sem * k,
+        median=median * k, q1=q1 * k, q3=q3 * k, iqr=(q3 - q1) * k, iqm=iqm * k,
         min=float(x.min()), max=float(x.max()),
-        mean_ci=_t_interval(mean, sem, n - 1, confidence),
-        median_ci=_bootstrap((x,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed),
-        iqm_ci=_bootstrap((x,), _iqm, iqm, confidence=confidence, n_boot=n_boot, seed=seed),
+        mean_ci=_scaled(_t_interval(mean, sem, n - 1, confidence), k),
+        median_ci=_scaled(_bootstrap((xs,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed), k),
+        iqm_ci=_scaled(_bootstrap((xs,), _iqm, iqm, confidence=confidence, n_boot=n_boot, seed=seed), k),
         confidence=confidence, values=tuple(float(v) for v in x), warnings=tuple(notes),
     )
+
+
+def _scaled(interval: Interval, k: float) -> Interval:
+    if k == 1.0:
+        return interval
+    return replace(interval, low=None if interval.low is None else interval.low * k,
+                   high=None if interval.high is None else interval.high * k)
 
 
 def _p_gt_stat(x: Array, y: Array, axis: int = -1) -> Array:
@@ -237,7 +263,7 @@ def hedges_g(a: Iterable[float], b: Iterable[float]) -> float | None:
     df = len(x) + len(y) - 2
     if df < 2:
         return None
-    pooled = math.sqrt(((len(x) - 1) * np.var(x, ddof=1) + (len(y) - 1) * np.var(y, ddof=1)) / df)
+    pooled = math.sqrt(((len(x) - 1) * _sd(x) ** 2 + (len(y) - 1) * _sd(y) ** 2) / df)
     if pooled == 0:
         return None
     j = math.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / math.sqrt(df / 2)
@@ -334,21 +360,25 @@ def compare(
     if paired is None:
         paired = same
         if not same:
-            notes.append(f"the two have different ok seeds ({len(set(fa) - set(fb))} only in {name_a!r}, "
-                         f"{len(set(fb) - set(fa))} only in {name_b!r}), so they are compared unpaired")
+            notes.append(f"the two have finite values for different seeds ({len(set(fa) - set(fb))} only in "
+                         f"{name_a!r}, {len(set(fb) - set(fa))} only in {name_b!r}; a seed that failed or reported "
+                         "NaN or inf has none), so they are compared unpaired")
     seeds = sorted(fa)
     x = np.array([fa[s] for s in seeds] if paired else list(fa.values()))
     y = np.array([fb[s] for s in seeds] if paired else list(fb.values()))
     diff = float(x.mean() - y.mean())
     count = 2 ** len(x) if paired else math.comb(len(x) + len(y), len(x))
     exact = count <= n_perm
-    rank_method: Any = stats.PermutationMethod(n_resamples=n_perm, rng=np.random.default_rng(seed)) if exact else "auto"
+    rank_method: Any = stats.PermutationMethod(n_resamples=n_perm, rng=np.random.default_rng(seed)) if exact else None
+    if rank_method is None:  # too many arrangements to enumerate: scipy's exact null where it has one
+        rank_method = _rank_method(x, y, paired)
+        exact = rank_method == "exact"
     rank_test = ("Wilcoxon signed-rank" if paired else "Mann-Whitney U") + (", exact" if exact else ", normal approx.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate inputs are handled and explained below
         if paired:
             d = x - y
-            sd = float(np.std(d, ddof=1))
+            sd = _sd(d)
             diff_ci = _t_interval(diff, sd / math.sqrt(len(d)), len(d) - 1, confidence)
             t_p: float | None = 1.0
             rank_p: float | None = 1.0
@@ -385,6 +415,18 @@ def compare(
         p_gt_ci=_bootstrap((x, y), _p_gt_stat, p_gt, confidence=confidence, n_boot=n_boot, seed=seed),
         hedges_g=hedges_g(x, y), confidence=confidence, notes=tuple(notes), warnings=tuple(warned),
     )
+
+
+def _rank_method(x: Array, y: Array, paired: bool) -> str:
+    """scipy's exact null distribution where it has one (no ties; Wilcoxon up to 50 pairs without
+    zeros, Mann-Whitney with at most 8 on one side, as scipy's "auto"), else the normal one.
+    Chosen here, so that the label says which was used (scipy's "auto" does not)."""
+    if paired:
+        d = np.abs(x - y)
+        return "exact" if len(d) <= 50 and d.all() and len(np.unique(d)) == len(d) else "approx"
+    pooled = np.concatenate([x, y])
+    no_ties = len(np.unique(pooled)) == len(pooled)
+    return "exact" if no_ties and min(len(x), len(y)) <= 8 else "asymptotic"
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
