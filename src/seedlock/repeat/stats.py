@@ -18,13 +18,26 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from seedlock.errors import SeedlockError
+from seedlock.repeat.estimators import (
+    Array,
+    Interval,
+    _bootstrap,
+    _finite,
+    _iqm,
+    _mean,
+    _median,
+    _scale,
+    _scaled,
+    _sd,
+    _t_interval,
+)
 from seedlock.repeat.power import ci_halfwidth, noether_n, t_test_n, t_test_power
 
 __all__ = [
@@ -35,18 +48,6 @@ __all__ = [
 MIN_COMPARE = 3  # fewer seeds than this and no test can say anything
 SMALL_N = 5
 EXACT_LIMIT = 100_000  # enumerate every permutation up to this many; sample this many beyond
-
-Array = np.ndarray[Any, np.dtype[np.float64]]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A confidence interval; ``low``/``high`` are None when it cannot be computed, and ``note`` says why."""
-
-    low: float | None
-    high: float | None
-    method: str
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,78 +118,6 @@ def fmt(x: float | None, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
 
-def _finite(values: Iterable[float]) -> tuple[Array, int]:
-    x = np.asarray(list(values), dtype=float)
-    keep = np.isfinite(x)
-    return x[keep], int((~keep).sum())
-
-
-def _t_interval(estimate: float, se: float | None, df: int, confidence: float) -> Interval:
-    if se is None:
-        return Interval(None, None, "t", "undefined for a single value")
-    if se == 0:
-        return Interval(estimate, estimate, "t", "every value is the same: no spread")
-    from scipy.stats import t
-
-    half = float(t.ppf(0.5 + confidence / 2, df)) * se
-    return Interval(estimate - half, estimate + half, "t")
-
-
-def _median(x: Array, axis: int = -1) -> Array:
-    return np.median(x, axis=axis)
-
-
-def _scale(x: Array) -> float:
-    """A power of two to divide values near the float limit by (their sum or squares overflow)."""
-    top = float(np.max(np.abs(x))) if len(x) else 0.0
-    return 2.0 ** (math.frexp(top)[1] - 10) if top > 1e300 else 1.0  # values then below 1024
-
-
-def _mean(x: Array) -> float:
-    """Exactly the value for equal values (np.mean of six 0.7s is 0.7000000000000001)."""
-    return float(x[0]) if np.ptp(x) == 0 else float(np.mean(x))
-
-
-def _sd(x: Array) -> float:
-    """ddof=1; exactly 0 for equal values (np.std of six 0.7s is 1.2e-16)."""
-    return 0.0 if np.ptp(x) == 0 else float(np.std(x, ddof=1))
-
-
-def _iqm(x: Array, axis: int = -1) -> Array:
-    from scipy.stats import trim_mean
-
-    return np.asarray(trim_mean(x, 0.25, axis=axis))
-
-
-def _bootstrap(
-    data: tuple[Array, ...], statistic: Callable[..., Array], point: float, *,
-    confidence: float, n_boot: int, seed: int,
-) -> Interval:
-    """BCa, falling back to percentile, falling back to the point estimate; the note says which and why."""
-    if min(len(d) for d in data) < 2:
-        return Interval(None, None, "bootstrap", "undefined for a single value")
-    if all(np.ptp(d) == 0 for d in data) and len({float(d[0]) for d in data}) == 1:
-        return Interval(point, point, "none", "every value is the same: the interval is the point estimate")
-    from scipy.stats import bootstrap
-
-    cells = math.prod(len(d) for d in data) if len(data) > 1 else len(data[0])
-    batch = max(1, min(n_boot, 20_000_000 // max(cells, 1)))  # bounded memory for P(A > B)
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DegenerateDataWarning: handled below, said in the note
-            try:
-                res = bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence, method=method,
-                                vectorized=True, batch=batch, rng=np.random.default_rng(seed))
-                low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-            except (ValueError, FloatingPointError):
-                continue
-        if math.isfinite(low) and math.isfinite(high):
-            note = "" if method == "BCa" else "BCa is undefined for these values (too few distinct ones); percentile"
-            if low == high:
-                note = "every resample gave the same value"
-            return Interval(low, high, f"{method} bootstrap", note)
-    return Interval(point, point, "none", "bootstrap undefined for these values: the interval is the point estimate")
-
 
 def describe(
     values: Iterable[float] | Mapping[int, float], *, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0
@@ -233,12 +162,6 @@ def describe(
         confidence=confidence, values=tuple(float(v) for v in x), warnings=tuple(notes),
     )
 
-
-def _scaled(interval: Interval, k: float) -> Interval:
-    if k == 1.0:
-        return interval
-    return replace(interval, low=None if interval.low is None else interval.low * k,
-                   high=None if interval.high is None else interval.high * k)
 
 
 def _p_gt_stat(x: Array, y: Array, axis: int = -1) -> Array:
