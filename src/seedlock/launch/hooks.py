@@ -71,7 +71,8 @@ def _rng_states() -> dict[str, Any]:
     rnd = sys.modules.get("random")
     if rnd is not None:
         states["random"] = rnd.getstate()
-    np_random = getattr(sys.modules.get("numpy"), "random", None)
+    # sys.modules, not numpy.random: that attribute imports numpy.random, maybe the hooked import itself
+    np_random = sys.modules.get("numpy.random")
     if np_random is not None and hasattr(np_random, "get_state"):
         states["numpy"] = np_random.get_state()
     return states
@@ -90,7 +91,7 @@ def _rng_neutral() -> Iterator[None]:
             if "random" in start:
                 sys.modules["random"].setstate(start["random"])
             if "numpy" in start:
-                sys.modules["numpy"].random.set_state(start["numpy"])
+                sys.modules["numpy.random"].set_state(start["numpy"])
 
 
 def _seen_seeded() -> None:
