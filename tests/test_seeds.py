@@ -101,3 +101,16 @@ def test_torch_generator_and_worker_init_fn() -> None:
     torch.manual_seed(10)
     seedlock.worker_init_fn(0)
     assert first == (random.random(), np.random.rand())
+
+
+def test_reproducible_puts_seedlocks_seed_back() -> None:
+    import os
+
+    from seedlock import api
+
+    api.seed_everything(5)
+    with api.reproducible(7):
+        assert seeds.master_seed() == 7 and os.environ["SEEDLOCK_SEED"] == "7"
+    # A %%reproducible 7 cell once left 7 as the notebook's seed, for derive() and later imports.
+    assert seeds.master_seed() == 5 and os.environ["SEEDLOCK_SEED"] == "5"
+    assert api.current_config() is not None and api.current_config().seed == 5  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from types import ModuleType
 from typing import Any
@@ -126,6 +127,11 @@ class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a fun
     starts from the state of a fresh process: Keras/tf-keras sessions cleared, TensorFlow's
     graph and op-seed counters reset, every RNG reseeded.
 
+    On exit seedlock's own seed is put back: the master seed (:func:`derive`, and what
+    frameworks imported later are seeded with) is the one from before the block, so a notebook
+    cell run with ``%%reproducible 7`` does not change the notebook's seed. The RNGs are not
+    rewound: they go on from where the block left them.
+
     Use it as a context manager or as a decorator:
 
     >>> import seedlock
@@ -145,12 +151,18 @@ class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a fun
         self.report: SeedReport | None = None
 
     def __enter__(self) -> reproducible:
+        self._saved = (seeds._master, _config, _report, os.environ.get(seeds.ENV_SEED))
         reset_state()
         self.report = seed_everything(self.seed, deterministic=self.deterministic, threads=self.threads)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        global _config, _report
+        seeds._master, _config, _report, env = self._saved
+        if env is None:
+            os.environ.pop(seeds.ENV_SEED, None)
+        else:
+            os.environ[seeds.ENV_SEED] = env
 
 
 def jax_key(name: str | None = None, *, rank: int | None = None) -> Any:
