@@ -114,3 +114,9 @@ def test_reproducible_puts_seedlocks_seed_back() -> None:
     # A %%reproducible 7 cell once left 7 as the notebook's seed, for derive() and later imports.
     assert seeds.master_seed() == 5 and os.environ["SEEDLOCK_SEED"] == "5"
     assert api.current_config() is not None and api.current_config().seed == 5  # type: ignore[union-attr]
+
+    @api.reproducible(9)
+    def nested(depth: int) -> int:  # one instance, entered again by the recursive call
+        return nested(depth - 1) if depth else seeds.master_seed()
+
+    assert nested(2) == 9 and seeds.master_seed() == 5

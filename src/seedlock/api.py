@@ -149,16 +149,18 @@ class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a fun
         self.deterministic = deterministic
         self.threads = threads
         self.report: SeedReport | None = None
+        self._saved: list[tuple[Any, ...]] = []
 
     def __enter__(self) -> reproducible:
-        self._saved = (seeds._master, _config, _report, os.environ.get(seeds.ENV_SEED))
+        # A stack: as a decorator one instance is entered again by a recursive or nested call.
+        self._saved.append((seeds._master, _config, _report, os.environ.get(seeds.ENV_SEED)))
         reset_state()
         self.report = seed_everything(self.seed, deterministic=self.deterministic, threads=self.threads)
         return self
 
     def __exit__(self, *exc: object) -> None:
         global _config, _report
-        seeds._master, _config, _report, env = self._saved
+        seeds._master, _config, _report, env = self._saved.pop()
         if env is None:
             os.environ.pop(seeds.ENV_SEED, None)
         else:
