@@ -126,3 +126,33 @@ def test_importing_a_framework_leaves_the_global_rngs_as_it_found_them() -> None
     plain = run_py(["-c", NEUTRAL_IMPORT.replace("import seedlock", "import seedlock, numpy\nseedlock.seed_everything = "
                                                  "lambda s: (random.seed(s), numpy.random.seed(s))"), "before"], env=env)
     assert plain.returncode == 0 and plain.stdout != out["before"][0], plain.stderr  # the twin: plain seeding differs
+
+
+THREAD_DRAWS = """
+import random, threading, time
+out, started, stop = [], threading.Event(), threading.Event()
+def draw():
+    while not stop.is_set():
+        out.append(random.random()); started.set()
+        time.sleep(0.001)  # pacing, so that the import is not starved of the GIL
+thread = threading.Thread(target=draw); thread.start(); started.wait()
+import torch  # a hooked import, while the other thread draws
+stop.set(); thread.join()
+print(len(out) == len(set(out)), len(out) > 1)
+"""
+
+
+def test_import_neutrality_holds_under_strict_and_never_replays_another_threads_draws(tmp_path) -> None:
+    # Strict mode's numpy.random hook ended inside numpy's import, before numpy was seeded: its
+    # state was what the outer `import jax` put back, so numpy went unseeded. And restoring the
+    # process's RNG state after an import replayed what another thread drew meanwhile.
+    first = {name: tmp_path / f"{name}.py" for name in ("numpy_first", "jax_first")}
+    first["numpy_first"].write_text("import numpy as np\nimport jax\nprint(np.random.rand(3))\n")
+    first["jax_first"].write_text("import jax\nimport numpy as np\nprint(np.random.rand(3))\n")
+    (tmp_path / "threads.py").write_text(THREAD_DRAWS)
+    env = clean_env(JAX_PLATFORMS="cpu")
+    strict = {name: run_seedlock(["run", "--strict", str(path)], env=env) for name, path in first.items()}
+    assert all(p.returncode == 0 for p in strict.values()), [p.stderr for p in strict.values()]
+    assert strict["jax_first"].stdout == strict["numpy_first"].stdout
+    threads = run_seedlock(["run", str(tmp_path / "threads.py")], env=env)
+    assert threads.returncode == 0 and threads.stdout.split() == ["True", "True"], threads.stdout + threads.stderr

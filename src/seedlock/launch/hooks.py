@@ -46,7 +46,7 @@ class _PostImportFinder:  # a MetaPathFinder; importlib.abc costs 12 ms of start
             with _rng_neutral():
                 original(module)
             _fire(fullname, module)
-            _seen_seeded()
+            _seen_seeded(fullname)
 
         # Shadow the method on this loader instance only: the loader stays the same object
         # (isinstance checks and importlib.resources keep working).
@@ -62,7 +62,8 @@ _finder = _PostImportFinder()
 # Importing a framework draws from the global RNGs (jax: numpy's, twice; keras: Python's), so
 # a script seeded before `import jax` drew other numbers than one seeded after it, and a test
 # that imported jax first drew others than the same test after one that had. A hooked import
-# leaves both streams as it found them: the states at its start are put back at its end.
+# leaves both streams as it found them: the states at its start are put back at its end;
+# unless another thread is running, whose draws during the import would be replayed.
 _frames = threading.local()
 
 
@@ -81,6 +82,9 @@ def _rng_states() -> dict[str, Any]:
 @contextlib.contextmanager
 def _rng_neutral() -> Iterator[None]:
     stack: list[dict[str, Any]] = _frames.__dict__.setdefault("stack", [])
+    if threading.active_count() > 1 and not stack:  # the states are the process's, not this thread's
+        yield
+        return
     start = _rng_states()
     stack.append(start)
     try:
@@ -94,15 +98,20 @@ def _rng_neutral() -> Iterator[None]:
                 sys.modules["numpy.random"].set_state(start["numpy"])
 
 
-def _seen_seeded() -> None:
-    """A hooked module (numpy) first imported inside another's import (jax's) was just seeded:
-    the outer import puts its state back to this, not to "not imported"."""
+def _seen_seeded(name: str) -> None:
+    """numpy first imported inside another hooked import (jax's) was just seeded by its hook:
+    the outer import puts numpy's state back to this, not to "not imported". Only numpy's own
+    hook seeds it: the state at the end of another's (strict mode's numpy.random, which ends
+    inside numpy's import) is not seeded yet."""
     stack: list[dict[str, Any]] = _frames.__dict__.get("stack", [])
-    if stack:
-        now = _rng_states()
-        for frame in stack:
-            for key, state in now.items():
-                frame.setdefault(key, state)
+    if not stack:
+        return
+    now = _rng_states()
+    for frame in stack:
+        if "random" in now:
+            frame.setdefault("random", now["random"])
+        if name == "numpy" and "numpy" in now:
+            frame.setdefault("numpy", now["numpy"])
 
 
 def _fire(name: str, module: ModuleType) -> None:
