@@ -191,3 +191,16 @@ def test_diff_refuses_crafted_header(where: Path, fields: dict[str, object], mes
     with pytest.raises(NotATrace, match="is not a seedlock trace"):
         read_trace(crafted)
     one_line(["diff", "a.trace", "c.trace"], where, f"c.trace is not a seedlock trace ({message})")
+
+
+def test_good_output_paths_stay_good(tmp_path: Path) -> None:
+    # Refused by the first version of these checks: a second `check --workdir DIR` ("is a
+    # directory"), and a manifest path that is a link to a file not written yet ("permission denied").
+    (tmp_path / "ok.py").write_text("print('ran')\n")
+    for _ in range(2):
+        p = run_seedlock(["check", "--workdir", "wd", "ok.py"], cwd=tmp_path, env=clean_env())
+        assert p.returncode == 0, p.stderr
+    (tmp_path / "link.json").symlink_to("later.json")
+    p = run_seedlock(["run", "--manifest", "link.json", "ok.py"], cwd=tmp_path, env=clean_env())
+    assert p.returncode == 0 and p.stdout == "ran\n", p.stderr
+    assert json.loads((tmp_path / "link.json").read_text())["seed"] is not None

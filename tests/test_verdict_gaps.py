@@ -305,3 +305,14 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_module_seeded_from_the_clock_gets_no_verdict_either(tmp_path: Path) -> None:
+    # `check -m pkg.train` never scanned the module: seedlock's own sys.path lacks the current directory.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "train.py").write_text(CLOCK_SEEDED.format(seed="int(time.time() // 3600)"))
+    console = Path(sys.executable).with_name("seedlock")  # `python -m seedlock` would put the cwd on sys.path
+    p = subprocess.run([str(console), "check", "--no-localize", "-m", "pkg.train"], cwd=tmp_path, env=clean_env(),
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "no verdict" in p.stderr and "train.py:3" in p.stderr, p.stdout + p.stderr

@@ -29,7 +29,7 @@ def check_output(path: str | os.PathLike[str], option: str, example: str, *, giv
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):  # a file (or a dangling link) where a folder must be
         raise SeedlockError(f"{what}: {folder!r} is not a directory; pass a path in a directory")
-    if os.path.lexists(text) and not os.access(text, os.W_OK):
+    if os.path.exists(text) and not os.access(text, os.W_OK):  # exists: a dangling link is written through
         raise SeedlockError(f"{what}: cannot write it (permission denied); pass another path")
     # Create a file rather than ask os.access: root passes access() on folders that still refuse
     # new files (/proc, some network and FUSE mounts).
@@ -40,6 +40,15 @@ def check_output(path: str | os.PathLike[str], option: str, example: str, *, giv
         raise SeedlockError(f"{what}: cannot create files in {folder!r} ({exc.strerror}); "
                             "pass a path in a writable directory") from None
     os.unlink(probe)
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str, example: str) -> None:
+    """:func:`check_output` for a directory to write files in: it may exist already (a second
+    ``seedlock check --workdir DIR``), or be made."""
+    text = os.fspath(path)
+    if os.path.lexists(text) and not os.path.isdir(text):
+        raise SeedlockError(f"{option} {text!r} is not a directory; pass a directory, e.g. {example}")
+    check_output(os.path.join(text, ".seedlock-dir"), option, example, given=text)
 
 
 def check_sqlite_uri(uri: str, option: str, example: str) -> None:

@@ -84,9 +84,9 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
     validate(runs, granularity, timeout)
     value, _ = resolve_seed(seed)
     if workdir is not None:
-        from seedlock.cli.paths import check_output
+        from seedlock.cli.paths import check_output_dir
 
-        check_output(os.path.join(workdir, "run-1"), "--workdir", "--workdir check-runs", given=workdir)
+        check_output_dir(workdir, "--workdir", "--workdir check-runs")
     if module is None:
         if not target:
             raise click.UsageError("missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]...")

@@ -80,6 +80,13 @@ def script_files(path: str, module: bool) -> list[str]:
     if module:
         import importlib.util
 
+        # The runs start in the current directory, as `python -m` does; this process's sys.path
+        # may not have it (the seedlock console script), so look there first.
+        if not path.startswith("."):
+            base = os.path.join(os.getcwd(), *path.split("."))
+            for candidate in (base + ".py", os.path.join(base, "__main__.py")):
+                if os.path.isfile(candidate):
+                    return [candidate]
         try:
             spec = importlib.util.find_spec(path)
         except (ImportError, ValueError):

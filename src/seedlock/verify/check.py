@@ -141,10 +141,10 @@ def _no_clock_seeds(target: Target) -> None:
             if c["rule"] == "SL104"]
     if hits:
         raise SeedlockError(
-            f"no verdict: the runs were bitwise equal, but {hits[0]['location']}: {hits[0]['message']}, which "
-            "runs at another time would not repeat; use a fixed seed (seedlock run --seed N; seedlock.derive('name') "
-            "for sub-seeds), or, "
-            "if that line does not run here, mark it `# seedlock: ignore[SL104]`")
+            f"no verdict: the runs were bitwise equal, but {hits[0]['location']}: {hits[0]['message']}; where "
+            "that line runs, runs at another time give other results. Use a fixed seed (seedlock run --seed N; "
+            "seedlock.derive('name') for sub-seeds); if it does not run here (a branch not taken), mark it "
+            "`# seedlock: ignore[SL104]`")
 
 
 def _counts(steps: Trace | None) -> dict[str, int]:
