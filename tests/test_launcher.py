@@ -169,3 +169,36 @@ def test_tf_graph_seed_and_determinism_reported_on_import() -> None:
     first, second = p.stdout.strip().splitlines()
     assert first == "2 True", p.stderr[-2000:]
     assert "tensorflow" in second and "tensorflow.ops" in second
+
+
+AS_PYTHON_DOES = """\
+import atexit, builtins, os, pickle, random, sys
+
+
+class Checkpoint:
+    pass
+
+
+def at_exit():  # a checkpoint saved at exit pickles a class of the script
+    print("atexit pickle", len(pickle.dumps(Checkpoint())) > 0, hasattr(sys.modules["__main__"], "CONFIG"))
+
+
+atexit.register(at_exit)
+CONFIG = {"lr": 0.1}
+print(os.path.isabs(__file__), __builtins__ is builtins, __loader__ is not None, hasattr(random, "random"))
+"""
+
+
+def test_the_script_runs_as_python_runs_it(tmp_path: Path) -> None:
+    # Under `python -m seedlock.launch.boot` a random.py in the current directory replaced the
+    # real one; after the last line __main__ was seedlock's again (pickling failed at exit);
+    # __file__ was relative, __builtins__ a dict, __loader__ None.
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "s.py").write_text(AS_PYTHON_DOES)
+    (tmp_path / "random.py").write_text("print('SHADOWED')\n")
+    plain = run_py(["scripts/s.py"], cwd=str(tmp_path))
+    console = str(Path(sys.executable).with_name("seedlock"))  # `python -m seedlock` itself puts the cwd first
+    seeded = subprocess.run([console, "run", "scripts/s.py"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                            text=True, timeout=120)
+    assert plain.returncode == 0 and plain.stdout == "True True True True\natexit pickle True True\n", plain
+    assert seeded.returncode == 0 and seeded.stdout == plain.stdout, seeded.stdout + seeded.stderr

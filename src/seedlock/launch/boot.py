@@ -165,6 +165,29 @@ def _check_module(name: str) -> None:
         sys.exit(2)
 
 
+def _run_script(path: str) -> None:
+    """Run a .py file as ``python SCRIPT`` does: in a ``__main__`` module that stays in
+    ``sys.modules`` after the last line (runpy puts boot's back, and pickling a class of the
+    script from a thread or atexit then failed), with an absolute ``__file__``, a loader, and
+    ``__builtins__`` the module."""
+    import builtins
+    import types
+    from importlib.machinery import SourceFileLoader
+
+    with open(path, "rb") as f:  # bytes: compile() reads the coding cookie
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)  # not boot's __future__ imports
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=SourceFileLoader("__main__", path),
+                         __package__=None, __spec__=None, __builtins__=builtins)
+    # This module stays findable by its name once the script's module is __main__ (the exit
+    # fingerprint reads _script_globals), and is not imported a second time.
+    sys.modules.setdefault("seedlock.launch.boot", sys.modules[__name__])
+    sys.modules["__main__"] = main
+    _script_globals.append(main.__dict__)
+    exec(code, main.__dict__)
+
+
 def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
     die_with_parent()
@@ -173,16 +196,20 @@ def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None
         after_setup()
 
     target_file: str | None = None
+    # Under -P sys.path[0] is the standard library's zip: insert, do not replace.
+    first = os.path.dirname(os.path.realpath(target)) if mode == "path" else os.getcwd()
+    if sys.flags.safe_path:
+        sys.path.insert(0, first)
+    else:
+        sys.path[0] = first
+    sys.argv = [target, *args]  # for -m, runpy replaces argv[0] with the module's file, as python does
     if mode == "path":
         target_file = os.path.abspath(target)
-        sys.argv = [target, *args]
-        sys.path[0] = os.path.dirname(os.path.realpath(target))  # as `python SCRIPT` does
-    else:
-        sys.argv = [target, *args]  # runpy replaces argv[0] with the module's file, as `python -m` does
-        sys.path[0] = os.getcwd()
 
     try:
-        if mode == "path":
+        if mode == "path" and target.endswith(".py"):
+            _run_script(os.path.abspath(target))
+        elif mode == "path":  # a zip archive, a .pyc: runpy knows them
             _script_globals.append(runpy.run_path(target, run_name="__main__"))
         else:
             _check_module(target)  # inside the try: a parent package's own error is the script's

@@ -28,8 +28,13 @@ R = TypeVar("R", covariant=True)
 
 
 def boot_argv(target: str, args: list[str], *, module: bool = False) -> list[str]:
-    """``python -m seedlock.launch.boot path|module TARGET ARGS``: the child's command line."""
-    return [sys.executable, "-m", "seedlock.launch.boot", "module" if module else "path", target, *args]
+    """``python -m seedlock.launch.boot path|module TARGET ARGS``: the child's command line.
+
+    ``-P`` (Python 3.11+): ``-m`` would put the current directory first on ``sys.path``, where a
+    ``random.py`` or ``seedlock.py`` took the place of the real one; boot puts the script's own
+    directory there, as ``python SCRIPT`` does."""
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe, "-m", "seedlock.launch.boot", "module" if module else "path", target, *args]
 
 
 ENV_PARENT = "SEEDLOCK_PARENT_PID"  # set for the runs of check and repeat: they die with seedlock
