@@ -80,6 +80,8 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run_seedlock(["doctor", "--json", "--sarif", "."], cwd=tmp_path), "exclusive")
     assert_one_line_error(run_seedlock(["doctor", "--no-env"], cwd=tmp_path), "nothing to check")
     assert_one_line_error(run_seedlock(["doctor", "--frobnicate"], cwd=tmp_path), "no such option")
+    (tmp_path / "empty").mkdir()  # "no problems found in 0 file(s)", exit 0, read as a clean bill
+    assert_one_line_error(run_seedlock(["doctor", "empty"], cwd=tmp_path), "no Python files in 'empty'")
 
 
 def test_help_has_an_example() -> None:

@@ -39,6 +39,8 @@ def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None)
     if not paths and env is False:
         raise SeedlockError("nothing to check with --no-env and no PATHS; pass files or directories to scan, or drop --no-env")
     files = static.iter_files(paths)  # bad paths fail here, before the (slower) audit
+    if paths and not files:  # "no problems found in 0 file(s)" read as a clean bill
+        raise SeedlockError(f"no Python files in {', '.join(map(repr, paths))}; pass .py files, or directories that hold them")
     findings = [f for file in files for f in static.scan_file(file)]
     # Default: audit without PATHS; with PATHS only in text mode (a summary line), JSON/SARIF stay pure.
     audit = env if env is not None else (not paths or not (as_json or sarif))
