@@ -76,7 +76,9 @@ def _seeded_later(m: Module, call: ast.Call, methods: tuple[str, ...]) -> bool:
     why="with no seed NumPy, Python's random and torch draw OS entropy: every run gets different numbers, "
     "and seedlock cannot seed an RNG object you create yourself",
     fix="pass a seed: np.random.default_rng(seedlock.derive('noise')) or seedlock.rng('noise'); "
-    "random.Random(seedlock.derive('augment'))",
+    "random.Random(seedlock.derive('augment')). A bare random.seed() or torch.seed(): drop it (seedlock "
+    "seeds them) or pass seedlock.derive('name'). random.SystemRandom takes no seed: use "
+    "random.Random(seedlock.derive('name'))",
 )
 def sl101(m: Module) -> Iterator[Hit]:
     for call in m.calls:
