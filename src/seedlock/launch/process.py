@@ -17,12 +17,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 R = TypeVar("R", covariant=True)
+W = TypeVar("W", bound="Waitable[Any]")
 
 # subprocess (~17 ms to import) is imported where it is used: `seedlock run` needs only boot_argv.
 
@@ -94,6 +95,50 @@ def wait_or_kill(proc: Waitable[R], timeout: float | None) -> tuple[R, bool]:
     except BaseException:
         proc.kill()
         raise
+
+
+class Live:
+    """The processes a command started and has not seen end, so that one call kills them all
+    (Ctrl-C, SIGTERM, an interrupted ``repeat``): each is waited for in a worker thread, and its
+    own session keeps the terminal's Ctrl-C from reaching it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._procs: set[Waitable[Any]] = set()
+        self.stopped = threading.Event()
+
+    def add(self, proc: W) -> W:
+        with self._lock:
+            self._procs.add(proc)
+        if self.stopped.is_set():  # started as the stop came
+            proc.kill()
+        return proc
+
+    def discard(self, proc: Waitable[Any]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def prune(self) -> None:
+        """Forget the processes that have ended."""
+        with self._lock:
+            self._procs = {p for p in self._procs if not _ended(p)}
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            proc.kill()
+
+
+def _ended(proc: Waitable[Any]) -> bool:
+    try:
+        proc.wait(0)
+    except Exception:
+        return False
+    return True
 
 
 class FreshProcess:

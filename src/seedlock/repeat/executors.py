@@ -13,6 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from typing import Protocol
 
+from seedlock.launch.process import Live
 from seedlock.repeat.forkserver import ForkServer, ForkServerGone
 from seedlock.repeat.trial import FreshProc, Proc, TrialResult, TrialSpec, fresh_rundir, run, trial_env
 
@@ -60,9 +61,8 @@ class LocalExecutor:
     def __init__(self, workers: int, *, script: str | None, cwd: str, zygote_env: dict[str, str], log: str) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="seedlock-trial")
         self._futures: dict[Future[TrialResult], TrialSpec] = {}
-        self._live: set[Proc] = set()
+        self._live = Live()  # its `stopped`: interrupted, every trial in flight killed
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._notes: list[str] = []
         self._base = dict(os.environ)
         self._announced = False
@@ -109,35 +109,28 @@ class LocalExecutor:
             self._note(f"fork-server: imported {what} once in {info['seconds']:.1f} s; each trial is forked from it")
         return True
 
-    def _track(self, proc: Proc) -> Proc:
-        with self._lock:
-            self._live.add(proc)
-        if self._stopping.is_set():
-            proc.kill()
-        return proc
-
     def _fork_start(self, spec: TrialSpec) -> Proc:
         server = self.server
         if server is None:
             raise ForkServerGone("fell back to fresh processes")
         fresh_rundir(spec)
         env = trial_env(spec, self._base)
-        return self._track(server.spawn(env, spec.cwd, [spec.script, *spec.args],
+        return self._live.add(server.spawn(env, spec.cwd, [spec.script, *spec.args],
                                         str(spec.file("stdout.txt")), str(spec.file("stderr.txt"))))
 
     def _fresh_start(self, spec: TrialSpec) -> Proc:
-        return self._track(FreshProc(spec, trial_env(spec, self._base)))
+        return self._live.add(FreshProc(spec, trial_env(spec, self._base)))
 
     def _run(self, spec: TrialSpec) -> TrialResult:
         if spec.role == "trial" and self._forking():
             try:
-                result = run(spec, self._fork_start, mode="fork", interrupted=self._stopping.is_set)
-                if result.exit_code is not None or self._stopping.is_set():
+                result = run(spec, self._fork_start, mode="fork", interrupted=self._live.stopped.is_set)
+                if result.exit_code is not None or self._live.stopped.is_set():
                     return result
                 self.fall_back(f"the fork server died while running seed {spec.seed}")  # rerun it fresh
             except ForkServerGone as exc:
                 self.fall_back(str(exc))
-        return run(spec, self._fresh_start, mode="fresh", interrupted=self._stopping.is_set)
+        return run(spec, self._fresh_start, mode="fresh", interrupted=self._live.stopped.is_set)
 
     def submit(self, spec: TrialSpec) -> None:
         self._futures[self._pool.submit(self._run, spec)] = spec
@@ -153,30 +146,17 @@ class LocalExecutor:
                 out.append(future.result())
             except Exception as exc:  # a bug or an OS error around the trial, not the trial itself
                 out.append(lost(spec, self.mode, f"{type(exc).__name__}: {exc}"))
-        with self._lock:
-            self._live = {p for p in self._live if not _ended(p)}
+        self._live.prune()
         return out
 
     def in_flight(self) -> int:
         return len(self._futures)
 
     def interrupt(self) -> None:
-        self._stopping.set()
-        with self._lock:
-            live = list(self._live)
-        for proc in live:
-            proc.kill()
+        self._live.stop()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         if self.server is not None:
             self.server.close()
             self.server = None
-
-
-def _ended(proc: Proc) -> bool:
-    try:
-        proc.wait(0)
-    except Exception:
-        return False
-    return True

@@ -16,7 +16,7 @@ from types import FrameType
 
 from seedlock.frameworks.base import Config
 from seedlock.launch.env import ENV_AUDIT_FILE, ENV_GRANULARITY, ENV_MANIFEST, ENV_PLAIN, ENV_TRACE, child_env
-from seedlock.launch.process import FreshProcess, boot_argv, wait_or_kill
+from seedlock.launch.process import FreshProcess, Live, boot_argv, wait_or_kill
 
 STDERR_TAIL = 4000
 
@@ -66,33 +66,6 @@ def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extr
     env[ENV_AUDIT_FILE] = str(rundir / "audit.json")
     env.update(extra or {})
     return env
-
-
-class Live:
-    """The runs going on, so that Ctrl-C or SIGTERM in the main thread can kill them all: each
-    waits in a worker thread, and its own session keeps the terminal's Ctrl-C from reaching it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._procs: set[FreshProcess] = set()
-        self.stopped = threading.Event()
-
-    def add(self, proc: FreshProcess) -> None:
-        with self._lock:
-            self._procs.add(proc)
-        if self.stopped.is_set():  # started as the stop came
-            proc.kill()
-
-    def discard(self, proc: FreshProcess) -> None:
-        with self._lock:
-            self._procs.discard(proc)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        with self._lock:
-            procs = list(self._procs)
-        for proc in procs:
-            proc.kill()
 
 
 def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, timeout: float | None,
