@@ -180,9 +180,6 @@ def _run_script(path: str) -> None:
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __loader__=SourceFileLoader("__main__", path),
                          __package__=None, __spec__=None, __builtins__=builtins)
-    # This module stays findable by its name once the script's module is __main__ (the exit
-    # fingerprint reads _script_globals), and is not imported a second time.
-    sys.modules.setdefault("seedlock.launch.boot", sys.modules[__name__])
     sys.modules["__main__"] = main
     _script_globals.append(main.__dict__)
     exec(code, main.__dict__)
@@ -190,6 +187,10 @@ def _run_script(path: str) -> None:
 
 def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None:
     mode, target, *args = argv
+    # Run as `python -m seedlock.launch.boot`, this module is __main__ until the script's takes
+    # that name: findable by its own name all along (the exit fingerprint reads _script_globals),
+    # and never imported a second time.
+    sys.modules.setdefault("seedlock.launch.boot", sys.modules[__name__])
     die_with_parent()
     _setup()
     if after_setup is not None:  # `seedlock repeat`'s forked trials: replay the zygote's import-time draws

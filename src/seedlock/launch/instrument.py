@@ -173,9 +173,7 @@ def _roots() -> dict[str, Any]:
 def _global_names(objs: list[Any]) -> dict[int, str]:
     """id -> the first (sorted) name the script's globals bind it to, for names that bind one
     object only; the script's globals are what ``boot`` kept of ``runpy``'s run."""
-    # boot runs as __main__ under `seedlock run`/`check`, as a module in fork-server trials
-    kept = [getattr(sys.modules.get(m), "_script_globals", None) for m in ("__main__", "seedlock.launch.boot")]
-    namespaces = {id(ns): ns for lists in kept if isinstance(lists, list) for ns in lists}.values()
+    namespaces = getattr(sys.modules.get("seedlock.launch.boot"), "_script_globals", [])
     ids = {id(o) for o in objs}
     bound: dict[str, set[int]] = {}
     for namespace in namespaces:
