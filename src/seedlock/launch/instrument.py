@@ -35,9 +35,12 @@ class _DigestingStdout:
         self.lines = 0
 
     def write(self, s: str) -> int:
-        self.hash.update(s.encode("utf-8", "surrogateescape"))
-        self.lines += s.count("\n")
+        self.digest(s.encode("utf-8", "surrogateescape"))
         return self._inner.write(s)
+
+    def digest(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.lines += data.count(b"\n")
 
     def writelines(self, lines: Any) -> None:
         for s in lines:
@@ -63,8 +66,7 @@ class _DigestingBuffer:
 
     def write(self, b: Any) -> int:
         data = bytes(b)
-        self._text.hash.update(data)
-        self._text.lines += data.count(b"\n")
+        self._text.digest(data)
         return self._inner.write(data)
 
     def writelines(self, lines: Any) -> None:
