@@ -7,7 +7,7 @@ One run measures, on a ~1.07 M-parameter MLP (784-1024-256-10, Adam, batch 256, 
 * Keras 3 ``model.fit`` without callbacks, with a callback that does nothing at each batch end
   (what Keras itself charges for any per-batch callback), with ``seedlock.keras.Trace(every="epoch")``
   and with ``Trace(every="batch")`` (final record with saved values included in both);
-* a plain PyTorch loop without and with ``seedlock.torch_trace.install_optimizer_hook``
+* a plain PyTorch loop without and with ``seedlock.trace.torch_hooks.install_optimizer_hook``
   (parameter and gradient digests at every step).
 
 Each configuration is timed ``--repeat`` times, rounds interleaved, and the best time is kept.
@@ -121,7 +121,7 @@ def keras_bench(args: argparse.Namespace, out: str) -> Times:
 def torch_bench(args: argparse.Namespace, out: str) -> Times:
     import torch
 
-    import seedlock.torch_trace
+    import seedlock.trace.torch_hooks
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 256),
@@ -142,13 +142,13 @@ def torch_bench(args: argparse.Namespace, out: str) -> Times:
     counter = iter(range(10**6))
 
     def traced() -> None:
-        hook = seedlock.torch_trace.install_optimizer_hook(f"{out}/t{next(counter)}.jsonl", modules={"model": model})
+        hook = seedlock.trace.torch_hooks.install_optimizer_hook(f"{out}/t{next(counter)}.jsonl", modules={"model": model})
         try:
             train()
         finally:
             hook.remove()
 
-    hook_class = seedlock.torch_trace.OptimizerHook
+    hook_class = seedlock.trace.torch_hooks.OptimizerHook
     setattr(hook_class, "__call__", timed(hook_class.__call__))  # noqa: B010 - mypy forbids assigning methods
     train()  # warm up allocator and kernels
     return best_times({"loop, no hook": train, "optimizer hook, every step": traced}, args.repeat)

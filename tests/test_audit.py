@@ -14,6 +14,7 @@ import pytest
 
 from conftest import clean_env, run_seedlock
 from seedlock import audit
+from seedlock.audit import records as records_module
 
 
 # The launcher does not read SEEDLOCK_AUDIT yet. This child runs the real boot and installs
@@ -120,12 +121,12 @@ def test_record_explain_and_write(tmp_path: Path) -> None:
         (saved,) = json.loads((tmp_path / "sub" / "audit.json").read_text())["records"]
         assert saved["op"] == "put_" and saved["count"] == 2 and saved["message"].startswith("put_ does not")
     finally:
-        audit._records.clear()
+        records_module._records.clear()
 
 
 def test_alternatives_and_doctests() -> None:
     assert audit.alternative_for("tensorflow", "RandomStandardNormal") is not None
     assert audit.alternative_for("torch", "upsample_bilinear2d_backward_out_cuda") is not None
     assert audit.alternative_for("tensorflow", "put_") is None
-    result = doctest.testmod(audit)
+    result = doctest.testmod(records_module)
     assert result.failed == 0 and result.attempted > 0

@@ -18,12 +18,21 @@ import pytest
 import xxhash
 
 from conftest import ROOT, clean_env
-from seedlock import _devicehash_jax as dhj
-from seedlock import _devicehash_torch as dht
-from seedlock import devicehash as dh
-from seedlock.devicehash import _MASK, LANES, jax_digest, numpy_digest, torch_digest
-from seedlock.fingerprint import DeviceLeaf, Leaf, digest_leaf, digests, fingerprint, tensor_digest
-from seedlock.leaves import leaf_of
+from seedlock.fingerprint import (
+    DeviceLeaf,
+    Leaf,
+    dh1,
+    digest_as,
+    digest_leaf,
+    digests,
+    fingerprint,
+    tensor_digest,
+)
+from seedlock.fingerprint import devicehash as dh
+from seedlock.fingerprint import dh1_jax as dhj
+from seedlock.fingerprint import dh1_torch as dht
+from seedlock.fingerprint.devicehash import _MASK, LANES, jax_digest, numpy_digest, torch_digest
+from seedlock.fingerprint.leaves import leaf_of
 
 torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
@@ -151,11 +160,11 @@ def _reference_lanes(words: list[int], base: int) -> list[int]:
     for i, w in enumerate(words, start=base):
         lo, hi = i & _MASK, i >> 32
         for k in range(LANES):
-            x = (w * dh._M[k] + lo * dh._A[k] + hi * dh._B[k] + dh._S[k]) & _MASK
+            x = (w * dh1._M[k] + lo * dh1._A[k] + hi * dh1._B[k] + dh1._S[k]) & _MASK
             x ^= x >> 16
-            x = (x * dh._N1[k]) & _MASK
+            x = (x * dh1._N1[k]) & _MASK
             x ^= x >> 13
-            x = (x * dh._N2[k]) & _MASK
+            x = (x * dh1._N2[k]) & _MASK
             x ^= x >> 16
             lanes[k] = (lanes[k] + x) & _MASK
     return lanes
@@ -235,7 +244,7 @@ def test_swaps_shifts_and_reinterpretations_change_the_digest() -> None:
 
 def test_device_digest_dispatch_and_algorithms() -> None:
     from seedlock.fingerprint import tensor_digest
-    from seedlock.leaves import leaf_of
+    from seedlock.fingerprint.leaves import leaf_of
 
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     d = numpy_digest(a)
@@ -245,9 +254,9 @@ def test_device_digest_dispatch_and_algorithms() -> None:
     assert dh.device_digest(1.5) == numpy_digest(np.array(1.5))
     assert dh.algorithm_of(d) == dh.ALGORITHM == "dh1"
     assert dh.algorithm_of(tensor_digest(a)) == "xxh3_128"
-    assert dh.digest_as("xxh3_128", a) == tensor_digest(a) and dh.digest_as("dh1", a) == d
+    assert digest_as("xxh3_128", a) == tensor_digest(a) and digest_as("dh1", a) == d
     with pytest.raises(ValueError, match="unknown digest algorithm"):
-        dh.digest_as("md5", a)
+        digest_as("md5", a)
     with pytest.raises(TypeError, match="one tensor"):
         dh.device_digest({"w": a})
     with pytest.raises(TypeError, match="x64"):
@@ -338,7 +347,7 @@ def test_device_leaf_is_digested_and_summarised_where_it_lives() -> None:
 
 
 def test_doctests() -> None:
-    for module in (dh, dhj, dht):
+    for module in (dh, dh1, dhj, dht):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

@@ -12,7 +12,6 @@ import pytest
 import xxhash
 
 from conftest import ROOT, clean_env, run_py
-from seedlock.devicehash import numpy_digest
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import (
     Fingerprint,
@@ -23,6 +22,7 @@ from seedlock.fingerprint import (
     fingerprint,
     tensor_digest,
 )
+from seedlock.fingerprint.devicehash import numpy_digest
 
 GOLDEN = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "step": 3, "name": "x", "none": None}
 # Pins the digest format: if this changes, every stored fingerprint and trace becomes incomparable.
@@ -164,7 +164,7 @@ def test_canonical_order_is_stable_across_processes() -> None:
     assert len(orders) == 2 or len(set(keys)) == 1  # different insertion orders, same digest
 
 
-# --- algorithms: xxh3_128 on the host, dh1 (seedlock.devicehash) on accelerators or on request ----------
+# --- algorithms: xxh3_128 on the host, dh1 (seedlock.fingerprint.devicehash) on accelerators or on request ----------
 
 
 def old_xxh3(a: np.ndarray) -> str:
@@ -235,8 +235,8 @@ def test_bad_algorithm_says_what_to_pass(call: object) -> None:
 def test_doctests() -> None:
     import doctest
 
-    from seedlock import fingerprint as module
-    from seedlock import leaves
+    from seedlock.fingerprint import digest as module
+    from seedlock.fingerprint import leaves
 
     for m in (module, leaves):
         result = doctest.testmod(m)

@@ -14,7 +14,7 @@ import pytest
 from conftest import clean_env, run_py, run_seedlock
 from seedlock import api, seeds
 from seedlock.trace import read_trace
-from seedlock.trace_compare import compare_traces
+from seedlock.trace.compare import compare_traces
 from test_integration_docs import block
 
 pytest.importorskip("lightning")

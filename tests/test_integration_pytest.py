@@ -193,8 +193,8 @@ def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: p
 
 def test_docstring_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The docstring examples run; seedlock's state is put back for the tests that follow."""
-    from seedlock import ipython, lightning, pytest_plugin
-    from seedlock.integrations import mlflow
+    from seedlock import lightning, pytest_plugin
+    from seedlock.integrations import ipython, mlflow
 
     monkeypatch.chdir(tmp_path)  # an example that writes files writes them here
     monkeypatch.setattr(seeds, "_master", seeds._master)

@@ -68,7 +68,7 @@ def test_metric_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     import numpy as np
 
     import seedlock
-    from seedlock import metrics
+    from seedlock.trace import metrics
 
     text = 'x\n{"step": 2, "a": 1, "b": 2.5}\n{"a": true}\n{"s": "x"}\n{"step": 1.5, "a": 1}\n  {"c": -1e3}\n'
     assert repeat_metrics.parse_stdout(text) == [("a", 2, 1.0), ("b", 2, 2.5), ("c", None, -1000.0)]
@@ -269,7 +269,7 @@ def test_log_metric_is_exported_lazily() -> None:
     import seedlock
 
     assert "log_metric" in seedlock.__all__ and "log_metric" in dir(seedlock)
-    assert seedlock.log_metric.__module__ == "seedlock.metrics"
+    assert seedlock.log_metric.__module__ == "seedlock.trace.metrics"
 
 
 def test_doctests() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from conftest import run_py, run_seedlock
-from seedlock import callsite, strict
+from seedlock import strict
+from seedlock.audit import callsite
 from seedlock.seeds import derive
 
 

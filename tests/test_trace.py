@@ -16,18 +16,19 @@ import pytest
 
 from conftest import ROOT, clean_env, run_py
 from seedlock import trace
+from seedlock.config import ENV_TRACE
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import fingerprint
-from seedlock.trace import NotATrace, TraceWriter, read_trace
-from seedlock.trace_compare import Divergence, compare_traces, ulp_distance
+from seedlock.trace import NotATrace, TraceWriter, read_trace, tracefile
+from seedlock.trace.compare import Divergence, compare_traces, ulp_distance
 
 
 @pytest.fixture(autouse=True)
 def no_active_trace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(trace.ENV_TRACE, raising=False)
+    monkeypatch.delenv(ENV_TRACE, raising=False)
     yield
     trace.stop()
-    trace._writers.clear()
+    tracefile._writers.clear()
 
 
 def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = None, final: float = 1.0,
@@ -129,7 +130,7 @@ def test_record_is_a_no_op_without_a_trace(tmp_path: Path) -> None:
 
 def test_record_writes_to_the_trace_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "env.jsonl"
-    monkeypatch.setenv(trace.ENV_TRACE, str(path))
+    monkeypatch.setenv(ENV_TRACE, str(path))
     trace.record(1, metrics={"loss": 0.5}, w=np.ones(2))
     trace.record(2, kind="eval", w=np.zeros(2))
     assert trace.open_writer(path) is trace.active()  # one writer per path: a callback joins it
@@ -264,9 +265,9 @@ def test_bad_algorithm_says_what_to_pass(tmp_path: Path) -> None:
 def test_doctests() -> None:
     import doctest
 
-    from seedlock import trace_compare, trace_record
+    from seedlock.trace import compare, records
 
-    for module in (trace, trace_compare, trace_record):
+    for module in (tracefile, compare, records):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
@@ -329,11 +330,11 @@ if keras.backend.backend() == "tensorflow":
           callbacks=[seedlock.keras.TFKerasTrace(os.path.join(out, "tfk.jsonl"), every="batch")])
     digests["tfk"] = fingerprint(t).digest
 if keras.backend.backend() == "torch":
-    import torch, seedlock.torch_trace
+    import torch, seedlock.trace.torch_hooks
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    hook = seedlock.torch_trace.install_optimizer_hook(os.path.join(out, "hook.jsonl"))
+    hook = seedlock.trace.torch_hooks.install_optimizer_hook(os.path.join(out, "hook.jsonl"))
     for _ in range(3):
         opt.zero_grad()
         ((net(torch.from_numpy(x)) - torch.from_numpy(y)) ** 2).mean().backward()

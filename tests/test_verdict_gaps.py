@@ -116,7 +116,7 @@ def test_diff_of_two_granularities_still_compares_the_exit_records(tmp_path: Pat
 
 ROOTS = textwrap.dedent("""
     import gc, json, sys, types, torch, keras
-    from seedlock.launch import instrument
+    from seedlock.trace import instrument
     class Net(torch.nn.Module):
         def __init__(self):
             super().__init__(); self.w = torch.nn.Parameter(torch.ones(3))
@@ -126,7 +126,7 @@ ROOTS = textwrap.dedent("""
     for k in range(2):  # two Keras models of one name
         i = keras.Input((2,)); models.append(keras.Model(i, keras.layers.Dense(1)(i), name="net"))
     labels = sorted(instrument._roots())
-    from seedlock.torch_trace import install_optimizer_hook
+    from seedlock.trace.torch_hooks import install_optimizer_hook
     hook = install_optimizer_hook("opt.trace", grads=False)
     for n in range(20):  # optimizers freed and made again: their id()s are reused
         m = torch.nn.Linear(2, 1); opt = torch.optim.SGD(m.parameters(), lr=0.1)

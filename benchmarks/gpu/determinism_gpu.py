@@ -156,8 +156,7 @@ def _keras_run(size: tuple[int, ...], smoke: bool) -> dict[str, Any]:
 
 
 def worker(args: argparse.Namespace) -> None:
-    from seedlock import devicehash
-    from seedlock.fingerprint import fingerprint
+    from seedlock.fingerprint import devicehash, fingerprint
 
     size = SIZES["smoke" if args.cpu_smoke else "gpu"]
     if args.worker == "torch":

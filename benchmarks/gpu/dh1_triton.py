@@ -1,6 +1,6 @@
 """A hand-written Triton kernel for ``dh1``: the candidate to beat the compiled torch kernels.
 
-The torch kernels that ``torch.compile`` makes (``seedlock._devicehash_torch``) hash 4 GB in
+The torch kernels that ``torch.compile`` makes (``seedlock.fingerprint.dh1_torch``) hash 4 GB in
 about 3.4 ms on an H100, where the target is 3 ms and one read takes 1.3 ms. They are bound by
 integer work, and they do some that this kernel does not: torch has no uint32 arithmetic, so
 each logical shift there is an arithmetic shift and a mask. Here every lane is uint32, with
@@ -27,7 +27,7 @@ from typing import Any
 import triton
 import triton.language as tl
 
-from seedlock.devicehash import _A, _M, _N1, _N2, _SH
+from seedlock.fingerprint.devicehash import _A, _M, _N1, _N2, _SH
 
 BLOCK = 4096  # words per program
 NUM_WARPS = 8
@@ -101,8 +101,8 @@ def check() -> int:
     import numpy as np
     import torch
 
-    from seedlock import _devicehash_torch as dht
-    from seedlock import devicehash as dh
+    from seedlock.fingerprint import devicehash as dh
+    from seedlock.fingerprint import dh1_torch as dht
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     block, warps = (BLOCK, NUM_WARPS) if dev == "cuda" else (256, 1)

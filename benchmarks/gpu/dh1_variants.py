@@ -4,7 +4,7 @@
 
 Then the hand-written Triton kernel of ``dh1_triton.py``, per block size and warp count. Every
 variant must give the same digest (printed); the fastest one is the candidate for
-``seedlock._devicehash_torch``'s ``_ROW`` and ``_SUM_DTYPE``, or to replace its kernels with
+``seedlock.fingerprint.dh1_torch``'s ``_ROW`` and ``_SUM_DTYPE``, or to replace its kernels with
 the Triton one. Prints "skipped: no CUDA" without a GPU.
 """
 
@@ -25,8 +25,8 @@ def main() -> int:
         return 0
     from fingerprint_gpu import cuda_ms  # its neighbour here: the same timer for every number
 
-    from seedlock import _devicehash_torch as dht
-    from seedlock import devicehash as dh
+    from seedlock.fingerprint import devicehash as dh
+    from seedlock.fingerprint import dh1_torch as dht
 
     t = torch.randn(args.numel, device="cuda", generator=torch.Generator(device="cuda").manual_seed(0))
     digests = set()

@@ -56,8 +56,8 @@ def sweep_cuda() -> bool:
     import numpy as np
     import torch
 
-    from seedlock import _devicehash_torch as dht
-    from seedlock import devicehash as dh
+    from seedlock.fingerprint import devicehash as dh
+    from seedlock.fingerprint import dh1_torch as dht
 
     bad = 0
     rng = np.random.default_rng(0)
@@ -138,8 +138,8 @@ def summaries_cuda() -> bool:
 def gpu(args: argparse.Namespace) -> int:
     import torch
 
-    from seedlock import _devicehash_torch as dht
-    from seedlock import devicehash as dh
+    from seedlock.fingerprint import devicehash as dh
+    from seedlock.fingerprint import dh1_torch as dht
     from seedlock.fingerprint import tensor_digest
 
     free, total = torch.cuda.mem_get_info()
@@ -217,7 +217,7 @@ def gpu(args: argparse.Namespace) -> int:
 def cpu(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from seedlock import devicehash as dh
+    from seedlock.fingerprint import devicehash as dh
     from seedlock.fingerprint import tensor_digest
 
     print("no GPU: CPU path only")

@@ -10,8 +10,7 @@ from typing import Any
 
 from seedlock import seeds
 from seedlock.errors import BadArgument
-from seedlock.frameworks import ADAPTERS, Adapter, Config
-from seedlock.launch import hooks
+from seedlock.frameworks import ADAPTERS, Adapter, Config, hooks
 from seedlock.report import SeedReport
 
 _config: Config | None = None

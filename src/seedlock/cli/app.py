@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from seedlock.cli import COMMANDS, fail
+from seedlock.cli.commands import COMMANDS, fail
 from seedlock.errors import SeedlockError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from seedlock.cli.paths import check_sqlite_uri
+from seedlock.launch.paths import check_sqlite_uri
 from seedlock.repeat.store import DEFAULT_STORE
 
 

@@ -157,8 +157,8 @@ def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: s
     if address is not None and executor != "ray":
         raise SeedlockError("--address is for --executor ray; add --executor ray, or drop --address")
     if mlflow_uri is not None:  # checked now, not when the trials are done
-        from seedlock.cli.paths import check_sqlite_uri
         from seedlock.integrations.mlflow import default_tracking_uri
+        from seedlock.launch.paths import check_sqlite_uri
 
         check_sqlite_uri(mlflow_uri or default_tracking_uri(), "--mlflow", "--mlflow=sqlite:///mlflow.db")
     if workers is None:

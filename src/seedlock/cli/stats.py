@@ -273,7 +273,7 @@ def power(p_gt: float | None, delta: float | None, sd: float | None, alpha: floa
 def report(experiments: tuple[str, ...], metrics: tuple[str, ...], out: str, store_path: str) -> None:
     """Write one self-contained HTML report of EXPERIMENTS: summaries, plots, trials, a manifest,
     and when there are several, each compared with the first."""
-    from seedlock.cli.paths import check_output
+    from seedlock.launch.paths import check_output
 
     check_output(out, "--html", "--html report.html")  # now, not after the statistics
     with _open(store_path) as store:

@@ -84,7 +84,7 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
     validate(runs, granularity, timeout)
     value, _ = resolve_seed(seed)
     if workdir is not None:
-        from seedlock.cli.paths import check_output_dir
+        from seedlock.launch.paths import check_output_dir
 
         check_output_dir(workdir, "--workdir", "--workdir check-runs")
     if module is None:
@@ -142,7 +142,7 @@ def diff(a: str, b: str, as_json: bool) -> None:
     """
     from seedlock.doctor import manifest
     from seedlock.trace import read_trace
-    from seedlock.trace_compare import compare_traces
+    from seedlock.trace.compare import compare_traces
 
     for path in (a, b):
         if not os.path.exists(path):

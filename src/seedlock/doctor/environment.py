@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from seedlock.config import ENV_ACTIVE, ENV_THREADS
 from seedlock.doctor.findings import Finding
+from seedlock.seeds import ENV_SEED
 
 # Distributions whose versions change numerics or seeding behaviour.
 PACKAGES: tuple[str, ...] = (
@@ -39,7 +41,7 @@ ISA_PREFIXES: tuple[str, ...] = ("avx", "amx", "fma", "f16c", "sse4", "sve", "as
 FRAMEWORKS: tuple[str, ...] = ("numpy", "tensorflow", "keras", "tf_keras", "torch", "jax", "pytensor")
 THREAD_VARS: tuple[str, ...] = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS", "SEEDLOCK_THREADS",
+    "TF_NUM_INTEROP_THREADS", ENV_THREADS,
 )
 
 
@@ -92,7 +94,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("CUDA_VISIBLE_DEVICES", "when CUDA initialises", _cuda_up, "which GPUs (and so which GPU model) a run uses"),
     EnvVar("KERAS_BACKEND", "when Keras is imported", _imported("keras"), "Keras 3 backend: tensorflow, jax or torch"),
     EnvVar("TF_USE_LEGACY_KERAS", "when TensorFlow is imported", _imported("tensorflow"), "tf.keras is tf-keras (Keras 2)"),
-    EnvVar("SEEDLOCK_SEED", "by seedlock.seed_everything() and derive()", lambda: False, "seedlock's master seed"),
+    EnvVar(ENV_SEED, "by seedlock.seed_everything() and derive()", lambda: False, "seedlock's master seed"),
     EnvVar("PL_GLOBAL_SEED", "by Lightning's seed_everything() and its workers", lambda: False, "Lightning's seed"),
 )
 
@@ -278,7 +280,7 @@ def collect() -> dict[str, Any]:
         "hash": _hash(),
         "env": _env_vars(),
         "imported": [m for m in FRAMEWORKS if m in sys.modules],
-        "seedlock_active": os.environ.get("SEEDLOCK_ACTIVE") == "1",
+        "seedlock_active": os.environ.get(ENV_ACTIVE) == "1",
     }
 
 

@@ -8,10 +8,9 @@ import sys
 from collections.abc import Mapping
 from types import ModuleType
 
+from seedlock.config import ENV_HASHSEED
 from seedlock.frameworks.base import Adapter, Config
 from seedlock.report import SeedReport
-
-ENV_HASHSEED = "SEEDLOCK_HASHSEED"  # one hash seed for every trial of a `seedlock repeat` experiment
 
 
 def _wanted_hashseed(config: Config, environ: Mapping[str, str]) -> str:

@@ -89,4 +89,7 @@ def generator(name: str = "dataloader", *, rank: int | None = None) -> Any:
     return g
 
 
+torch_generator = generator  # the name seedlock exports it under
+
+
 ADAPTER = Adapter("torch", "torch", apply, env=env)

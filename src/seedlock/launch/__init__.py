@@ -1,1 +1,2 @@
-"""The launcher: environment before the interpreter starts, then boot, hooks and runpy."""
+"""The launcher: the environment a run needs before its interpreter starts, the child's boot
+(seed, hooks, then the script as ``__main__``), and the processes check and repeat start."""

@@ -19,18 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from seedlock import api
-from seedlock.frameworks.base import Config
-from seedlock.launch.env import (
-    ENV_AUDIT,
-    ENV_DIGEST,
-    ENV_GRANULARITY,
-    ENV_MANIFEST,
-    ENV_PLAIN,
-    ENV_STRICT,
-    ENV_TRACE,
-    ENV_VERBOSE,
-    config_from_env,
-)
+from seedlock.config import Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
@@ -52,13 +41,13 @@ def _trimmed(tb: TracebackType | None, target_file: str | None) -> TracebackType
     return tb
 
 
-def _manifest(path: str, config: Config, report: SeedReport | None, plain: bool) -> None:
+def _manifest(path: str, settings: Settings, report: SeedReport | None) -> None:
     """Written at start (a crash still leaves one), rewritten at exit with what was applied on import."""
     from seedlock.doctor import manifest
 
-    settings = {"deterministic": config.deterministic, "threads": config.threads, "plain": plain,
-                "strict": os.environ.get(ENV_STRICT) == "1", "audit": os.environ.get(ENV_AUDIT) == "1"}
-    data = manifest.build(None if plain else config.seed, [sys.executable, *sys.argv], settings)
+    wanted = {"deterministic": settings.deterministic, "threads": settings.threads, "plain": settings.plain,
+              "strict": settings.strict, "audit": settings.audit}
+    data = manifest.build(None if settings.plain else settings.seed, [sys.executable, *sys.argv], wanted)
     manifest.write(path, data)
 
     def final() -> None:
@@ -71,39 +60,36 @@ def _manifest(path: str, config: Config, report: SeedReport | None, plain: bool)
 
 def _setup() -> None:
     """Seed, then the optional layers: strict, audit, trace, manifest; all before the script's first line."""
-    verbose = os.environ.get(ENV_VERBOSE) == "1"
-    plain = os.environ.get(ENV_PLAIN) == "1"
-    config = config_from_env(os.environ)
+    settings = Settings.from_env(os.environ)  # the one read of seedlock's variables
     report = None
-    if not plain:
-        report = api.seed_everything(config.seed, deterministic=config.deterministic, threads=config.threads)
-        if os.environ.get(ENV_STRICT) == "1":
-            from seedlock import strict
+    if not settings.plain:
+        report = api.seed_everything(settings.seed, deterministic=settings.deterministic, threads=settings.threads)
+        if settings.strict:
+            from seedlock.audit import strict
 
             strict.install(report)
-        if os.environ.get(ENV_AUDIT) == "1":
-            from seedlock import audit
+        if settings.audit:
+            from seedlock.audit import ops as audit
 
             audit.install(report)
-    if os.environ.get(ENV_TRACE):
-        from seedlock.launch import instrument
+    if settings.trace:
+        from seedlock.trace import instrument
 
-        instrument.install(os.environ[ENV_TRACE], os.environ.get(ENV_GRANULARITY, "epoch"),
-                           os.environ.get(ENV_DIGEST, "auto"))
-    if os.environ.get(ENV_MANIFEST):
-        _manifest(os.environ[ENV_MANIFEST], config, report, plain)
-    if verbose and report is not None:
+        instrument.install(settings.trace, settings.granularity, settings.digest)
+    if settings.manifest:
+        _manifest(settings.manifest, settings, report)
+    if settings.verbose and report is not None:
         for line in report.lines():
             _say(line)
         start = len(report.entries)
 
         def later() -> None:  # what adapters did on imports during the run
-            if os.environ.get(ENV_STRICT) == "1":
-                from seedlock import strict
+            if settings.strict:
+                from seedlock.audit import strict
 
                 strict.finish()  # atexit runs in reverse order: flush their entries first
-            if os.environ.get(ENV_AUDIT) == "1":
-                from seedlock import audit
+            if settings.audit:
+                from seedlock.audit import ops as audit
 
                 audit.finish()
             for line in report.lines(since=start)[1:]:

@@ -22,6 +22,15 @@ import os
 import sys
 from typing import NamedTuple
 
+from seedlock.config import (
+    ENV_AUDIT,
+    ENV_AUDIT_FILE,
+    ENV_DIGEST,
+    ENV_GRANULARITY,
+    ENV_MANIFEST,
+    ENV_STRICT,
+    ENV_TRACE,
+)
 from seedlock.errors import SeedlockError
 from seedlock.seeds import ENV_SEED, validate_seed
 
@@ -150,8 +159,7 @@ def check_threads(threads: str | None) -> int | None:
 def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool,
               digest: str | None = None) -> dict[str, str]:
     """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
-    from seedlock.cli.paths import check_output
-    from seedlock.launch import env as names
+    from seedlock.launch.paths import check_output
 
     if granularity not in ("epoch", "batch", "exit"):
         raise SeedlockError(f"unknown granularity {granularity!r}; use one of: epoch, batch, exit")
@@ -159,22 +167,22 @@ def layer_env(trace: str | None, granularity: str, manifest: str | None, strict:
     # Checked here, not where the child opens them: its OSError would be a traceback, after start-up.
     if trace is not None:  # "" too: `--trace=` is a mistake, not "no trace"
         check_output(trace, "--trace", "--trace run.trace.jsonl")
-        out[names.ENV_TRACE] = os.path.abspath(trace)
-        out[names.ENV_GRANULARITY] = granularity
+        out[ENV_TRACE] = os.path.abspath(trace)
+        out[ENV_GRANULARITY] = granularity
         if digest:
-            out[names.ENV_DIGEST] = digest
+            out[ENV_DIGEST] = digest
         if manifest is None:
             manifest = os.path.abspath(trace) + ".manifest.json"
     if manifest is not None:
         check_output(manifest, "--manifest", "--manifest manifest.json")
-        out[names.ENV_MANIFEST] = os.path.abspath(manifest)
+        out[ENV_MANIFEST] = os.path.abspath(manifest)
     if strict:
-        out[names.ENV_STRICT] = "1"
+        out[ENV_STRICT] = "1"
     if audit:
-        out[names.ENV_AUDIT] = "1"  # the audit file, if any, comes from the user's own $SEEDLOCK_AUDIT_FILE
-        base = out.get(names.ENV_MANIFEST) or out.get(names.ENV_TRACE)
-        if base and not os.environ.get(names.ENV_AUDIT_FILE):
-            out[names.ENV_AUDIT_FILE] = os.path.join(os.path.dirname(base), "audit.json")
+        out[ENV_AUDIT] = "1"  # the audit file, if any, comes from the user's own $SEEDLOCK_AUDIT_FILE
+        base = out.get(ENV_MANIFEST) or out.get(ENV_TRACE)
+        if base and not os.environ.get(ENV_AUDIT_FILE):
+            out[ENV_AUDIT_FILE] = os.path.join(os.path.dirname(base), "audit.json")
     return out
 
 

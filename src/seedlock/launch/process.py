@@ -19,6 +19,8 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from seedlock.config import ENV_PARENT
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -38,7 +40,6 @@ def boot_argv(target: str, args: list[str], *, module: bool = False) -> list[str
     return [sys.executable, *safe, "-m", "seedlock.launch.boot", "module" if module else "path", target, *args]
 
 
-ENV_PARENT = "SEEDLOCK_PARENT_PID"  # set for the runs of check and repeat: they die with seedlock
 
 
 def die_with_parent() -> None:

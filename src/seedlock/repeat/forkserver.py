@@ -72,8 +72,8 @@ def fork_unsafe(imported: list[str]) -> list[str]:
 
 
 # seedlock's own modules that `seedlock run`'s boot imports in every trial (trace, instrumentation).
-SEEDLOCK_RUNTIME = ("seedlock.trace", "seedlock.launch.instrument", "seedlock.keras", "seedlock.launch.layers",
-                    "seedlock.metrics")
+SEEDLOCK_RUNTIME = ("seedlock.trace", "seedlock.trace.instrument", "seedlock.trace.keras_callbacks", "seedlock.trace.layers",
+                    "seedlock.trace.metrics")
 _draws: dict[str, int] = {}  # what the imports drew from each seeded RNG (seedlock.repeat.replay)
 
 

@@ -31,9 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from seedlock.config import ENV_GRANULARITY, ENV_METRICS, ENV_TRACE
 from seedlock.errors import SeedlockError
-from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE
-from seedlock.metrics import ENV_METRICS
 from seedlock.repeat.claims import Claims
 from seedlock.repeat.executors import Executor
 from seedlock.repeat.progress import Progress

@@ -27,11 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from seedlock.config import ENV_GRANULARITY, ENV_HASHSEED, ENV_METRICS, ENV_TRACE, without_settings
 from seedlock.frameworks.base import Config
-from seedlock.frameworks.python import ENV_HASHSEED
-from seedlock.launch.env import ENV_GRANULARITY, ENV_TRACE, child_env
+from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Waitable, boot_argv, wait_or_kill
-from seedlock.metrics import ENV_METRICS
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
 
 STDERR_TAIL = 4000
@@ -85,7 +84,7 @@ def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
     Every trial of an experiment gets the same PYTHONHASHSEED (``spec.hashseed``): forked trials
     cannot change it, so fresh-process ones do not either.
     """
-    env = {k: v for k, v in base.items() if not k.startswith("SEEDLOCK_")}
+    env = without_settings(base)
     env[ENV_HASHSEED] = str(spec.hashseed)
     env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env)
     env[ENV_TRACE] = str(spec.file("trace.jsonl"))

@@ -1,1 +1,2 @@
-"""Proving reproducibility: re-run in fresh processes, compare bitwise, find where runs part."""
+"""``seedlock check``: re-run a script in fresh processes, compare the runs bitwise, find the
+step and layer where they part, and say why."""

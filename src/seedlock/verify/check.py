@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seedlock.config import ENV_AUDIT, ENV_STRICT
 from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.verify import causes as causes_mod
@@ -108,7 +109,7 @@ def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -
     """The first divergence between two runs' traces (``steps_a``: ``a``'s, already read)."""
     if not a.trace.exists() and not b.trace.exists():
         return None
-    from seedlock.trace_compare import compare_traces
+    from seedlock.trace.compare import compare_traces
 
     div = compare_traces(steps_a if steps_a is not None else _steps(a), _steps(b))
     if div is None:
@@ -173,9 +174,9 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
     config = Config(seed=seed, deterministic=True)
     extra = {}
     if strict:
-        extra["SEEDLOCK_STRICT"] = "1"
+        extra[ENV_STRICT] = "1"
     if audit:
-        extra["SEEDLOCK_AUDIT"] = "1"
+        extra[ENV_AUDIT] = "1"
     results = run_many(target, runs, config, workdir, plain=plain, granularity=granularity, jobs=jobs,
                        timeout=timeout, extra_env=extra)
     for r in results:

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seedlock.config import ENV_LOCALIZE
 from seedlock.frameworks.base import Config
-from seedlock.launch.layers import ENV_LOCALIZE
 from seedlock.verify.runner import Target, run_many
 
 
@@ -71,7 +71,7 @@ def _amounts(name: str | None, saved: list[tuple[list[str], Path]]) -> dict[str,
     code up to the same step, eagerly for Keras."""
     import numpy as np
 
-    from seedlock.trace_compare import ulp_distance
+    from seedlock.trace.compare import ulp_distance
 
     if name is None or not all(name in names and path.exists() for names, path in saved):
         return {}

@@ -14,8 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from seedlock.config import (
+    ENV_AUDIT_FILE,
+    ENV_GRANULARITY,
+    ENV_MANIFEST,
+    ENV_PLAIN,
+    ENV_TRACE,
+    without_settings,
+)
 from seedlock.frameworks.base import Config
-from seedlock.launch.env import ENV_AUDIT_FILE, ENV_GRANULARITY, ENV_MANIFEST, ENV_PLAIN, ENV_TRACE, child_env
+from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Live, boot_argv, wait_or_kill
 
 STDERR_TAIL = 4000
@@ -53,7 +61,7 @@ class RunResult:
 
 
 def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SEEDLOCK_")}
+    base = without_settings(os.environ)
     if plain:
         env = base
         env[ENV_PLAIN] = "1"

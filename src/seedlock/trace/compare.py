@@ -13,7 +13,7 @@
 
 A tensor digested by ``dh1`` in one trace (on a GPU) and by ``xxh3_128`` in the other (on the
 host) is neither equal nor different: where a trace saved its values, they are rehashed with the
-other trace's algorithm (:func:`seedlock.devicehash.digest_as`); where neither did, the verdict
+other trace's algorithm (:func:`seedlock.fingerprint.digest_as`); where neither did, the verdict
 is ``"incomparable"``, never a match.
 """
 
@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from seedlock.devicehash import algorithm_of, digest_as
+from seedlock.fingerprint.dh1 import algorithm_of
+from seedlock.fingerprint.digest import digest_as
 
 if TYPE_CHECKING:
-    from seedlock.leaves import Leaf
-    from seedlock.trace import Record, Trace
+    from seedlock.fingerprint.leaves import Leaf
+    from seedlock.trace.tracefile import Record, Trace
 
 # Fields compared as a whole. "values" names a sidecar file, which differs between any two paths.
 _SKIP = {"values"}
@@ -147,7 +148,7 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
 
     Raises :class:`seedlock.trace.NotATrace` when a path is not a readable trace.
     """
-    from seedlock.trace import Trace, read_trace
+    from seedlock.trace.tracefile import Trace, read_trace
 
     ta = a if isinstance(a, Trace) else read_trace(a)
     tb = b if isinstance(b, Trace) else read_trace(b)
@@ -255,7 +256,7 @@ def _why(a: str, b: str) -> str:
             "xxh3_128: on the host), which proves neither equality nor difference; trace both runs on the same "
             "kind of device, or both with `seedlock run --trace FILE --digest dh1` (TraceWriter(..., "
             "algorithm='dh1')), or save values (values=True) so "
-            "that seedlock rehashes them with devicehash.digest_as")
+            "that seedlock rehashes them with fingerprint.digest_as")
 
 
 def _rehash(name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: Trace) -> tuple[bool, str] | None:
@@ -274,7 +275,7 @@ def _rehash(name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: 
 def _saved_leaf(trace: Trace, record: Record, name: str) -> Leaf | None:
     """The saved bytes of ``name`` as the leaf that was digested; None if not saved (or, for raw
     bytes saved by a seedlock that did not keep their shape, not recoverable)."""
-    from seedlock.leaves import Leaf, leaf_of
+    from seedlock.fingerprint.leaves import Leaf, leaf_of
 
     found = _array(trace, record, name)
     if found is None:

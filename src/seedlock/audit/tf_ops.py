@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
-from seedlock.audit import record
+from seedlock.audit.records import record
 
 REFUSAL = re.compile(  # TF's wordings: CPU and GPU kernels, Python checks
     r"when determinism is enabled|does not have a deterministic implementation"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from seedlock.leaves import DeviceLeaf
+from seedlock.fingerprint.leaves import DeviceLeaf
 
 Summary = tuple[float | None, float | None]
 _NONE: Summary = (None, None)

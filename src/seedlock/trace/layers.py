@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-ENV_LOCALIZE = "SEEDLOCK_LOCALIZE"
+from seedlock.config import ENV_LOCALIZE
+
 MAX_CALLS = 20000
 
 _spec: dict[str, Any] | None = None
+trace_path: str | None = None  # set by seedlock.trace.instrument: layers.json goes beside the trace
 _calls: list[tuple[str, str]] = []
 _recording = False
 _patched = False
@@ -32,9 +35,7 @@ def spec() -> dict[str, Any] | None:
 
 
 def _out_path() -> str:
-    from seedlock.launch import instrument
-
-    return os.path.join(os.path.dirname(instrument.trace_path or "trace"), "layers.json")
+    return os.path.join(os.path.dirname(trace_path or "trace"), "layers.json")
 
 
 def dump_and_exit(values: dict[str, Any] | None = None) -> None:
@@ -112,7 +113,7 @@ def keras_callbacks(model: Any) -> list[Any]:
     model.train_function = None
     target_epoch, target_batch = s.get("epoch"), s.get("batch")
 
-    def state() -> dict[str, Any]:  # named as seedlock.keras.Trace names them
+    def state() -> dict[str, Any]:  # named as seedlock.trace.keras_callbacks.Trace names them
         opt = model.optimizer
         extra = opt.variables if opt is not None and getattr(opt, "built", False) else []
         return {v.path: keras.ops.convert_to_numpy(v.value) for v in [*model.weights, *extra]}
@@ -147,8 +148,9 @@ def keras_callbacks(model: Any) -> list[Any]:
 # --- torch -------------------------------------------------------------------------------------
 
 
-def torch_hooks(torch: Any) -> None:
-    """Global forward hooks recording module outputs during the forward of step ``S``."""
+def torch_hooks(torch: Any, optimizer_state: Callable[[Any], dict[str, Any]]) -> None:
+    """Global forward hooks recording module outputs during the forward of step ``S``;
+    ``optimizer_state(optimizer)`` gives the parameters' values at its end."""
     s = spec()
     if s is None or s.get("framework") != "torch":
         return
@@ -175,9 +177,7 @@ def torch_hooks(torch: Any) -> None:
         nonlocal steps
         steps += 1
         if steps >= target:
-            from seedlock.launch import instrument
-
-            dump_and_exit(instrument.torch_state(optimizer))
+            dump_and_exit(optimizer_state(optimizer))
         _recording = steps == target - 1
 
     global _recording

@@ -32,9 +32,9 @@ independent lanes ~ 2**-108. dtype names are NumPy's, as in :mod:`seedlock.finge
 
 Three implementations, bit-identical, all in 32-bit integers because JAX's default mode is:
 :func:`numpy_digest` (the reference), :func:`torch_digest` (any device, in
-:mod:`seedlock._devicehash_torch`; on CUDA, ``torch.compile``-d kernels for large tensors;
+:mod:`seedlock.fingerprint.dh1_torch`; on CUDA, ``torch.compile``-d kernels for large tensors;
 logical shifts are arithmetic shifts plus a mask) and :func:`jax_digest` (uint32 ``jnp``, fused
-by XLA, in :mod:`seedlock._devicehash_jax`). Per word that is ~16 integer multiply-adds and ~28
+by XLA, in :mod:`seedlock.fingerprint.dh1_jax`). Per word that is ~16 integer multiply-adds and ~28
 other integer ops: on an H100, 4 GB take ~3.4 ms with either, against 1.3 ms to read them once
 (BENCHMARKS.md): the integer work, not HBM, is the bound.
 
@@ -48,79 +48,34 @@ tensor or JAX array on an accelerator.
 A digest names its algorithm: ``"dh1:<32 hex>"`` here, bare hex for xxh3_128
 (:func:`algorithm_of`). Digests of different algorithms do not compare as strings: the side
 that holds the bytes (a CPU trace's ``values`` sidecar, a live model) recomputes with the
-other side's algorithm (:func:`digest_as`), so a GPU trace compares correctly with a CPU trace.
+other side's algorithm (:func:`seedlock.fingerprint.digest_as`), so a GPU trace compares correctly with a CPU trace.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import xxhash
 
-__all__ = ["ALGORITHM", "PREFIX", "algorithm_of", "device_digest", "digest_as", "jax_digest", "numpy_digest", "torch_digest"]
+from seedlock.fingerprint.dh1 import (
+    _A,
+    _M,
+    _MASK,
+    _N1,
+    _N2,
+    _NP_CHUNK,
+    _SH,
+    ALGORITHM,
+    LANES,
+    PREFIX,
+    _finish,
+    _offsets,
+    _spans,
+    algorithm_of,
+)
 
-ALGORITHM = "dh1"
-PREFIX = ALGORITHM + ":"
-HOST_ALGORITHM = "xxh3_128"  # what seedlock.fingerprint writes: bare hex, no prefix
-LANES = 4
-_MASK = 0xFFFFFFFF
-_TAG = b"seedlock.devicehash.dh1\0"
-
-# Per-lane constants. M, N1, N2 must be odd (bijective in the word); different per lane so
-# that the lanes fail independently. M: xxh32 primes; N1/N2: murmur3's fmix32, lowbias32,
-# Wellons' 2022 pair and triple32's (all well-tested 32-bit mixers); S: digits of pi.
-_M = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F)
-_A = (0x165667B1, 0xCC9E2D51, 0x1B873593, 0x2C1B3C6D)
-_B = (0x297A2D39, 0x68E31DA5, 0xB5297A4D, 0x1B56C4E9)
-_S = (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344)
-_N1 = (0x85EBCA6B, 0x7FEB352D, 0x21F0AAAD, 0xED5AD4BB)
-_N2 = (0xC2B2AE35, 0x846CA68B, 0x735A2D97, 0xAC4C1B51)
-_SH = (16, 13, 16)
-
-# Words per step of the NumPy reference: its scratch stays in L2. A power of two, as every
-# chunk size is, so that no chunk crosses a multiple of 2**32 words.
-_NP_CHUNK = 1 << 16
-
-
-def _offsets(base: int) -> list[int]:
-    """Per-lane ``lo*A + hi*B + S`` for word index ``base``: the chunk's position term."""
-    lo, hi = base & _MASK, base >> 32
-    return [(lo * _A[k] + hi * _B[k] + _S[k]) & _MASK for k in range(LANES)]
-
-
-def _spans(base: int, n: int, chunk: int) -> Iterator[tuple[int, int]]:
-    """(start, stop) pieces of ``n`` words at ``base``, none longer than ``chunk`` and none
-    crossing a multiple of 2**32 words (inside a piece, ``hi`` is constant)."""
-    pos = 0
-    while pos < n:
-        step = min(chunk, n - pos, (1 << 32) - ((base + pos) & _MASK))
-        yield pos, pos + step
-        pos += step
-
-
-def _signed(c: int) -> int:
-    """A uint32 constant as the int32 with the same bits (torch has no uint32 arithmetic)."""
-    return c - (1 << 32) if c >= 1 << 31 else c
-
-
-def _finish(dtype: str, shape: tuple[int, ...], nbytes: int, lanes: list[int]) -> str:
-    head = f"{dtype}\0{','.join(map(str, shape))}\0".encode()
-    body = nbytes.to_bytes(8, "little") + b"".join((v & _MASK).to_bytes(4, "little") for v in lanes)
-    return PREFIX + xxhash.xxh3_128(_TAG + head + body).hexdigest()
-
-
-def algorithm_of(digest: str) -> str:
-    """``"dh1"`` for a device digest, ``"xxh3_128"`` for a bare-hex host digest.
-
-    >>> algorithm_of("dh1:00ff"), algorithm_of("9f0c")
-    ('dh1', 'xxh3_128')
-    """
-    head, sep, _ = digest.partition(":")
-    return head if sep else HOST_ALGORITHM
-
+__all__ = ["ALGORITHM", "PREFIX", "algorithm_of", "device_digest", "jax_digest", "numpy_digest", "torch_digest"]
 
 # --- NumPy: the reference ------------------------------------------------------------------
 
@@ -194,7 +149,7 @@ def numpy_digest(a: Any, *, dtype: str | None = None, shape: tuple[int, ...] | N
     return _finish(name, tuple(arr.shape) if shape is None else tuple(shape), nbytes, _np_lanes(words))
 
 
-# --- torch: any device; the code is in seedlock._devicehash_torch ---------------------------
+# --- torch: any device; the code is in seedlock.fingerprint.dh1_torch ---------------------------
 
 
 def torch_digest(t: Any, compile: bool = True) -> str:
@@ -210,12 +165,12 @@ def torch_digest(t: Any, compile: bool = True) -> str:
     >>> torch_digest(x) == numpy_digest(x.contiguous().view(torch.uint8).numpy(), dtype="bfloat16", shape=(3,))
     True
     """
-    from seedlock import _devicehash_torch
+    from seedlock.fingerprint import dh1_torch as _devicehash_torch
 
     return _devicehash_torch.torch_digest(t, compile)
 
 
-# --- JAX: uint32 throughout (JAX's default 32-bit mode); the code is in seedlock._devicehash_jax
+# --- JAX: uint32 throughout (JAX's default 32-bit mode); the code is in seedlock.fingerprint.dh1_jax
 
 
 def jax_digest(x: Any) -> str:
@@ -228,7 +183,7 @@ def jax_digest(x: Any) -> str:
     >>> jax_digest(x) == numpy_digest(np.asarray(x))        # np.asarray: an ml_dtypes bfloat16 array
     True
     """
-    from seedlock import _devicehash_jax
+    from seedlock.fingerprint import dh1_jax as _devicehash_jax
 
     return _devicehash_jax.jax_digest(x)
 
@@ -241,7 +196,7 @@ def device_digest(obj: Any) -> str:
     scalars on the host, torch tensors and JAX arrays on their device, a Keras variable through
     its backend tensor, a :class:`seedlock.fingerprint.Leaf` from its bytes (a ``DeviceLeaf``
     from its tensor). No framework is imported: types are recognised by module, as
-    :mod:`seedlock.leaves` does.
+    :mod:`seedlock.fingerprint.leaves` does.
 
     >>> device_digest(np.float64(1.5)) == numpy_digest(np.array(1.5))
     True
@@ -262,20 +217,3 @@ def device_digest(obj: Any) -> str:
     if "seedlock" in roots and all(hasattr(obj, a) for a in ("data", "dtype", "shape")):  # a Leaf
         return numpy_digest(obj.data, dtype=obj.dtype, shape=obj.shape)
     raise TypeError(f"device_digest takes one tensor (NumPy, torch, JAX, Keras variable), not {type(obj).__name__}")
-
-
-def digest_as(algorithm: str, obj: Any) -> str:
-    """``obj``'s digest by ``algorithm`` (``"dh1"`` or ``"xxh3_128"``): how a comparison of a GPU
-    trace with a CPU one recomputes the side whose bytes it holds with the other side's algorithm.
-
-    >>> a = np.ones(3, np.float32)
-    >>> digest_as(algorithm_of(numpy_digest(a)), a) == numpy_digest(a)
-    True
-    """
-    if algorithm == ALGORITHM:
-        return device_digest(obj)
-    if algorithm == HOST_ALGORITHM:
-        from seedlock.fingerprint import tensor_digest
-
-        return tensor_digest(obj, algorithm=HOST_ALGORITHM)  # a device tensor too: copied to the host
-    raise ValueError(f"unknown digest algorithm {algorithm!r}; this seedlock knows {ALGORITHM!r} and {HOST_ALGORITHM!r}")

@@ -25,7 +25,7 @@ tensor: a torch tensor and a NumPy array with the same bytes, dtype, shape and n
 same digest.
 
 A tensor on an accelerator (a CUDA torch tensor, a JAX array on a GPU or TPU) is digested there
-instead, by :mod:`seedlock.devicehash`'s ``dh1`` (``"dh1:<hex>"``), with no copy to the host; a
+instead, by :mod:`seedlock.fingerprint.devicehash`'s ``dh1`` (``"dh1:<hex>"``), with no copy to the host; a
 fingerprint holding such digests is ``"dh1:..."`` too. ``algorithm=`` picks one algorithm for
 every tensor (``"dh1"`` runs on a CPU too). Digests by different algorithms prove neither
 equality nor difference: comparing them raises :class:`NotComparable`.
@@ -41,13 +41,15 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from seedlock.devicehash import ALGORITHM as DEVICE_ALGORITHM
-from seedlock.devicehash import HOST_ALGORITHM, algorithm_of, device_digest, numpy_digest
 from seedlock.errors import SeedlockError
-from seedlock.leaves import DeviceLeaf, Leaf, UnsupportedObject, iter_leaves, leaf_of
+from seedlock.fingerprint.devicehash import device_digest, numpy_digest
+from seedlock.fingerprint.dh1 import ALGORITHM as DEVICE_ALGORITHM
+from seedlock.fingerprint.dh1 import HOST_ALGORITHM, algorithm_of
+from seedlock.fingerprint.leaves import DeviceLeaf, Leaf, UnsupportedObject, iter_leaves, leaf_of
 
 __all__ = ["ALGORITHMS", "DeviceLeaf", "Fingerprint", "Leaf", "NotComparable", "TensorDigest", "UnknownAlgorithm",
-           "UnsupportedObject", "combine", "digests", "fingerprint", "iter_leaves", "tensor_digest"]
+           "UnsupportedObject", "check_algorithm", "combine", "digest_as", "digest_leaf", "digests", "fingerprint", "iter_leaves",
+           "tensor_digest"]
 
 # "auto": dh1 where a tensor lives on an accelerator, xxh3_128 on the host.
 ALGORITHMS = ("auto", DEVICE_ALGORITHM, HOST_ALGORITHM)
@@ -232,7 +234,7 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True, al
             float32, ``benchmarks/fingerprint_speed.py``); ``False`` gives the digest alone at
             hashing speed (about 2x a memory copy). On an accelerator they are reduced there.
         algorithm: ``"auto"``: tensors on an accelerator are digested there with ``dh1``, no copy
-            to the host (:mod:`seedlock.devicehash`), others with ``xxh3_128``. ``"dh1"`` or
+            to the host (:mod:`seedlock.fingerprint.devicehash`), others with ``xxh3_128``. ``"dh1"`` or
             ``"xxh3_128"``: that one for every tensor (``"dh1"`` on the host runs at ~0.5 GB/s;
             ``"xxh3_128"`` copies device tensors to the host). Fingerprints compare only when
             each tensor was digested by one algorithm in both: to compare a CPU run with a GPU
@@ -253,7 +255,7 @@ def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True, al
         >>> on == fingerprint({"w": w})
         Traceback (most recent call last):
         ...
-        seedlock.fingerprint.NotComparable: fingerprints not comparable: 1 tensors digested by different algorithms ('w': dh1 vs xxh3_128), which proves them neither equal nor different; fingerprint both with one algorithm, e.g. fingerprint(obj, algorithm='dh1') on each side (dh1 runs on CPUs too)
+        seedlock.fingerprint.digest.NotComparable: fingerprints not comparable: 1 tensors digested by different algorithms ('w': dh1 vs xxh3_128), which proves them neither equal nor different; fingerprint both with one algorithm, e.g. fingerprint(obj, algorithm='dh1') on each side (dh1 runs on CPUs too)
     """
     algorithm = check_algorithm(algorithm)
     tensors: dict[str, TensorDigest] = {}
@@ -280,7 +282,7 @@ def digests(obj: Any, *, name: str | None = None, algorithm: str = "auto") -> di
     >>> digests({"w": 1.0}) == {"w": fingerprint({"w": 1.0}).tensors["w"].digest}
     True
     >>> import numpy as np
-    >>> from seedlock.devicehash import numpy_digest
+    >>> from seedlock.fingerprint.devicehash import numpy_digest
     >>> digests({"w": np.ones(3)}, algorithm="dh1") == {"w": numpy_digest(np.ones(3))}
     True
     """
@@ -311,7 +313,7 @@ def combine(tensor_digests: Mapping[str, str]) -> str:
 
     A bare-hex (xxh3_128) digest enters as its 16 bytes, a prefixed one (``"dh1:..."``) as its
     text; the result is prefixed with the algorithms other than xxh3_128 it holds, so that
-    :func:`seedlock.devicehash.algorithm_of` tells a fingerprint with device digests apart.
+    :func:`seedlock.fingerprint.devicehash.algorithm_of` tells a fingerprint with device digests apart.
     """
     h = xxhash.xxh3_128(_ROOT_TAG)
     others: set[str] = set()
@@ -336,7 +338,7 @@ def digest_leaf(leaf: Leaf | DeviceLeaf, *, summaries: bool = False, algorithm: 
         if algorithm == HOST_ALGORITHM:
             leaf = leaf.host()
         else:  # on the device: only the digest and two summary numbers reach the host
-            from seedlock._device_summary import summary
+            from seedlock.fingerprint.summary import summary
 
             total, l2 = summary(leaf) if summaries else (None, None)
             return TensorDigest(device_digest(leaf.tensor), leaf.dtype, leaf.shape, total, l2)
@@ -407,3 +409,18 @@ def _reducer(leaf: Leaf) -> Any:
         widen = _dot_sum(np.dtype(np.float64))
         return lambda b: widen(b.view(dt).astype(np.float64).view(np.uint8))
     return None
+
+
+def digest_as(algorithm: str, obj: Any) -> str:
+    """``obj``'s digest by ``algorithm`` (``"dh1"`` or ``"xxh3_128"``): how a comparison of a GPU
+    trace with a CPU one recomputes the side whose bytes it holds with the other side's algorithm.
+
+    >>> a = np.ones(3, np.float32)
+    >>> digest_as(algorithm_of(numpy_digest(a)), a) == numpy_digest(a)
+    True
+    """
+    if algorithm == DEVICE_ALGORITHM:
+        return device_digest(obj)
+    if algorithm == HOST_ALGORITHM:
+        return tensor_digest(obj, algorithm=HOST_ALGORITHM)  # a device tensor too: copied to the host
+    raise ValueError(f"unknown digest algorithm {algorithm!r}; this seedlock knows {DEVICE_ALGORITHM!r} and {HOST_ALGORITHM!r}")

@@ -2,9 +2,9 @@
 
 In a training script (``model``, ``opt``, ``loader`` and ``loss_fn`` are yours)::
 
-    import seedlock.trace, seedlock.torch_trace
+    import seedlock.trace, seedlock.trace.torch_hooks
     writer = seedlock.trace.start("run.jsonl", framework="torch", granularity="step")
-    handle = seedlock.torch_trace.install_optimizer_hook(writer, modules={"model": model})
+    handle = seedlock.trace.torch_hooks.install_optimizer_hook(writer, modules={"model": model})
     for x, y in loader:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()    # each step is recorded
     seedlock.trace.final({"model": model, "optimizer": opt})
@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedlock import trace
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import tensor_digest
+from seedlock.trace import tracefile as trace
 
 
 @dataclass

@@ -44,15 +44,15 @@ from typing import Any
 
 import numpy as np
 
+from seedlock.config import ENV_TRACE
 from seedlock.errors import SeedlockError
 from seedlock.fingerprint import DeviceLeaf, check_algorithm, combine, digest_leaf, iter_leaves
-from seedlock.trace_record import _FIELDS, Metric, NotATrace, Record, as_metric, metric_values
+from seedlock.trace.records import _FIELDS, Metric, NotATrace, Record, as_metric, metric_values
 
 __all__ = ["FORMAT_VERSION", "Metric", "NotATrace", "Record", "Trace", "TraceWriter", "active", "as_metric", "final",
            "is_active", "metric_values", "open_writer", "read_trace", "record", "start", "stop"]
 
 FORMAT_VERSION = 1
-ENV_TRACE = "SEEDLOCK_TRACE"
 _NOT_ARRAYS = {"none", "str", "bytes", "pyint"}  # leaves with no values worth saving
 _HOW = "write one with `seedlock run --trace PATH`, seedlock.trace.start(PATH) or seedlock.keras.Trace(PATH)"
 
@@ -326,11 +326,3 @@ def final(obj: Any, **fields: Any) -> Record | None:
     writer = active()
     return None if writer is None else writer.final(obj, **fields)
 
-
-def __getattr__(name: str) -> Any:
-    # compare_traces lives in its own module; re-exported lazily to avoid an import cycle.
-    if name in ("compare_traces", "Divergence", "ulp_distance"):
-        from seedlock import trace_compare
-
-        return getattr(trace_compare, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ How, per framework:
   once per op and line. On CPU, torch 2.13 flags ``Tensor.put_`` (``accumulate=False``) and
   ``F.max_unpool1d/2d/3d``; the others are CUDA kernels.
 * TensorFlow: op determinism stays on. An eager op that TensorFlow refuses to run under it
-  is recorded and run again with determinism off for that one op (:mod:`seedlock.audit_tf`).
+  is recorded and run again with determinism off for that one op (:mod:`seedlock.audit.tf_ops`).
   On CPU, TF 2.21 refuses ``tf.timestamp()`` and random ops without a seed
   (``tf.raw_ops.RandomUniform``); in Python, ``sample_distorted_bounding_box`` and
   ``fractional_*_pool`` without a seed and ``Generator.from_non_deterministic_state``.
@@ -36,148 +36,31 @@ status ``warning``) and, when ``$SEEDLOCK_AUDIT_FILE`` is set, into that JSON fi
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from types import FrameType, ModuleType, TracebackType
+from types import ModuleType, TracebackType
 from typing import Any
 
-from seedlock.callsite import display_path, function_of, user_frame
-from seedlock.launch import hooks
-from seedlock.report import SeedReport, Status
-
-ENV_AUDIT = "SEEDLOCK_AUDIT"  # "1": the launcher calls install() after seed_everything
-ENV_AUDIT_FILE = "SEEDLOCK_AUDIT_FILE"  # where finish() writes the records as JSON
-
-# (framework, pattern searched in the op name, what to do instead). Torch names the kernel
-# ("max_unpooling2d_forward_out", "upsample_bilinear2d_backward_out_cuda"), hence patterns.
-ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
-    ("torch", r"^put_", "t.view(-1).index_put_((index,), source) is deterministic "
-     "(repeated indices make put_'s last write arbitrary); accumulate=True is deterministic on CPU"),
-    ("torch", r"max_unpool", "write the values with index_put_ on the flattened output, "
-     "deterministic under use_deterministic_algorithms"),
-    ("torch", r"adaptive_avg_pool", "nn.AvgPool2d/3d with kernel_size = stride = input size // output size"),
-    ("torch", r"adaptive_max_pool|fractional_max_pool", "nn.MaxPool2d/3d with a fixed kernel"),
-    ("torch", r"upsample|interpolate", "interpolate(mode='nearest'), or nn.ConvTranspose2d"),
-    ("torch", r"reflection_pad", "pad(mode='replicate'): its backward is deterministic"),
-    ("torch", r"embedding_bag", "EmbeddingBag(mode='sum') or mode='mean'"),
-    ("torch", r"ctc_loss", "compute the CTC loss on CPU: ctc_loss(log_probs.cpu(), ...)"),
-    ("torch", r"median", "torch.sort(t, dim, stable=True) and take the middle element"),
-    ("torch", r"histc", "torch.histc on a CPU tensor"),
-    ("torch", r"bincount", "torch.zeros(n).index_put_((x,), weights, accumulate=True)"),
-    ("tensorflow", r"^Timestamp$", "time.time() in Python, outside the graph"),
-    ("tensorflow", r"^(Random|TruncatedNormal|Multinomial|ParameterizedTruncatedNormal)",
-     "give the op a seed: tf.random.* after tf.random.set_seed (seedlock does this), or "
-     "tf.random.stateless_*(..., seed=[seedlock.derive('name'), 0])"),
-    ("tensorflow", r"SampleDistortedBoundingBox", "pass seed=seedlock.derive('crop'), or use "
-     "tf.image.stateless_sample_distorted_bounding_box"),
-    ("tensorflow", r"^Fractional(Max|Avg)Pool", "pass seed=seedlock.derive('pool')"),
-    ("tensorflow", r"from_non_deterministic_state", "tf.random.Generator.from_seed(seedlock.derive('name'))"),
-    ("tensorflow", r"Segment(Sum|Mean|Prod|Max|Min)", "run it on the CPU (with tf.device('/CPU:0'))"),
-    ("tensorflow", r"SparseTensorDenseMatMul", "tf.sparse.to_dense(a) @ b"),
-    ("tensorflow", r"Bincount", "tf.reduce_sum(tf.one_hot(x, n), axis=0)"),
+from seedlock.audit.records import (
+    explain,
+    lock,
+    record,
+    records,
+    write,
 )
+from seedlock.config import ENV_AUDIT, ENV_AUDIT_FILE
+from seedlock.frameworks import hooks
+from seedlock.report import SeedReport, Status
 
 _TORCH_ALERT = re.compile(r"^(?P<op>\S+) does not have a deterministic implementation")
 
 
-@dataclass
-class AuditRecord:
-    """One op, on one device, run from one line of the user's code."""
-
-    framework: str  # "torch", "tensorflow"
-    op: str  # "put_", "Timestamp"
-    device: str  # "cpu", "cuda", "CPU:0", "?"
-    file: str
-    path: str  # relative to the cwd (see seedlock.callsite.display_path)
-    line: int
-    function: str
-    count: int
-    alternative: str | None
-    message: str  # the framework's own words, the first time
-
-
-def alternative_for(framework: str, op: str) -> str | None:
-    """What to use instead of ``op``, when known.
-
-    >>> alternative_for("tensorflow", "Timestamp")
-    'time.time() in Python, outside the graph'
-    >>> alternative_for("torch", "some_new_kernel") is None
-    True
-    """
-    for fw, pattern, text in ALTERNATIVES:
-        if fw == framework and re.search(pattern, op, re.IGNORECASE):
-            return text
-    return None
-
-
-_lock = threading.RLock()
-_records: dict[tuple[str, str, str, str, int], AuditRecord] = {}
 _report: SeedReport | None = None
 _installed = False
 _finished = False
-
-
-def record(framework: str, op: str, device: str, message: str, frame: FrameType | None) -> AuditRecord:
-    """Count one run of ``op``; the location is the first frame of user code from ``frame`` out.
-
-    The one path every framework's capture goes through; a test or a new framework can call it.
-
-    >>> import sys
-    >>> record("demo", "Op", "cpu", "Op refused", sys._getframe()).count  # doctest: +SKIP
-    1
-    """
-    where = user_frame(frame) or frame
-    filename = where.f_code.co_filename if where is not None else "?"
-    lineno = where.f_lineno if where is not None else 0
-    key = (framework, op, device, filename, lineno)
-    with _lock:
-        rec = _records.get(key)
-        if rec is None:
-            rec = AuditRecord(
-                framework, op, device, filename, display_path(filename), lineno,
-                function_of(where) if where is not None else "?", 0,
-                alternative_for(framework, op), " ".join(message.split())[:300],
-            )
-            _records[key] = rec
-        rec.count += 1
-        return rec
-
-
-def records() -> list[AuditRecord]:
-    """Every flagged op so far, in the order first seen."""
-    with _lock:
-        return list(_records.values())
-
-
-def explain() -> list[str]:
-    """One line per record, for the report at exit.
-
-    >>> explain()  # nothing ran in this process
-    ['audit: no op without a deterministic implementation ran']
-    """
-    recs = records()
-    if not recs:
-        return ["audit: no op without a deterministic implementation ran"]
-    return [
-        f"audit: {r.framework} {r.op} on {r.device} ran {r.count}x at {r.path}:{r.line} (in {r.function}); "
-        + (f"instead: {r.alternative}" if r.alternative else "no deterministic alternative known")
-        for r in recs
-    ]
-
-
-def write(path: str | os.PathLike[str]) -> None:
-    """The records as JSON: ``{"version": 1, "records": [{"framework": ..., "op": ...}, ...]}``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    body = {"version": 1, "records": [asdict(r) for r in records()]}
-    target.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
 
 def finish() -> None:
@@ -187,7 +70,7 @@ def finish() -> None:
         return
     _finished = True
     if _report is not None:
-        status: Status = "warning" if _records else "verified"
+        status: Status = "warning" if records() else "verified"
         for line in explain():
             _report.add("audit", status, line.removeprefix("audit: "))
     target = os.environ.get(ENV_AUDIT_FILE)
@@ -267,7 +150,7 @@ def _record_uncaught(value: BaseException, tb: TracebackType | None) -> None:
     if match is not None:
         framework, op, device = "torch", match.group("op"), _torch_device(match.group("op"))
     elif "tensorflow" in sys.modules and type(value).__module__.startswith("tensorflow"):
-        from seedlock import audit_tf
+        from seedlock.audit import tf_ops as audit_tf
 
         if not audit_tf.refused(value):
             return
@@ -302,7 +185,7 @@ def install(report: SeedReport) -> None:
     >>> seedlock.audit.install(seedlock.seed_everything(0))     # doctest: +SKIP
     """
     global _installed, _report
-    with _lock:
+    with lock:
         _report = report
         if _installed:
             return
@@ -314,7 +197,7 @@ def install(report: SeedReport) -> None:
     _install_warning_capture()
     # Submodules, not "torch"/"tensorflow": seed_everything clears the hooks of its adapters' modules.
     hooks.when_imported("torch._C", _guarded("torch", _patch_torch))
-    from seedlock import audit_tf  # imports no TensorFlow
+    from seedlock.audit import tf_ops as audit_tf  # imports no TensorFlow
 
     for name, patch in audit_tf.PATCHES.items():
         hooks.when_imported(name, _guarded("tensorflow", patch))

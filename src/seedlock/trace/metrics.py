@@ -17,9 +17,8 @@ import os
 import sys
 from typing import IO, Any
 
+from seedlock.config import ENV_METRICS
 from seedlock.errors import SeedlockError
-
-ENV_METRICS = "SEEDLOCK_METRICS"
 
 _warned = False
 _out: tuple[str, int, IO[str]] | None = None  # (path, pid, file): a forked child reopens its own

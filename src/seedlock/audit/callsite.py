@@ -1,6 +1,6 @@
 """Call sites: which frame asked for an RNG or ran an op, and how to name it.
 
-Shared by :mod:`seedlock.strict` (whose RNG is this?) and :mod:`seedlock.audit` (whose op is
+Shared by :mod:`seedlock.audit.strict` (whose RNG is this?) and :mod:`seedlock.audit` (whose op is
 this?). Both walk out of seedlock's own frames; the standard library and installed packages
 are told apart by path, so that a user's script is found under layers of library code.
 

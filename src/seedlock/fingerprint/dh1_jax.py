@@ -1,10 +1,10 @@
-"""The JAX implementation of :mod:`seedlock.devicehash`'s ``dh1`` (see there for the algorithm).
+"""The JAX implementation of :mod:`seedlock.fingerprint.devicehash`'s ``dh1`` (see there for the algorithm).
 
 uint32 throughout, JAX's default 32-bit mode; XLA fuses bit casts, mixing and the wrapping
 sums into one pass on any backend.
 
 >>> import numpy as np, jax.numpy as jnp
->>> from seedlock.devicehash import numpy_digest
+>>> from seedlock.fingerprint.devicehash import numpy_digest
 >>> jax_digest(jnp.arange(5, dtype=jnp.int8)) == numpy_digest(np.arange(5, dtype=np.int8))
 True
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from seedlock.devicehash import _A, _M, _MASK, _N1, _N2, _SH, LANES, _finish, _offsets
+from seedlock.fingerprint.dh1 import _A, _M, _MASK, _N1, _N2, _SH, LANES, _finish, _offsets
 
 _PIECE_BYTES = 1 << 33  # larger arrays are sliced (a copy in JAX); n_words stays < 2**32
 _BUCKET_MAX = 1 << 22  # elements: below this, pad to a power of two (see jax_digest)
@@ -94,7 +94,7 @@ def _lanes() -> Callable[[Any, Any, Any], Any]:
 
 
 def jax_digest(x: Any) -> str:
-    """``seedlock.devicehash.jax_digest``: one jitted XLA program per dtype and power-of-two
+    """``seedlock.fingerprint.devicehash.jax_digest``: one jitted XLA program per dtype and power-of-two
     size below 4M elements, else per size."""
     import jax
     import jax.numpy as jnp

@@ -9,7 +9,7 @@ framework that ``sys.modules`` already holds.
 [('w', 'float64', (2, 3)), ('n/0', 'int64', ())]
 
 A torch tensor or JAX array on an accelerator (CUDA, ROCm, TPU...) becomes a :class:`DeviceLeaf`:
-it stays there, to be digested there (``dh1``, :mod:`seedlock.devicehash`); everything else is a
+it stays there, to be digested there (``dh1``, :mod:`seedlock.fingerprint.devicehash`); everything else is a
 :class:`Leaf` of host bytes.
 """
 

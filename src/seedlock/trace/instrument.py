@@ -1,6 +1,6 @@
 """Auto-instrumentation for ``seedlock run --trace FILE``: a trace with no change to the script.
 
-Keras ``Model.fit`` (Keras 3 and tf-keras) gets the :class:`seedlock.keras.Trace` callback,
+Keras ``Model.fit`` (Keras 3 and tf-keras) gets the :class:`seedlock.trace.keras_callbacks.Trace` callback,
 torch optimizers get the step post-hook, stdout is digested as it is written, and at exit
 every live model/module is fingerprinted into a ``"final"`` record (``at: "exit"``). At
 granularity ``"exit"`` (``seedlock repeat``'s trials) only the last two are recorded.
@@ -17,11 +17,10 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from seedlock.launch import hooks
-from seedlock.launch.env import ENV_TRACE
+from seedlock.config import ENV_METRICS, ENV_TRACE
+from seedlock.frameworks import hooks
 
 _granularity = "epoch"
-trace_path: str | None = None  # where this process's trace goes (the env var is removed at start)
 
 
 class _DigestingStdout:
@@ -94,12 +93,12 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
         # A Trace callback of the script's own with a path writes its own file: ours still runs.
         if _granularity != "exit" and not any(isinstance(c, trace_cls) and c.path is None for c in cbs):
             cbs.append(trace_cls(None, every=_granularity))
-        from seedlock.launch import layers
+        from seedlock.trace import layers
 
         cbs.extend(layers.keras_callbacks(self))
         history = original(self, *args, callbacks=cbs, **kwargs)
-        if os.environ.get("SEEDLOCK_METRICS"):  # `seedlock repeat`: every History key, per epoch
-            from seedlock.metrics import log_history
+        if os.environ.get(ENV_METRICS):  # `seedlock repeat`: every History key, per epoch
+            from seedlock.trace.metrics import log_history
 
             log_history(history)
         return history
@@ -108,13 +107,13 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
 
 
 def _keras(keras: ModuleType) -> None:
-    from seedlock import keras as sk
+    from seedlock.trace import keras_callbacks as sk
 
     _patch_fit(keras.Model, sk.Trace, 5)  # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
 
 
 def _tf_keras(tf_keras: ModuleType) -> None:
-    from seedlock import keras as sk
+    from seedlock.trace import keras_callbacks as sk
 
     _patch_fit(tf_keras.Model, sk.TFKerasTrace, 5)
 
@@ -132,13 +131,13 @@ def torch_state(optimizer: Any) -> dict[str, Any]:
 
 def _torch(torch: ModuleType) -> None:
     global _torch_hook
-    from seedlock.torch_trace import install_optimizer_hook
+    from seedlock.trace.torch_hooks import install_optimizer_hook
 
     if _granularity != "exit":
         _torch_hook = install_optimizer_hook(None)
-    from seedlock.launch import layers
+    from seedlock.trace import layers
 
-    layers.torch_hooks(torch)
+    layers.torch_hooks(torch, torch_state)
 
 
 def _roots() -> dict[str, Any]:
@@ -205,7 +204,7 @@ _writer: Any = None  # the trace install() opened: the script may start or stop 
 def _finish(stdout: _DigestingStdout) -> None:
     """The exit record (models alive at exit), then the stdout record, which marks the trace
     complete: without it (a failure here, os._exit) check and diff give no verdict."""
-    from seedlock import trace
+    from seedlock.trace import tracefile as trace
 
     writer = _writer
     if writer is None or writer._file.closed:
@@ -229,11 +228,12 @@ def _finish(stdout: _DigestingStdout) -> None:
 
 def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> None:
     """Start the trace at ``path`` and arm the hooks; the rest happens as the script imports."""
-    global _granularity, _writer, trace_path
-    from seedlock import trace
+    global _granularity, _writer
+    from seedlock.trace import layers
+    from seedlock.trace import tracefile as trace
 
     _granularity = granularity
-    trace_path = path
+    layers.trace_path = path  # the env var is removed below
     # exit_record: this trace is complete only once it has the stdout record _finish writes
     _writer = trace.start(path, granularity=granularity, meta={"argv": list(sys.argv), "exit_record": True},
                           algorithm=algorithm)

@@ -82,24 +82,24 @@ def _usage(exc: SeedlockError) -> Exception:
 def seedlock_magic(line: str = "") -> None:
     """``%seedlock [SEED] [--no-deterministic]``: seed everything; no SEED: show the current report."""
     global _last_seed
-    import seedlock
+    from seedlock import api
 
     try:
         seed, deterministic = _parse(line, "%seedlock")
     except SeedlockError as exc:
         raise _usage(exc) from None
     if seed is None and line.strip() == "":
-        report = seedlock.current_report()
+        report = api.current_report()
         print(short_report(report) if report is not None else "seedlock: not seeded yet; run %seedlock 42")
         return
-    report = seedlock.seed_everything(seed, deterministic=deterministic)
+    report = api.seed_everything(seed, deterministic=deterministic)
     _last_seed = report.seed
     print(short_report(report))
 
 
 def reproducible_magic(line: str, cell: str) -> None:
     """``%%reproducible [SEED] [--no-deterministic]``: run the cell inside ``seedlock.reproducible``."""
-    import seedlock
+    from seedlock import api
 
     try:
         seed, deterministic = _parse(line, "%%reproducible")
@@ -112,7 +112,7 @@ def reproducible_magic(line: str, cell: str) -> None:
     shell = get_ipython()
     if shell is None:
         raise SeedlockError("%%reproducible runs in IPython or Jupyter only; in a script use `with seedlock.reproducible(SEED):`")
-    with seedlock.reproducible(seed, deterministic=deterministic):
+    with api.reproducible(seed, deterministic=deterministic):
         result = shell.run_cell(cell)
     # run_cell has shown the traceback already; re-raising marks the cell failed (nbclient,
     # "Run all" stops) without a second traceback.

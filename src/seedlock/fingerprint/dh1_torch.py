@@ -1,12 +1,12 @@
-"""The torch implementation of :mod:`seedlock.devicehash`'s ``dh1`` (see there for the algorithm).
+"""The torch implementation of :mod:`seedlock.fingerprint.devicehash`'s ``dh1`` (see there for the algorithm).
 
 Any device, in int32 arithmetic (torch has no uint32 arithmetic; multiply and add wrap). On
 CUDA, tensors of 64 MB and more go through two ``torch.compile``-d kernels: fixed-width rows
 reduced in parallel, and a 1-D kernel for the rest; elsewhere, and below that size, eager ops
-in chunks. Equal to :func:`seedlock.devicehash.numpy_digest` of the same bytes:
+in chunks. Equal to :func:`seedlock.fingerprint.devicehash.numpy_digest` of the same bytes:
 
 >>> import torch
->>> from seedlock.devicehash import numpy_digest
+>>> from seedlock.fingerprint.devicehash import numpy_digest
 >>> torch_digest(torch.arange(5, dtype=torch.int8)) == numpy_digest(torch.arange(5, dtype=torch.int8).numpy())
 True
 """
@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from seedlock.devicehash import _A, _M, _MASK, _N1, _N2, _SH, LANES, _finish, _offsets, _signed, _spans
+from seedlock.fingerprint.dh1 import _A, _M, _MASK, _N1, _N2, _SH, LANES, _finish, _offsets, _signed, _spans
 
 # Words per step: eager on CPU, scratch stays in L2; eager on GPU, bounds the temporaries.
 # Compiled kernels have none: 2**30 keeps positions inside int32. All powers of two, so no
@@ -93,7 +93,7 @@ def _compiled_fns(device: Any) -> tuple[Callable[[Any, Any], Any], Callable[[Any
             _compiled[key] = (rows, flat)
         except Exception as exc:  # dynamo/inductor errors share no base class
             _compiled[key] = None
-            warnings.warn(f"seedlock.devicehash: torch.compile failed ({type(exc).__name__}: {exc}); "
+            warnings.warn(f"seedlock.fingerprint.devicehash: torch.compile failed ({type(exc).__name__}: {exc}); "
                           "using eager ops (same digest, slower)", RuntimeWarning, stacklevel=3)
     return _compiled[key]
 
@@ -150,7 +150,7 @@ def _torch_bytes(t: Any) -> Any:
 
 
 def torch_digest(t: Any, compile: bool = True) -> str:
-    """:func:`seedlock.devicehash.torch_digest`: the ``dh1`` digest of ``t``, on its device."""
+    """:func:`seedlock.fingerprint.devicehash.torch_digest`: the ``dh1`` digest of ``t``, on its device."""
     import torch
 
     raw = _torch_bytes(t)
