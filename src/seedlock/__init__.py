@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import lazy_loader
 
-__version__ = "0.1.0"
+from seedlock._version import __version__
 
 # The public API, in one place: module -> the names it gives ``seedlock``. ``__all__`` and
 # ``dir(seedlock)`` derive from it; the TYPE_CHECKING block below repeats it for type checkers,

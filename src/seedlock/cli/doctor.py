@@ -31,7 +31,7 @@ def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None)
     `# seedlock: ignore[SL101]`. Exit code 0 when nothing at warn or error level was
     found, 1 when something was, 2 on bad input.
     """
-    from seedlock import __version__
+    from seedlock._version import __version__
     from seedlock.doctor import environment, output, static
 
     if as_json and sarif:

@@ -70,7 +70,7 @@ def build(
     """A JSON-serialisable record of a run: seedlock version, time, seed, command line, cwd, git
     commit and dirty state, the environment audit, the determinism settings in ``config``, and
     the version of every installed package. ``extra`` is stored as given."""
-    from seedlock import __version__
+    from seedlock._version import __version__
 
     where = os.path.abspath(cwd or os.getcwd())
     return {

@@ -100,7 +100,7 @@ class _Callback:
 
     def _open(self) -> _trace.TraceWriter:
         if self._writer is None:
-            from seedlock import __version__
+            from seedlock._version import __version__
 
             pkg = sys.modules[self.package]
             header: dict[str, Any] = {

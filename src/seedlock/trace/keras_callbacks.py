@@ -85,7 +85,7 @@ class _TraceCallback:
 
     def _open(self) -> trace.TraceWriter:
         if self._writer is None:
-            from seedlock import __version__
+            from seedlock._version import __version__
 
             header: dict[str, Any] = {"framework": self.framework, "granularity": self.every,
                       "meta": {**self._meta(), "seedlock": __version__}}
