@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,13 @@ def run_seedlock(args: list[str], *, cwd: Path | str | None = None, env: dict[st
                  timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`seedlock ARGS` in a fresh process (through `python -m seedlock`)."""
     return run_py(["-m", "seedlock", *args], cwd=cwd, env=env, timeout=timeout, stdin=stdin)
+
+
+def run_together(*calls: Callable[[], subprocess.CompletedProcess[str]]) -> list[subprocess.CompletedProcess[str]]:
+    """Independent runs (``lambda: run_py(...)``) at once, results in call order: a test that
+    needs four cold framework processes waits for the slowest, not for the sum."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def by_op(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["op"]: r for r in data["records"]}
 
 
+@pytest.mark.slow
 def test_torch_ops_recorded_and_run_completes(runs: dict[str, Any]) -> None:
     proc, data = runs["torch"]
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -193,6 +193,7 @@ def test_diff_refuses_crafted_header(where: Path, fields: dict[str, object], mes
     one_line(["diff", "a.trace", "c.trace"], where, f"c.trace is not a seedlock trace ({message})")
 
 
+@pytest.mark.slow
 def test_good_output_paths_stay_good(tmp_path: Path) -> None:
     # Refused by the first version of these checks: a second `check --workdir DIR` ("is a
     # directory"), and a manifest path that is a link to a file not written yet ("permission denied").

@@ -42,6 +42,7 @@ def test_reproducible_corpus(script: Path, extra: dict, tmp_path: Path) -> None:
     pytest.param(SCRIPTS / "keras_mlp.py", {"KERAS_BACKEND": "tensorflow"}, "tensor", id="keras-tensorflow"),
     pytest.param(SCRIPTS / "torch_loader.py", {}, "tensor", id="torch-dataloader"),
 ])
+@pytest.mark.slow
 def test_plain_twin_is_not_reproducible(script: Path, extra: dict, what: str, tmp_path: Path) -> None:
     """The twin: the same scripts without seedlock's seeding (--plain) really differ, and check says so."""
     code, data, _ = check("--plain", "--no-localize", str(script), env=clean_env(**extra), tmp=tmp_path)
@@ -56,6 +57,7 @@ def test_plain_twin_is_not_reproducible(script: Path, extra: dict, what: str, tm
     ("thread_order.py", "SL203"),
     ("uuid_order.py", None),
 ])
+@pytest.mark.slow
 def test_not_reproducible_corpus(script: str, rule: str | None, tmp_path: Path) -> None:
     code, data, err = check(str(CHECK / script), tmp=tmp_path)
     assert code == 1, err
@@ -72,6 +74,7 @@ def _line_of(path: Path, rule: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
 
+@pytest.mark.slow
 def test_strict_makes_unseeded_rng_reproducible(tmp_path: Path) -> None:
     pytest.importorskip("seedlock.strict")
     code, data, err = check("--strict", str(CHECK / "unseeded_rng.py"), tmp=tmp_path)
@@ -98,6 +101,7 @@ def test_planted_torch_divergence_found_at_step_3_in_noisy(tmp_path: Path) -> No
     assert div["layer"]["layer"] == "Sequential.noisy"
 
 
+@pytest.mark.slow
 def test_ignore_stdout_for_wall_clock_lines(tmp_path: Path) -> None:
     code, data, _ = check(str(CHECK / "timed.py"), tmp=tmp_path)
     assert code == 1 and data["divergence"]["line"] == 2  # line 1, the result, is equal
@@ -105,6 +109,7 @@ def test_ignore_stdout_for_wall_clock_lines(tmp_path: Path) -> None:
     assert code == 0 and data["reproducible"] is True
 
 
+@pytest.mark.slow
 def test_crash_is_never_a_verdict(tmp_path: Path) -> None:
     code, data, err = check(str(CHECK / "crash.py"), tmp=tmp_path)
     assert code == 2 and data is None
@@ -130,6 +135,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited: only its exit status is left for a parent to read
 
 
+@pytest.mark.slow
 def test_timeout_is_no_verdict_and_kills_the_scripts_children(tmp_path: Path) -> None:
     (tmp_path / "hangs.py").write_text(HANGS)
     pids = tmp_path / "pids.txt"
@@ -140,11 +146,13 @@ def test_timeout_is_no_verdict_and_kills_the_scripts_children(tmp_path: Path) ->
     assert len(children) == 2 and not any(_alive(pid) for pid in children)
 
 
+@pytest.mark.slow
 def test_nothing_to_compare_is_not_reproducible_verdict(tmp_path: Path) -> None:
     code, _, err = check(str(CHECK / "silent.py"), tmp=tmp_path)
     assert code == 2 and "nothing to compare" in err
 
 
+@pytest.mark.slow
 def test_text_output(tmp_path: Path) -> None:
     p = run_seedlock(["check", "--workdir", str(tmp_path), "--runs", "3", str(CHECK / "unseeded_rng.py")])
     assert p.returncode == 1

@@ -87,6 +87,7 @@ def _three(a: np.ndarray) -> tuple[str, str, str]:
 # --- agreement --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_numpy_torch_jax_agree(dtype: type) -> None:
     for i, shape in enumerate(SHAPES):
@@ -96,6 +97,7 @@ def test_numpy_torch_jax_agree(dtype: type) -> None:
         assert d_np.startswith("dh1:") and len(d_np) == 36
 
 
+@pytest.mark.slow
 def test_jax_large_arrays_and_small_buckets_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     a = _random((5000,), np.float16, seed=3)
     bucketed = jax_digest(_jax_of(a))  # padded to 8192 items, masked
@@ -129,6 +131,7 @@ def test_torch_views_layouts_and_alignment() -> None:
         assert torch_digest(t) == torch_digest(t, compile=False) == expected, name
 
 
+@pytest.mark.slow
 def test_compiled_graph_matches_eager() -> None:
     # On CUDA, torch_digest compiles _torch_row_lanes and _torch_lanes (inductor + Triton) and
     # splits each chunk between them. Here: the same functions traced whole (fullgraph: no graph
@@ -352,6 +355,7 @@ def test_doctests() -> None:
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
+@pytest.mark.slow
 def test_speed_sanity_print() -> None:
     """Not an assertion: throughput of each implementation here, for the record (-s shows it)."""
     a = np.random.default_rng(0).standard_normal(1 << 21).astype(np.float32)
@@ -371,6 +375,7 @@ def _start(args: list[str], **env: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_gpu_scripts_say_what_they_skip_on_cpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: the scripts run for real (benchmarks/gpu/README.md)")
@@ -381,6 +386,7 @@ def test_gpu_scripts_say_what_they_skip_on_cpu() -> None:
     assert procs[1].returncode == 0 and "skipped: no CUDA" in launch_out, launch_out
 
 
+@pytest.mark.slow
 def test_determinism_script_cpu_smoke() -> None:
     """`--cpu-smoke` end to end for torch: plain x2, seedlock run x2, --audit, the table."""
     smoke = subprocess.run([sys.executable, str(GPU / "determinism_gpu.py"), "--cpu-smoke", "--frameworks", "torch"],
@@ -433,6 +439,7 @@ print(float(model(x).sum()))
 """
 
 
+@pytest.mark.slow
 def test_run_digest_dh1_traces_compare_with_dh1_traces_only(tmp_path: Path) -> None:
     """`seedlock run --trace --digest dh1`: what a GPU machine records, here on the CPU. Two such
     traces of one seed are IDENTICAL; against a host-digested trace there is no verdict."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import clean_env, run_py
 
 ALL_MODULES = """
@@ -21,6 +23,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_every_docstring_example_runs() -> None:
     p = run_py(["-c", ALL_MODULES], env=clean_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"))
     assert p.returncode == 0, p.stderr[-3000:]

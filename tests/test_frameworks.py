@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import SCRIPTS, clean_env, run_py, run_seedlock
+from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
 
 pytestmark = pytest.mark.slow
 
@@ -19,15 +19,12 @@ def digests(stdout: str) -> dict[str, str]:
 def run_both(script: str, *args: str, env: dict[str, str] | None = None, seed: str = "7") -> tuple[list[dict], list[dict]]:
     """(two plain runs, two `seedlock run` runs) of a test script, each parsed to {name: digest}."""
     env = env or clean_env()
-    plain, locked = [], []
-    for _ in range(2):
-        p = run_py([str(SCRIPTS / script), *args], env=env)
+    path = str(SCRIPTS / script)
+    runs = run_together(*[lambda: run_py([path, *args], env=env)] * 2,
+                        *[lambda: run_seedlock(["run", "--seed", seed, path, *args], env=env)] * 2)
+    for p in runs:
         assert p.returncode == 0, p.stderr[-3000:]
-        plain.append(digests(p.stdout))
-        s = run_seedlock(["run", "--seed", seed, str(SCRIPTS / script), *args], env=env)
-        assert s.returncode == 0, s.stderr[-3000:]
-        locked.append(digests(s.stdout))
-    return plain, locked
+    return [digests(p.stdout) for p in runs[:2]], [digests(p.stdout) for p in runs[2:]]
 
 
 TF_SCENARIOS = ["set-vocab", "tf-data", "sklearn", "lstm", "tf-random", "py-np"]

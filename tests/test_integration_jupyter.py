@@ -89,6 +89,7 @@ def test_reproducible_cell_gives_the_same_weights_twice_and_plain_cells_do_not(k
     assert first_plain != second_plain  # seed 003: the second fit continues the first one's streams
 
 
+@pytest.mark.slow
 def test_magics_in_one_kernel(kernel: str, tmp_path: Path) -> None:
     """No framework: %seedlock with no seed shows the report, bad input is one line, an error inside
     %%reproducible fails the cell with its own traceback, and the default seed is the last %seedlock one."""

@@ -108,6 +108,7 @@ def test_export_writes_runs_metrics_and_artifacts(tracking: str, tmp_path: Path)
     assert {a.path for a in client.list_artifacts(failed.info.run_id)} == {"manifest.json", "stderr.txt"}
 
 
+@pytest.mark.slow
 def test_docs_example_and_console_line(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     from mlflow import MlflowClient
@@ -151,6 +152,7 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_repeat_with_mlflow_flag(tmp_path: Path) -> None:
     """`seedlock repeat --mlflow=URI` runs the trials, then exports them: one child run per trial."""
     from mlflow.tracking import MlflowClient

@@ -105,6 +105,7 @@ def _session_seed(result: pytest.RunResult) -> int:
     return seeds_found[0]
 
 
+@pytest.mark.slow
 def test_each_test_draws_the_same_numbers_in_any_order(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_order=ORDER_TESTS)
     full = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7")
@@ -145,6 +146,7 @@ def test_b():
 """
 
 
+@pytest.mark.slow
 def test_a_test_draws_the_same_whether_or_not_an_earlier_test_imported_the_framework(
         pytester: pytest.Pytester) -> None:
     # Alone, test_b imported keras and jax itself (their import drew numbers, and Keras's global
@@ -157,6 +159,7 @@ def test_a_test_draws_the_same_whether_or_not_an_earlier_test_imported_the_frame
     assert _values(full)["a"] != _values(full)["b"]
 
 
+@pytest.mark.slow
 def test_session_seed_is_random_printed_and_replays(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_order=ORDER_TESTS)
     first = pytester.runpytest_subprocess("-s", "-k", "test_b or test_c")
@@ -182,6 +185,7 @@ def test_p_no_seedlock_turns_it_off(pytester: pytest.Pytester) -> None:
     assert not set(_values(off).values()) & set(_values(on).values())
 
 
+@pytest.mark.slow
 def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fixture=FIXTURE_TESTS)
     result = pytester.runpytest_subprocess("-q")

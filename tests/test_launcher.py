@@ -120,6 +120,7 @@ def test_bad_seed_in_environment() -> None:
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "$SEEDLOCK_SEED" in p.stderr
 
 
+@pytest.mark.slow
 def test_verbose_states_seed_and_verifies(tmp_path: Path) -> None:
     script = tmp_path / "t.py"
     script.write_text("import torch\nprint(torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())\n")
@@ -158,6 +159,7 @@ def test_import_seedlock_imports_no_framework() -> None:
     assert run_py(["-c", code]).stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_tf_graph_seed_and_determinism_reported_on_import() -> None:
     code = (
         "import seedlock; seedlock.seed_everything(2); import tensorflow as tf; "

@@ -72,6 +72,7 @@ def test_plots_write_pngs_from_plain_data(tmp_path: Path) -> None:
     assert lows == pytest.approx([0.2 - half, 0.2], abs=1e-3) and highs == pytest.approx([0.2 + half, 0.2], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_cli_report_prints_the_path(store: Store, tmp_path: Path) -> None:
     p = run_seedlock(["report", "base", EVIL, "--store", str(store.path), "--html", str(tmp_path / "r.html")],
                      cwd=tmp_path)
@@ -80,6 +81,7 @@ def test_cli_report_prints_the_path(store: Store, tmp_path: Path) -> None:
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
+@pytest.mark.slow
 def test_docs_example_runs_as_written(tmp_path: Path) -> None:
     text = (ROOT / "docs" / "repeat-stats.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(\w+)\n(.*?)```", text, flags=re.S)

@@ -126,6 +126,7 @@ def test_a_forked_trial_finalises_the_scripts_globals_as_python_does(tmp_path: P
     assert all(t.strip() for t in texts) and len(set(texts)) == 3, texts
 
 
+@pytest.mark.slow
 def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp_path: Path) -> None:
     """The fork-server's check can fail: state the zygote left behind changes what a trial prints.
     Nothing forked may then be stored; every seed runs again in a fresh process."""
@@ -151,6 +152,7 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
     assert d.returncode == 1 and d.stdout.startswith("DIFFERENT"), d.stdout + d.stderr
 
 
+@pytest.mark.slow
 def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path) -> None:
     write(tmp_path, "tiny.py", TINY)
     env = clean_env()
@@ -225,6 +227,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert len(fingerprints(tmp_path / ".seedlock" / "seedlock.db", "tiny")) == 2
 
 
+@pytest.mark.slow
 def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     from seedlock.repeat.power import ci_halfwidth
 
@@ -247,6 +250,7 @@ def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     assert n == 5 or ci_halfwidth(by_end[: n - 1]) > 0.9  # not one seed later than needed (5: the minimum)
 
 
+@pytest.mark.slow
 def test_until_ci_and_the_summary_count_finite_values_only(tmp_path: Path) -> None:
     # Seeds 0-2 diverge (NaN): --until-ci stopped at "5 ok seeds" with 2 finite values, and the
     # summary line printed a mean of nan with n=8.

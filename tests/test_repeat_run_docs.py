@@ -6,12 +6,15 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, clean_env, run_seedlock
 
 DOC = ROOT / "docs" / "repeat.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
+@pytest.mark.slow
 def test_console_example_runs_as_documented(tmp_path: Path) -> None:
     blocks = BLOCK.findall(DOC.read_text())
     script = next(code for lang, code in blocks if lang == "python" and code.startswith("# train.py"))

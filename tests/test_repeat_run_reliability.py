@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from conftest import clean_env, run_seedlock
 from seedlock.errors import SeedlockError
 from seedlock.repeat.store import Store
@@ -56,6 +58,7 @@ def statuses(db: Path, exp: str) -> dict[int, str]:
         return {t.seed: t.status for t in store.trials(exp)}
 
 
+@pytest.mark.slow
 def test_failures_are_recorded_with_reasons_and_excluded_from_stats(tmp_path: Path) -> None:
     write(tmp_path, "flaky.py", FLAKY)
     db = tmp_path / ".seedlock" / "seedlock.db"
@@ -103,6 +106,7 @@ def _alive(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_sigint_keeps_finished_trials_and_the_rerun_finishes(tmp_path: Path) -> None:
     script = write(tmp_path, "work.py", WORK)
     db = tmp_path / ".seedlock" / "seedlock.db"
@@ -140,6 +144,7 @@ def test_sigint_keeps_finished_trials_and_the_rerun_finishes(tmp_path: Path) -> 
         assert {t.seed: t.finished for t in trials if t.seed in ok} == ok  # the first run's results were kept
 
 
+@pytest.mark.slow
 def test_four_processes_on_one_store(tmp_path: Path) -> None:
     script = write(tmp_path, "work.py", WORK)
     log = tmp_path / "runs.log"

@@ -179,6 +179,7 @@ def test_equal_values_have_no_spread_and_huge_ones_do_not_overflow() -> None:
     assert no_nan(big.to_dict()) and all(math.isfinite(v) for v in (big.mean_ci.low, big.mean_ci.high))
 
 
+@pytest.mark.slow
 def test_rank_test_label_says_which_null_was_used() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=20), rng.normal(size=20) + 1.0  # 2**20 arrangements: beyond enumeration
@@ -223,6 +224,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_cli_stats(store_path: Path) -> None:
     p = run_seedlock(["stats", "base", "--store", str(store_path)])
     assert p.returncode == 0, p.stderr
@@ -244,6 +246,7 @@ def test_cli_compare_json(store_path: Path) -> None:
     assert set(out["metrics"]) == {"acc", "loss"}
 
 
+@pytest.mark.slow
 def test_cli_compare_table_and_too_few_seeds(store_path: Path) -> None:
     p = run_seedlock(["compare", "wide", "base", "--metric", "acc", "--unpaired", "--store", str(store_path)])
     assert p.returncode == 0, p.stderr
@@ -272,6 +275,7 @@ def test_cli_bad_names_get_one_line_and_exit_2(store_path: Path) -> None:
         assert p.returncode == 2 and p.stderr.count("\n") == 1 and expected in p.stderr, (args, p.stderr)
 
 
+@pytest.mark.slow
 def test_cli_runs_and_power(store_path: Path) -> None:
     p = run_seedlock(["runs", "--store", str(store_path)])
     assert p.returncode == 0 and all(n in p.stdout for n in ("base", "wide", "tiny", "train.py --name wide"))

@@ -70,6 +70,7 @@ def test_derive_without_master_seed_says_how_to_fix(monkeypatch: pytest.MonkeyPa
         seedlock.derive("x")
 
 
+@pytest.mark.slow
 def test_jax_key_stable_across_processes_and_names() -> None:
     code = (
         "import seedlock, jax; seedlock.seed_everything(9); "
@@ -103,6 +104,7 @@ def test_torch_generator_and_worker_init_fn() -> None:
     assert first == (random.random(), np.random.rand())
 
 
+@pytest.mark.slow
 def test_reproducible_puts_seedlocks_seed_back() -> None:
     import os
 

@@ -90,6 +90,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow
 def test_unseeded_numpy_and_random_differ_run_to_run_without_strict(runs: dict[str, dict[str, Any]]) -> None:
     a, b = runs["np:plain-a"], runs["np:plain-b"]  # same SEEDLOCK_SEED, seed_everything ran
     for key in ("a", "b", "loop", "ss", "rs", "pcg"):

@@ -29,6 +29,7 @@ def check(tmp_path: Path, script: str, *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("a,b", [(b"result 1\r\n", b"result 1\n"), (b"done\n", b"done"), (b"a\x0cb\n", b"a\nb\n"),
                                  (b"value \x80\n", b"value \x81\n")], ids=["crlf", "final-newline", "formfeed", "bytes"])
+@pytest.mark.slow
 def test_check_compares_stdout_byte_for_byte(tmp_path: Path, a: bytes, b: bytes) -> None:
     script = FIRST + f"sys.stdout.buffer.write({a!r} if first else {b!r})\n"
     code, out = check(tmp_path, script)
@@ -63,6 +64,7 @@ tok = Tok()
 """
 
 
+@pytest.mark.slow
 def test_check_gives_no_verdict_when_the_exit_fingerprint_fails(tmp_path: Path) -> None:
     code, out = check(tmp_path, TORCH_CHANGED_AT_EXIT + UNFINGERPRINTABLE)
     assert code == 2 and "no verdict" in out and "no exit record" in out and "UnsupportedObject" in out, out
@@ -73,6 +75,7 @@ def test_check_gives_no_verdict_when_the_exit_fingerprint_fails(tmp_path: Path) 
     assert code == 1 and "NOT REPRODUCIBLE" in out, out
 
 
+@pytest.mark.slow
 def test_check_gives_no_verdict_when_the_script_closes_the_trace(tmp_path: Path) -> None:
     code, out = check(tmp_path, "import seedlock.trace\n" + TORCH_CHANGED_AT_EXIT + "seedlock.trace.stop()\n")
     assert code == 2 and "closed seedlock's trace" in out, out
@@ -136,6 +139,7 @@ ROOTS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_every_live_model_is_fingerprinted_and_optimizers_keep_their_labels(tmp_path: Path) -> None:
     p = run_py(["-c", ROOTS], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch"))
     assert p.returncode == 0, p.stderr
@@ -145,6 +149,7 @@ def test_every_live_model_is_fingerprinted_and_optimizers_keep_their_labels(tmp_
     assert out["steps"] == [[f"SGD#{n}", 1] for n in range(20)]
 
 
+@pytest.mark.slow
 def test_diff_sees_bytes_written_to_stdout_buffer(tmp_path: Path) -> None:
     def traces(name: str, script: str) -> tuple[Path, Path]:
         (tmp_path / f"{name}.py").write_text(script)
@@ -171,6 +176,7 @@ model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[seedlock.keras.Trace("own
 """
 
 
+@pytest.mark.slow
 def test_a_trace_callback_of_the_scripts_own_does_not_take_the_runs_epoch_records(tmp_path: Path) -> None:
     (tmp_path / "s.py").write_text(OWN_TRACE_CALLBACK)
     p = run_seedlock(["run", "--trace", "run.trace", "s.py"], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch"))
@@ -190,6 +196,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 def test_two_models_swapped_between_runs_differ(tmp_path: Path) -> None:
     code, out = check(tmp_path, "SWAP = True\n" + SWAPPED)
     assert code == 1 and "NOT REPRODUCIBLE" in out and ("torch:decoder" in out or "torch:encoder" in out), out
@@ -204,6 +211,7 @@ CLOCK_SEEDED = "import time\nimport numpy as np\nnp.random.seed({seed})\nprint(n
 
 @pytest.mark.parametrize("seed,verdict", [("int(time.time())", 1), ("int(time.time() // 3600)", 2), ("1234", 0)],
                          ids=["seconds", "hours", "fixed"])
+@pytest.mark.slow
 def test_check_is_not_fooled_by_a_seed_from_the_clock(tmp_path: Path, seed: str, verdict: int) -> None:
     # Runs started in one second once read one time and repeated each other: REPRODUCIBLE.
     code, out = check(tmp_path, CLOCK_SEEDED.format(seed=seed))
@@ -224,6 +232,7 @@ def test_diff_with_a_run_cut_short_gives_no_verdict(tmp_path: Path) -> None:
     assert code == 1 and "DIFFERENT" in out, out
 
 
+@pytest.mark.slow
 def test_a_script_that_changes_directory_keeps_checks_files_together(tmp_path: Path) -> None:
     script = "import os\nos.makedirs('elsewhere', exist_ok=True)\nos.chdir('elsewhere')\n" + TORCH_CHANGED_AT_EXIT
     code, out = check(tmp_path, script, "--workdir", "wd")
@@ -237,6 +246,7 @@ def test_a_script_that_changes_directory_keeps_checks_files_together(tmp_path: P
 HANG = "import os, time\nopen(f'started-{os.getpid()}', 'w').close()\nwhile True:\n    time.sleep(1)\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int) -> None:
     # The runs have sessions of their own (the terminal's Ctrl-C does not reach them): seedlock
@@ -268,6 +278,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("differ", [True, False], ids=["differs", "twin"])
 def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -> None:
     code, out = check(tmp_path, f"DIFFER = {differ}\n" + UNSAVED)
@@ -277,6 +288,7 @@ def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -
 @pytest.mark.parametrize("command", [["check", "--no-localize", "hang.py"],
                                      ["repeat", "hang.py", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h"]],
                          ids=["check", "repeat"])
+@pytest.mark.slow
 def test_runs_die_with_a_killed_seedlock(tmp_path: Path, command: list[str]) -> None:
     # SIGKILL cannot be caught: the runs (in sessions of their own) lived on, for hours if training.
     (tmp_path / "hang.py").write_text(HANG)
@@ -307,6 +319,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_module_seeded_from_the_clock_gets_no_verdict_either(tmp_path: Path) -> None:
     # `check -m pkg.train` never scanned the module: seedlock's own sys.path lacks the current directory.
     (tmp_path / "pkg").mkdir()

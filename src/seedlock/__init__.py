@@ -21,7 +21,7 @@ from seedlock._version import __version__
 # ``dir(seedlock)`` derive from it; the TYPE_CHECKING block below repeats it for type checkers,
 # and tests/test_layout.py keeps the two equal.
 _PUBLIC = {
-    "api": ["seed_everything", "reproducible", "reset_state", "current_report", "jax_key"],
+    "api": ["seed_everything", "reproducible", "reset_state", "current_report", "jax_key", "register_rng"],
     "seeds": ["derive", "rng", "master_seed"],
     "trace.metrics": ["log_metric"],
     "report": ["SeedReport"],
@@ -44,7 +44,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 if TYPE_CHECKING:
-    from seedlock.api import current_report, jax_key, reproducible, reset_state, seed_everything
+    from seedlock.api import current_report, jax_key, register_rng, reproducible, reset_state, seed_everything
     from seedlock.errors import SeedlockError
     from seedlock.frameworks.torch import torch_generator, worker_init_fn
     from seedlock.report import SeedReport

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from seedlock import seeds
 from seedlock.errors import BadArgument
-from seedlock.frameworks import ADAPTERS, Adapter, Config, hooks
+from seedlock.frameworks import Adapter, Config, adapters, hooks, register
 from seedlock.report import SeedReport
 
 _config: Config | None = None
@@ -30,7 +31,9 @@ def _apply(adapter: Adapter, module: ModuleType, explicit: bool) -> None:
 
 def _on_import(adapter: Adapter) -> hooks.Callback:
     def callback(module: ModuleType) -> None:
-        _apply(adapter, module, explicit=False)
+        # The adapter registered under this name now: register_rng may have replaced it since.
+        current = next((a for a in adapters() if a.name == adapter.name), adapter)
+        _apply(current, module, explicit=False)
         # Stay armed: a later seed_everything() applies to already-imported modules directly.
 
     return callback
@@ -85,16 +88,21 @@ def seed_everything(
     seeds.set_master_seed(value)
     _config = Config(seed=value, deterministic=deterministic, threads=threads)
     _report = SeedReport(seed=value, deterministic=deterministic, threads=threads)
-    for adapter in ADAPTERS:
-        module = sys.modules.get(adapter.module)
-        if module is not None:
-            _apply(adapter, module, explicit=True)
-        else:
-            if adapter.name not in _armed:
-                _armed.add(adapter.name)
-                hooks.when_imported(adapter.module, _on_import(adapter))
-            _report.add(adapter.name, "pending", "not imported yet: seeded on import")
+    for adapter in adapters():
+        _apply_or_arm(adapter, _report)
     return _report
+
+
+def _apply_or_arm(adapter: Adapter, report: SeedReport) -> None:
+    """Apply ``adapter`` now if its module is imported, else when it is (a hook, armed once)."""
+    module = sys.modules.get(adapter.module)
+    if module is not None:
+        _apply(adapter, module, explicit=True)
+        return
+    if adapter.name not in _armed:
+        _armed.add(adapter.name)
+        hooks.when_imported(adapter.module, _on_import(adapter))
+    report.add(adapter.name, "pending", "not imported yet: seeded on import")
 
 
 def current_report() -> SeedReport | None:
@@ -109,13 +117,73 @@ def current_config() -> Config | None:
 def reset_state() -> None:
     """Drop state that carries over in one process (Keras sessions, TF graphs and op-seed counters)."""
     report = _report if _report is not None else SeedReport(seed=-1, deterministic=False)
-    for adapter in reversed(ADAPTERS):
+    for adapter in reversed(adapters()):
         module = sys.modules.get(adapter.module)
         if module is not None and adapter.reset is not None:
             try:
                 adapter.reset(module, report)
             except Exception as exc:
                 report.add(adapter.name, "failed", f"reset: {type(exc).__name__}: {exc}")
+
+
+def register_rng(name: str, seed: Callable[[int], object], *, reset: Callable[[], object] | None = None,
+                 module: str | None = None) -> None:
+    """Have seedlock seed a random number generator of your own, or a library's, with the others.
+
+    ``seed(n)`` is called with the master seed by every :func:`seed_everything` (so by
+    ``seedlock run``, ``check`` and ``repeat``) and every :func:`reproducible` block;
+    ``reset()``, if given, by :func:`reset_state` before the reseed. Registered after seeding,
+    the generator is seeded at once. With ``module``, seedlock waits until that module is
+    imported, as it does for the frameworks, and never imports it itself. A second registration
+    under the same name replaces the first. The report lists it under ``name``.
+
+    A library registers its generator when seedlock is installed::
+
+        try:
+            import seedlock
+        except ImportError:
+            pass
+        else:
+            seedlock.register_rng("mylib", mylib.random.seed)
+
+    Example:
+        >>> import random, seedlock
+        >>> mine = random.Random()                      # OS entropy: no global seed reaches it
+        >>> seedlock.register_rng("mine", mine.seed)
+        >>> _ = seedlock.seed_everything(3); a = mine.random()
+        >>> _ = seedlock.seed_everything(3); a == mine.random()
+        True
+        >>> seedlock.register_rng("numpy", mine.seed)
+        Traceback (most recent call last):
+        ...
+        seedlock.errors.BadArgument: 'numpy' is a framework seedlock seeds itself; register your generator under a name of its own, e.g. register_rng('mylib', ...)
+    """
+    from seedlock.frameworks import ADAPTERS
+
+    if not isinstance(name, str) or not name.strip():
+        raise BadArgument(f"name must be a non-empty str, got {name!r}; e.g. register_rng('mylib', mylib.seed)")
+    if any(a.name == name for a in ADAPTERS):
+        raise BadArgument(f"{name!r} is a framework seedlock seeds itself; register your generator under a "
+                          "name of its own, e.g. register_rng('mylib', ...)")
+    if not callable(seed) or (reset is not None and not callable(reset)):
+        raise BadArgument(f"seed (and reset) must be callable, got {seed!r}; pass e.g. register_rng({name!r}, rng.seed)")
+    if module is not None and (not isinstance(module, str) or not module):
+        raise BadArgument(f"module must be a module's import name, got {module!r}; e.g. module='mylib'")
+    label = getattr(seed, "__qualname__", None) or repr(seed)
+
+    def apply(_module: ModuleType, config: Config, report: SeedReport, explicit: bool) -> None:
+        seed(config.seed)
+        report.add(name, "seeded", f"{label}({config.seed}) (registered with seedlock.register_rng)")
+
+    def reset_adapter(_module: ModuleType, report: SeedReport) -> None:
+        if reset is not None:
+            reset()
+
+    # No module: "builtins", which every interpreter has imported, so it applies at once.
+    adapter = Adapter(name, module or "builtins", apply, reset=reset_adapter if reset is not None else None)
+    register(adapter)
+    if _report is not None:
+        _apply_or_arm(adapter, _report)
 
 
 class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a function

@@ -6,11 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from seedlock.errors import SeedlockError
+
+if TYPE_CHECKING:
+    from seedlock.verify.causes import Cause
+    from seedlock.verify.check import RunDivergence
 
 LIMITS = ("{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
           "more runs: --runs N. Bitwise equality holds for this machine, these library versions and this seed.")
@@ -20,31 +24,32 @@ def _say(line: str = "") -> None:
     click.echo(line)
 
 
-def describe_divergence(div: dict[str, Any]) -> list[str]:
-    lines = [f"  first divergence: runs {div['runs'][0]} and {div['runs'][1]}: {div.get('summary', '')}"]
-    if div.get("max_abs") is not None:
-        ulp = f", {div['max_ulp']} ULP" if div.get("max_ulp") is not None else ""
-        lines.append(f"  max abs difference {div['max_abs']:.6g}{ulp}")
-    layer = div.get("layer")
+def describe_divergence(div: RunDivergence) -> list[str]:
+    lines = [f"  first divergence: runs {div.runs[0]} and {div.runs[1]}: {div.summary}"]
+    found = div.trace
+    if found is not None and found.max_abs is not None:
+        ulp = f", {found.max_ulp} ULP" if found.max_ulp is not None else ""
+        lines.append(f"  max abs difference {found.max_abs:.6g}{ulp}")
+    layer = div.layer
     if layer:
-        if div.get("max_abs") is None and layer.get("max_abs") is not None:
-            lines.append(f"  {div.get('name')}: max abs difference {layer['max_abs']:.6g}, {layer['max_ulp']} ULP "
-                         "(from the localising reruns)")
+        if (found is None or found.max_abs is None) and layer.get("max_abs") is not None:
+            lines.append(f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}, "
+                         f"{layer['max_ulp']} ULP (from the localising reruns)")
         lines.append(f"  {layer.get('message')}")
     return lines
 
 
-def describe_causes(causes: list[dict[str, Any]], limit: int = 8) -> list[str]:
+def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     if not causes:
         return ["  no static finding, audit record or environment difference explains it; try `seedlock run --audit`,"
                 " and `seedlock doctor SCRIPT` for the code it imports"]
     out = []
     for i, c in enumerate(causes[:limit], 1):
-        where = f"{c['location']}: " if c.get("location") else ""
-        rule = f"{c['rule']} " if c.get("rule") else ""
-        out.append(f"  {i}. {where}{rule}{c['message']} [{c['source']}]")
-        if c.get("fix"):
-            out.append(f"     fix: {c['fix']}")
+        where = f"{c.location}: " if c.location else ""
+        rule = f"{c.rule} " if c.rule else ""
+        out.append(f"  {i}. {where}{rule}{c.message} [{c.source}]")
+        if c.fix:
+            out.append(f"     fix: {c.fix}")
     if len(causes) > limit:
         out.append(f"  … and {len(causes) - limit} more (--json lists all)")
     return out
@@ -170,10 +175,9 @@ def diff(a: str, b: str, as_json: bool) -> None:
         _say(f"IDENTICAL: {len(ta)} records, bitwise equal")
     else:
         _say("DIFFERENT")
-        d = div.to_dict()
-        d["runs"] = ["A", "B"]
-        d["summary"] = str(div)
-        for line in describe_divergence(d):
+        from seedlock.verify.check import RunDivergence
+
+        for line in describe_divergence(RunDivergence(("A", "B"), "trace", str(div), trace=div)):
             _say(line)
     if env_diff is None:
         _say("environments: no manifests beside both traces (write them with `seedlock run --trace FILE`)")

@@ -1,4 +1,9 @@
-"""Framework adapters, in the order they are applied."""
+"""Framework adapters: each seeds one framework and switches it to deterministic kernels when the
+user's code imports it (post-import hooks); third-party RNGs join them through ``register_rng``.
+
+>>> [a.name for a in adapters()][:3]
+['python', 'numpy', 'tensorflow']
+"""
 
 from __future__ import annotations
 
@@ -16,5 +21,18 @@ ADAPTERS: tuple[Adapter, ...] = (
     jax.ADAPTER,
     pytensor.ADAPTER,
 )
+_registered: dict[str, Adapter] = {}  # by name, in registration order (seedlock.register_rng)
 
-__all__ = ["ADAPTERS", "Adapter", "Config"]
+
+def adapters() -> tuple[Adapter, ...]:
+    """The built-in adapters in their order, then the registered RNGs in the order registered."""
+    return ADAPTERS + tuple(_registered.values())
+
+
+def register(adapter: Adapter) -> None:
+    """Add (or, under the same name, replace) a third-party adapter; see ``seedlock.register_rng``."""
+    _registered.pop(adapter.name, None)
+    _registered[adapter.name] = adapter
+
+
+__all__ = ["ADAPTERS", "Adapter", "Config", "adapters", "register"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from seedlock.repeat.storefile import TrialStatus
+
 
 class Progress:
     def __init__(self, name: str, total: int, *, tty: bool | None = None, stream: TextIO | None = None) -> None:
@@ -55,7 +57,7 @@ class Progress:
         self.total = total
         self._refresh()
 
-    def trial(self, seed: int, status: str, seconds: float, reason: str | None) -> None:
+    def trial(self, seed: int, status: TrialStatus, seconds: float, reason: str | None) -> None:
         """One trial ended."""
         if status == "ok":
             self.done += 1

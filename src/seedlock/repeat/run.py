@@ -37,9 +37,9 @@ from seedlock.repeat.claims import Claims
 from seedlock.repeat.executors import Executor
 from seedlock.repeat.progress import Progress
 from seedlock.repeat.store import DEFAULT_STORE, Experiment, Store
+from seedlock.repeat.storefile import FAILED
 from seedlock.repeat.trial import TrialResult, TrialSpec, trial_env
 
-FAILED = ("failed", "timeout", "killed")  # skipped on a rerun unless --retry-failed
 VERIFY_TRIES = 3
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.storefile import BUSY_TIMEOUT_S, FINISHED, check_header, verify
+from seedlock.repeat.storefile import BUSY_TIMEOUT_S, FINISHED, TrialStatus, check_header, verify
 from seedlock.repeat.storefile import create as create_store
 
 DEFAULT_STORE = Path(".seedlock") / "seedlock.db"
@@ -59,7 +59,7 @@ class Trial:
     id: int
     experiment: str
     seed: int
-    status: str
+    status: TrialStatus
     exit_code: int | None
     reason: str | None
     duration_s: float | None
@@ -75,7 +75,7 @@ class ExperimentRuns:
     """An experiment and how many of its trials ended in each status (for ``seedlock runs``)."""
 
     experiment: Experiment
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[TrialStatus, int] = field(default_factory=dict)
     last_finished: str | None = None
 
     @property
@@ -230,7 +230,7 @@ class Store:
 
     def runs(self) -> list[ExperimentRuns]:
         """Each experiment with its trial counts per status (``seedlock runs``)."""
-        counts: dict[int, dict[str, int]] = {}
+        counts: dict[int, dict[TrialStatus, int]] = {}  # the CHECK constraint keeps statuses to TrialStatus
         last: dict[int, str | None] = {}
         for exp_id, status, n, finished in self._read(
             "SELECT experiment_id, status, COUNT(*), MAX(finished) FROM trials GROUP BY experiment_id, status"
@@ -267,7 +267,7 @@ class Store:
         self,
         exp: Experiment | str,
         seed: int,
-        status: str,
+        status: TrialStatus,
         exit_code: int | None = None,
         reason: str | None = None,
         duration_s: float | None = None,
@@ -306,7 +306,7 @@ class Store:
             db.executemany("INSERT INTO metrics (trial_id, name, step, value) VALUES (?, ?, ?, ?)",
                            [(trial_id, *r) for r in rows])
 
-    def trials(self, exp: Experiment | str, status: str | None = None) -> list[Trial]:
+    def trials(self, exp: Experiment | str, status: TrialStatus | None = None) -> list[Trial]:
         """The trials of ``exp`` by seed, all of them or those with ``status``."""
         name = exp.name if isinstance(exp, Experiment) else exp
         sql = ("SELECT id, seed, status, exit_code, reason, duration_s, stderr_tail, fingerprint, manifest, "
@@ -333,7 +333,7 @@ class Store:
 
     # -- metrics --------------------------------------------------------------------------------
 
-    def _metric_rows(self, exp: Experiment | str, name: str, status: str | None) -> list[tuple[Any, ...]]:
+    def _metric_rows(self, exp: Experiment | str, name: str, status: TrialStatus | None) -> list[tuple[Any, ...]]:
         sql = ("SELECT t.seed, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
                "WHERE t.experiment_id = ? AND m.name = ?")
         params: list[Any] = [self._id(exp), name]
@@ -343,7 +343,7 @@ class Store:
         return self._read(sql + " ORDER BY t.seed, m.rowid", params)
 
     def metric_values(
-        self, exp: Experiment | str, name: str, final: bool = True, *, status: str | None = "ok"
+        self, exp: Experiment | str, name: str, final: bool = True, *, status: TrialStatus | None = "ok"
     ) -> dict[int, float]:
         """One value of metric ``name`` per seed, from trials with ``status`` (ok by default).
 
@@ -369,7 +369,7 @@ class Store:
         return out
 
     def metric_curves(
-        self, exp: Experiment | str, name: str, *, status: str | None = "ok"
+        self, exp: Experiment | str, name: str, *, status: TrialStatus | None = "ok"
     ) -> dict[int, list[tuple[int, float]]]:
         """Per seed, the ``(step, value)`` points of metric ``name`` in step order (step-less values left out)."""
         curves: dict[int, list[tuple[int, float]]] = {}
@@ -383,7 +383,7 @@ class Store:
         return [(r[0], r[1], r[2]) for r in self._read(
             "SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,))]
 
-    def metric_names(self, exp: Experiment | str, *, status: str | None = "ok") -> list[str]:
+    def metric_names(self, exp: Experiment | str, *, status: TrialStatus | None = "ok") -> list[str]:
         """The names of the metrics reported by trials of ``exp`` with ``status`` (ok by default), sorted."""
         sql = "SELECT DISTINCT m.name FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.experiment_id = ?"
         params: list[Any] = [self._id(exp)]

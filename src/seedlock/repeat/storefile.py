@@ -14,14 +14,18 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
+from typing import Literal, get_args
 
 from seedlock.errors import SeedlockError
 
 APPLICATION_ID = 0x53454544  # b"SEED": PRAGMA application_id, so we never mistake another program's db
 SCHEMA_VERSION = 1  # PRAGMA user_version
 BUSY_TIMEOUT_S = 30.0
-STATUSES = ("running", "ok", "failed", "timeout", "killed", "interrupted")
-FINISHED = STATUSES[1:]
+# A trial's status, the one list: the store's CHECK constraint, the Trial fields and the CLI use it.
+TrialStatus = Literal["running", "ok", "failed", "timeout", "killed", "interrupted"]
+STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
+FINISHED: tuple[TrialStatus, ...] = STATUSES[1:]
+FAILED: tuple[TrialStatus, ...] = ("failed", "timeout", "killed")  # skipped on a rerun unless --retry-failed
 _MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = f"""

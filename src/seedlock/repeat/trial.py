@@ -32,6 +32,7 @@ from seedlock.frameworks.base import Config
 from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Waitable, boot_argv, wait_or_kill
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
+from seedlock.repeat.storefile import TrialStatus
 
 STDERR_TAIL = 4000
 STDOUT_TAIL = 2000
@@ -67,7 +68,7 @@ class TrialResult:
 
     seed: int
     role: str
-    status: str  # ok, failed, timeout, killed, interrupted
+    status: TrialStatus  # never running: a result is a trial that ended
     exit_code: int | None
     reason: str | None
     duration_s: float
@@ -100,7 +101,7 @@ def fresh_rundir(spec: TrialSpec) -> None:
 
 
 def classify(rc: int | None, *, timed_out: bool, interrupted: bool, stderr: str,
-             timeout: float | None) -> tuple[str, str | None]:
+             timeout: float | None) -> tuple[TrialStatus, str | None]:
     """``(status, reason)`` from an exit code (negative: the signal that ended the process)."""
     if rc == 0:
         return "ok", None

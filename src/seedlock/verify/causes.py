@@ -4,8 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One likely reason two runs differ, and the fix to try.
+
+    >>> c = Cause("static", 1, "np.random.default_rng() without a seed", "pass seedlock.rng('name')", "t.py:3", "SL101")
+    >>> c.to_json()["location"], sorted(c.to_json())
+    ('t.py:3', ['fix', 'location', 'message', 'rank', 'rule', 'source'])
+    """
+
+    source: str  # "static", "audit", "environment", "plain": what found it
+    rank: int  # most likely first: lower ranks first
+    message: str
+    fix: str | None = None
+    location: str | None = None  # "file:line", when known
+    rule: str | None = None  # the doctor rule that found it (static causes)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "rule": self.rule, "rank": self.rank,
+                               "location": self.location, "message": self.message, "fix": self.fix}
+        if self.rule is None:
+            del out["rule"]
+        return out
 
 # Static rules, most likely cause of a run-to-run divergence first. Unseeded entropy and
 # order from sets/threads change every run; the others change results across machines or
@@ -18,7 +43,7 @@ _RULE_RANK = {
 _STRICT_RULES = {"SL101", "SL102", "SL103"}
 
 
-def static_causes(files: list[str]) -> list[dict[str, Any]]:
+def static_causes(files: list[str]) -> list[Cause]:
     from seedlock.doctor.static import scan
 
     out = []
@@ -28,14 +53,12 @@ def static_causes(files: list[str]) -> list[dict[str, Any]]:
         fix = f.fix
         if f.id in _STRICT_RULES:
             fix = f"{fix} Or run with `seedlock run --strict` / `seedlock check --strict`, which derives it from the master seed."
-        out.append({
-            "source": "static", "rule": f.id, "rank": _RULE_RANK.get(f.id, 20) + (0 if f.status != "info" else 10),
-            "location": f"{f.file}:{f.line}", "message": f.title, "fix": fix,
-        })
+        out.append(Cause("static", _RULE_RANK.get(f.id, 20) + (0 if f.status != "info" else 10), f.title, fix,
+                         f"{f.file}:{f.line}", f.id))
     return out
 
 
-def audit_causes(paths: list[Path]) -> list[dict[str, Any]]:
+def audit_causes(paths: list[Path]) -> list[Cause]:
     """Nondeterministic ops the runtime audit saw (``--audit``), once per op and location."""
     seen: set[tuple[str, str]] = set()
     out = []
@@ -51,13 +74,13 @@ def audit_causes(paths: list[Path]) -> list[dict[str, Any]]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append({"source": "audit", "rank": 1, "location": rec.get("location"),
-                        "message": f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
-                        "fix": rec.get("alternative") or "use a deterministic alternative, or accept the variation"})
+            out.append(Cause("audit", 1, f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
+                             rec.get("alternative") or "use a deterministic alternative, or accept the variation",
+                             rec.get("location")))
     return out
 
 
-def environment_causes(manifests: list[Path]) -> list[dict[str, Any]]:
+def environment_causes(manifests: list[Path]) -> list[Cause]:
     """What differs between the runs' environments (should be nothing within one `check`)."""
     from seedlock.doctor import manifest
 
@@ -65,14 +88,13 @@ def environment_causes(manifests: list[Path]) -> list[dict[str, Any]]:
     out = []
     for other in loaded[1:]:
         for d in manifest.diff(loaded[0], other):
-            out.append({"source": "environment", "rank": 0, "location": None, "message": d["message"],
-                        "fix": "run both with the same environment"})
+            out.append(Cause("environment", 0, d["message"], "run both with the same environment"))
     return out
 
 
-def rank(causes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def rank(causes: list[Cause]) -> list[Cause]:
     """Most likely first; a stable order for equal ranks."""
-    return sorted(causes, key=lambda c: (c["rank"], str(c.get("location"))))
+    return sorted(causes, key=lambda c: (c.rank, str(c.location)))
 
 
 def script_files(path: str, module: bool) -> list[str]:

@@ -22,15 +22,41 @@ from seedlock.verify import causes as causes_mod
 from seedlock.verify.runner import RunResult, Target, run_many
 
 if TYPE_CHECKING:
-    from seedlock.trace import Trace
+    from seedlock.trace import Divergence, Trace
 
 GRANULARITIES = ("epoch", "batch")
-PLAIN_CAUSE = {
-    "source": "plain", "rank": -1, "location": None,
-    "message": "run with --plain: nothing was seeded, so Python's, NumPy's and the frameworks' global RNGs and "
-               "the str hash seed start from OS entropy in every run",
-    "fix": "drop --plain: `seedlock check SCRIPT` seeds them all",
-}
+PLAIN_CAUSE = causes_mod.Cause(
+    "plain", -1, "run with --plain: nothing was seeded, so Python's, NumPy's and the frameworks' global RNGs and "
+    "the str hash seed start from OS entropy in every run", "drop --plain: `seedlock check SCRIPT` seeds them all")
+
+
+@dataclass
+class RunDivergence:
+    """Where two runs first differ: a trace record (``trace``) or a line of stdout (``line``, ``a``, ``b``).
+
+    >>> d = RunDivergence((1, 2), "stdout", "stdout line 3 differs: '0.5' vs '0.6'", line=3, a="0.5", b="0.6")
+    >>> d.to_json()["line"], d.to_json()["runs"]
+    (3, [1, 2])
+    """
+
+    runs: tuple[int | str, int | str]  # the runs compared (1-based), or the traces' labels
+    source: str  # "trace" or "stdout"
+    summary: str
+    trace: Divergence | None = None
+    line: int | None = None  # stdout: the first line that differs (1-based), and the two lines
+    a: str | None = None
+    b: str | None = None
+    layer: dict[str, Any] | None = None  # what the localising reruns found (seedlock.verify.localize)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {} if self.trace is None else self.trace.to_dict()
+        out.update(runs=list(self.runs), source=self.source)
+        if self.trace is None:
+            out.update(line=self.line, a=self.a, b=self.b)
+        out["summary"] = self.summary
+        if self.layer is not None:
+            out["layer"] = self.layer
+        return out
 
 
 @dataclass
@@ -39,8 +65,8 @@ class CheckResult:
     runs: int
     seed: int | None
     plain: bool
-    divergence: dict[str, Any] | None
-    causes: list[dict[str, Any]]
+    divergence: RunDivergence | None
+    causes: list[causes_mod.Cause]
     compared: dict[str, Any]
     workdir: str
     results: list[RunResult] = field(default_factory=list, repr=False)
@@ -51,8 +77,8 @@ class CheckResult:
             "runs": self.runs,
             "seed": self.seed,
             "plain": self.plain,
-            "divergence": self.divergence,
-            "causes": self.causes,
+            "divergence": None if self.divergence is None else self.divergence.to_json(),
+            "causes": [c.to_json() for c in self.causes],
             "compared": self.compared,
             "workdir": self.workdir,
         }
@@ -93,19 +119,19 @@ def _filtered(text: str, ignore: re.Pattern[str] | None) -> list[str]:
     return [ignore.sub("", line) for line in lines] if ignore else lines
 
 
-def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None) -> dict[str, Any] | None:
+def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None) -> RunDivergence | None:
     la, lb = _filtered(a.stdout, ignore), _filtered(b.stdout, ignore)
     if la == lb:
         return None
     i = next((k for k, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
-    return {
-        "runs": [a.index + 1, b.index + 1], "source": "stdout", "line": i + 1,
-        "a": la[i] if i < len(la) else None, "b": lb[i] if i < len(lb) else None,
-        "summary": f"stdout line {i + 1} differs: {la[i] if i < len(la) else '<end>'!r} vs {lb[i] if i < len(lb) else '<end>'!r}",
-    }
+    return RunDivergence(
+        (a.index + 1, b.index + 1), "stdout",
+        f"stdout line {i + 1} differs: {la[i] if i < len(la) else '<end>'!r} vs {lb[i] if i < len(lb) else '<end>'!r}",
+        line=i + 1, a=la[i] if i < len(la) else None, b=lb[i] if i < len(lb) else None,
+    )
 
 
-def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -> dict[str, Any] | None:
+def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -> RunDivergence | None:
     """The first divergence between two runs' traces (``steps_a``: ``a``'s, already read)."""
     if not a.trace.exists() and not b.trace.exists():
         return None
@@ -114,9 +140,7 @@ def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -
     div = compare_traces(steps_a if steps_a is not None else _steps(a), _steps(b))
     if div is None:
         return None
-    out = div.to_dict()
-    out.update(runs=[a.index + 1, b.index + 1], source="trace", summary=str(div))
-    return out
+    return RunDivergence((a.index + 1, b.index + 1), "trace", str(div), trace=div)
 
 
 def _steps(result: RunResult) -> Trace:
@@ -139,10 +163,10 @@ def _no_clock_seeds(target: Target) -> None:
     """Equal runs of a script seeded from the clock prove nothing: runs an hour (or a day) apart
     would differ. SL104 finds such seeds (time, pid, entropy); its hits leave check with no verdict."""
     hits = [c for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
-            if c["rule"] == "SL104"]
+            if c.rule == "SL104"]
     if hits:
         raise SeedlockError(
-            f"no verdict: the runs were bitwise equal, but {hits[0]['location']}: {hits[0]['message']}; where "
+            f"no verdict: the runs were bitwise equal, but {hits[0].location}: {hits[0].message}; where "
             "that line runs, runs at another time give other results. Use a fixed seed (seedlock run --seed N; "
             "seedlock.derive('name') for sub-seeds); if it does not run here (a branch not taken), mark it "
             "`# seedlock: ignore[SL104]`")
@@ -183,7 +207,7 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
         if not r.ok:
             raise RunCrashed(r, runs)
 
-    divergence: dict[str, Any] | None = None
+    divergence: RunDivergence | None = None
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
     for other in results[1:]:
         divergence = trace_divergence(results[0], other, first) or stdout_divergence(results[0], other, ignore)
@@ -198,16 +222,16 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
         )
     if divergence is None:
         _no_clock_seeds(target)
-    if divergence is not None and divergence.get("reason") == "incomparable":
+    if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":
         # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
-        raise SeedlockError(f"no verdict: runs {divergence['runs'][0]} and {divergence['runs'][1]} cannot be "
-                            f"compared: {divergence.get('summary', '')}")
-    found: list[dict[str, Any]] = []
+        raise SeedlockError(f"no verdict: runs {divergence.runs[0]} and {divergence.runs[1]} cannot be "
+                            f"compared: {divergence.summary}")
+    found: list[causes_mod.Cause] = []
     if divergence is not None:
-        if localize and divergence.get("source") == "trace":
+        if localize and divergence.trace is not None:
             from seedlock.verify.localize import localize as find_layer
 
-            divergence["layer"] = find_layer(target, config, divergence, workdir, plain=plain, extra_env=extra)
+            divergence.layer = find_layer(target, config, divergence.trace, workdir, plain=plain, extra_env=extra)
         found = causes_mod.rank(
             causes_mod.environment_causes([r.manifest for r in results])
             + causes_mod.audit_causes([r.trace.with_name("audit.json") for r in results])

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seedlock.config import ENV_LOCALIZE
 from seedlock.frameworks.base import Config
 from seedlock.verify.runner import Target, run_many
 
+if TYPE_CHECKING:
+    from seedlock.trace import Divergence
 
-def window(divergence: dict[str, Any]) -> dict[str, Any] | None:
+
+def window(divergence: Divergence) -> dict[str, Any] | None:
     """The training window to record, from the divergent record's kind and position."""
-    kind = divergence.get("kind")
-    if kind in ("epoch", "batch") and divergence.get("epoch") is not None:
-        return {"framework": "keras", "epoch": divergence["epoch"],
-                "batch": divergence.get("batch") if kind == "batch" else None}
-    if kind == "step" and divergence.get("step") is not None:
-        return {"framework": "torch", "step": divergence["step"]}
+    kind = divergence.kind
+    if kind in ("epoch", "batch") and divergence.epoch is not None:
+        return {"framework": "keras", "epoch": divergence.epoch, "batch": divergence.batch if kind == "batch" else None}
+    if kind == "step" and divergence.step is not None:
+        return {"framework": "torch", "step": divergence.step}
     return None
 
 
@@ -33,7 +35,7 @@ def first_difference(a: list[list[str]], b: list[list[str]]) -> tuple[int, str] 
     return None
 
 
-def localize(target: Target, config: Config, divergence: dict[str, Any], workdir: Path, *, plain: bool,
+def localize(target: Target, config: Config, divergence: Divergence, workdir: Path, *, plain: bool,
              extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     spec = window(divergence)
     if spec is None:
@@ -50,7 +52,7 @@ def localize(target: Target, config: Config, divergence: dict[str, Any], workdir
         data = json.loads(path.read_text())
         calls.append(data["calls"])
         saved.append((data.get("values") or [], path.with_suffix(".npz")))
-    amounts = _amounts(divergence.get("name"), saved)
+    amounts = _amounts(divergence.name, saved)
     if not calls[0]:
         return {"layer": None, "message": "not localised: no layer outputs were recorded in that step"}
     where = f"epoch {spec['epoch']}" if spec["framework"] == "keras" else f"step {spec['step']}"
