@@ -27,7 +27,9 @@ def main() -> None:
     for name, t in med.items():
         print(f"  {name:<46} {t:6.2f} s   {100 * (t / base - 1):+6.1f} %")
     over = 100 * (med["seedlock run (op determinism on)"] / base - 1)
-    print(f"determinism overhead of `seedlock run`: {over:+.1f} % (target <= +10 %): {'OK' if over <= 10 else 'MISSED'}")
+    print(
+        f"determinism overhead of `seedlock run`: {over:+.1f} % (target <= +10 %): {'OK' if over <= 10 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,10 @@ def main() -> None:
         ("seedlock.fingerprint", lambda: fingerprint(data)),
         ("  summaries=False", lambda: fingerprint(data, summaries=False)),
     ]
-    print(f"{nbytes / 2**30:.2f} GiB float32, best of 3, single-threaded; "
-          f"{platform.processor() or platform.machine()}, numpy {np.__version__}, xxhash {xxhash.VERSION}")
+    print(
+        f"{nbytes / 2**30:.2f} GiB float32, best of 3, single-threaded; "
+        f"{platform.processor() or platform.machine()}, numpy {np.__version__}, xxhash {xxhash.VERSION}"
+    )
     rates = {name: nbytes / t / 1e9 for name, t in best_of(cases).items()}
     memcpy = rates["memcpy (np.copyto)"]
     print(f"{'':24}{'GB/s':>8}  {'x memcpy':>8}")

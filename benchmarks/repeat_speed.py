@@ -75,14 +75,24 @@ def _cpu() -> float:
 def timed(cmd: list[str] | str, env: dict[str, str], cwd: Path, shell: bool = False) -> tuple[float, float]:
     """(wall, CPU) seconds of a command and all its processes."""
     t, c = time.perf_counter(), _cpu()
-    subprocess.run(cmd, env=env, cwd=cwd, shell=shell, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, env=env, cwd=cwd, shell=shell, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t, _cpu() - c
 
 
 def probes(env: dict[str, str], at_once: int) -> list[tuple[float, float, float, float]]:
     """(import, fit, import CPU, fit CPU) seconds of ``at_once`` probe processes started together."""
-    procs = [subprocess.Popen([PY, "-c", PROBE, str(SCRIPT)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for _ in range(at_once)]
+    procs = [
+        subprocess.Popen(
+            [PY, "-c", PROBE, str(SCRIPT)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(at_once)
+    ]
     out = []
     for p in procs:
         words = p.communicate()[1].split("IMPORT ")[1].split()
@@ -93,8 +103,16 @@ def probes(env: dict[str, str], at_once: int) -> list[tuple[float, float, float,
 def zero_overhead(env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(wall, CPU) of WORKERS looping processes sharing the SEEDS fits."""
     t, c = time.perf_counter(), _cpu()
-    procs = [subprocess.Popen([PY, "-c", LOOP, str(SCRIPT), str(SEEDS // WORKERS)], env=env, cwd=cwd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(WORKERS)]
+    procs = [
+        subprocess.Popen(
+            [PY, "-c", LOOP, str(SCRIPT), str(SEEDS // WORKERS)],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(WORKERS)
+    ]
     if any(p.wait() for p in procs):
         raise SystemExit("the zero-overhead loop failed")
     return time.perf_counter() - t, _cpu() - c
@@ -102,7 +120,10 @@ def zero_overhead(env: dict[str, str], cwd: Path) -> tuple[float, float]:
 
 def spin(at_once: int) -> float:
     """Median seconds of a pure-Python loop, ``at_once`` processes started together."""
-    procs = [subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE, text=True) for _ in range(at_once)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE, text=True)
+        for _ in range(at_once)
+    ]
     return statistics.median(float(p.communicate()[0]) for p in procs)
 
 
@@ -113,8 +134,21 @@ def main() -> None:
         work = Path(tmp)
         alone = probes(env, 1) + probes(env, 1)
         paired = probes(env, WORKERS)
-        repeat_run = timed([seedlock_bin, "repeat", str(SCRIPT), "--seeds", str(SEEDS), "--workers", str(WORKERS),
-                            "--store", str(work / "bench.db")], env, work)
+        repeat_run = timed(
+            [
+                seedlock_bin,
+                "repeat",
+                str(SCRIPT),
+                "--seeds",
+                str(SEEDS),
+                "--workers",
+                str(WORKERS),
+                "--store",
+                str(work / "bench.db"),
+            ],
+            env,
+            work,
+        )
         alone += probes(env, 1) + probes(env, 1)
         paired += probes(env, WORKERS)
         zero_run = zero_overhead(env, work)
@@ -128,32 +162,47 @@ def main() -> None:
     ideal = t_import + SEEDS * t_fit / WORKERS
     ideal2 = t_import + SEEDS * t_fit2 / WORKERS
     ideal_cpu = c_import + SEEDS * c_fit
-    print(f"{SEEDS} seeds of {SCRIPT.name}, {WORKERS} workers: import {t_import:.2f} s, fit {t_fit:.2f} s alone, "
-          f"{t_fit2:.2f} s two at once (medians of 4 probes, before and after the repeat run)")
-    print(f"pure-Python loop: {spin1:.2f} s alone, {spin2:.2f} s two at once ({spin2 / spin1:.2f}x: the cores are "
-          f"real); Keras fit two at once: {t_fit2 / t_fit:.2f}x")
-    for name, t in [(f"ideal limit (1 import + {SEEDS} fits / {WORKERS})", ideal),
-                    ("  same, fits timed two at once", ideal2),
-                    (f"zero-overhead executor ({WORKERS} loops of {SEEDS // WORKERS})", zero),
-                    ("seedlock repeat (fork-server)", repeat),
-                    (f"xargs -P{WORKERS} python script.py", xargs), ("shell loop of python script.py", loop)]:
+    print(
+        f"{SEEDS} seeds of {SCRIPT.name}, {WORKERS} workers: import {t_import:.2f} s, fit {t_fit:.2f} s alone, "
+        f"{t_fit2:.2f} s two at once (medians of 4 probes, before and after the repeat run)"
+    )
+    print(
+        f"pure-Python loop: {spin1:.2f} s alone, {spin2:.2f} s two at once ({spin2 / spin1:.2f}x: the cores are "
+        f"real); Keras fit two at once: {t_fit2 / t_fit:.2f}x"
+    )
+    for name, t in [
+        (f"ideal limit (1 import + {SEEDS} fits / {WORKERS})", ideal),
+        ("  same, fits timed two at once", ideal2),
+        (f"zero-overhead executor ({WORKERS} loops of {SEEDS // WORKERS})", zero),
+        ("seedlock repeat (fork-server)", repeat),
+        (f"xargs -P{WORKERS} python script.py", xargs),
+        ("shell loop of python script.py", loop),
+    ]:
         print(f"  {name:<42} {t:8.1f} s")
-    ratios = [("repeat / limit", repeat / ideal, "<= 1.15", repeat / ideal <= 1.15),
-              ("  zero-overhead executor / limit", zero / ideal, "", True),
-              ("repeat / zero-overhead executor", repeat / zero, "<= 1.15", repeat / zero <= 1.15),
-              ("repeat / limit (two at once)", repeat / ideal2, "", True),
-              ("loop / repeat", loop / repeat, ">= 3", loop / repeat >= 3),
-              ("xargs / repeat", xargs / repeat, "", True)]
+    ratios = [
+        ("repeat / limit", repeat / ideal, "<= 1.15", repeat / ideal <= 1.15),
+        ("  zero-overhead executor / limit", zero / ideal, "", True),
+        ("repeat / zero-overhead executor", repeat / zero, "<= 1.15", repeat / zero <= 1.15),
+        ("repeat / limit (two at once)", repeat / ideal2, "", True),
+        ("loop / repeat", loop / repeat, ">= 3", loop / repeat >= 3),
+        ("xargs / repeat", xargs / repeat, "", True),
+    ]
     for name, value, target, ok in ratios:
         verdict = f"(target {target}: {'OK' if ok else 'MISSED'})" if target else ""
         print(f"  {name:<34} {value:6.2f}  {verdict}")
     print(f"CPU time (user + sys, all processes): import {c_import:.2f} s, fit {c_fit:.2f} s")
-    for name, t in [(f"ideal (1 import + {SEEDS} fits)", ideal_cpu), ("zero-overhead executor", zero_cpu),
-                    ("seedlock repeat", repeat_cpu),
-                    (f"xargs -P{WORKERS}", xargs_cpu), ("shell loop", loop_cpu)]:
+    for name, t in [
+        (f"ideal (1 import + {SEEDS} fits)", ideal_cpu),
+        ("zero-overhead executor", zero_cpu),
+        ("seedlock repeat", repeat_cpu),
+        (f"xargs -P{WORKERS}", xargs_cpu),
+        ("shell loop", loop_cpu),
+    ]:
         print(f"  {name:<42} {t:8.1f} s")
-    print(f"  repeat / ideal {repeat_cpu / ideal_cpu:6.2f}   loop / repeat {loop_cpu / repeat_cpu:6.2f}   "
-          f"xargs / repeat {xargs_cpu / repeat_cpu:6.2f}")
+    print(
+        f"  repeat / ideal {repeat_cpu / ideal_cpu:6.2f}   loop / repeat {loop_cpu / repeat_cpu:6.2f}   "
+        f"xargs / repeat {xargs_cpu / repeat_cpu:6.2f}"
+    )
 
 
 if __name__ == "__main__":

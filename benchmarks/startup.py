@@ -34,7 +34,9 @@ def main() -> None:
     for name, t in med.items():
         print(f"  {name:<34} {t * 1000:7.1f} ms   +{(t - base) * 1000:6.1f} ms   x{t / base:.2f}")
     over = (med["seedlock run script.py"] - base) * 1000
-    print(f"overhead of `seedlock run`: +{over:.1f} ms (target <= +100 ms): {'OK' if over <= 100 else 'MISSED'}")
+    print(
+        f"overhead of `seedlock run`: +{over:.1f} ms (target <= +100 ms): {'OK' if over <= 100 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

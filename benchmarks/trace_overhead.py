@@ -69,8 +69,10 @@ def report(title: str, times: Times, steps: int) -> None:
         extra = ""
         if name != base_name:
             # Shares of the run's own time without the hooks: both from one round, so robust to load.
-            extra = (f"  wall {100 * (t / base - 1):+6.2f} % vs first row;  in hooks {1000 * hooks / steps:5.3f} ms/step "
-                     f"({1000 * cpu / steps:5.3f} CPU) = {100 * hooks / (t - hooks):5.2f} % of the rest of the run")
+            extra = (
+                f"  wall {100 * (t / base - 1):+6.2f} % vs first row;  in hooks {1000 * hooks / steps:5.3f} ms/step "
+                f"({1000 * cpu / steps:5.3f} CPU) = {100 * hooks / (t - hooks):5.2f} % of the rest of the run"
+            )
         print(f"  {name:28} {t:7.3f} s{extra}")
 
 
@@ -85,11 +87,19 @@ def keras_bench(args: argparse.Namespace, out: str) -> Times:
     x = rng.standard_normal((n, 784), dtype=np.float32)
     y = rng.integers(0, 10, n)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(1024, activation="relu"),
-                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(1024, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    print(f"keras {keras.__version__} ({keras.backend.backend()}), {model.count_params():,} parameters, "
-          f"{args.epochs} epochs x {args.batches} batches of 256")
+    print(
+        f"keras {keras.__version__} ({keras.backend.backend()}), {model.count_params():,} parameters, "
+        f"{args.epochs} epochs x {args.batches} batches of 256"
+    )
     model.fit(x, y, batch_size=256, epochs=1, verbose=0)  # compile the train step outside the timings
 
     def fit(every: str | None) -> Callable[[], None]:
@@ -114,8 +124,15 @@ def keras_bench(args: argparse.Namespace, out: str) -> Times:
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             pass
 
-    return best_times({"fit, no callback": fit(None), "no-op batch callback": fit("noop"),
-                       "Trace(every='epoch')": fit("epoch"), "Trace(every='batch')": fit("batch")}, args.repeat)
+    return best_times(
+        {
+            "fit, no callback": fit(None),
+            "no-op batch callback": fit("noop"),
+            "Trace(every='epoch')": fit("epoch"),
+            "Trace(every='batch')": fit("batch"),
+        },
+        args.repeat,
+    )
 
 
 def torch_bench(args: argparse.Namespace, out: str) -> Times:
@@ -124,13 +141,20 @@ def torch_bench(args: argparse.Namespace, out: str) -> Times:
     import seedlock.trace.torch_hooks
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 256),
-                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 1024),
+        torch.nn.ReLU(),
+        torch.nn.Linear(1024, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )
     opt = torch.optim.Adam(model.parameters())
     n = args.batches * 256
     x, y = torch.randn(n, 784), torch.randint(0, 10, (n,))
-    print(f"torch {torch.__version__}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"torch {torch.__version__}, {sum(p.numel() for p in model.parameters()):,} parameters, "
+        f"{torch.get_num_threads()} threads"
+    )
 
     def train() -> None:
         for _ in range(args.epochs):
@@ -142,7 +166,9 @@ def torch_bench(args: argparse.Namespace, out: str) -> Times:
     counter = iter(range(10**6))
 
     def traced() -> None:
-        hook = seedlock.trace.torch_hooks.install_optimizer_hook(f"{out}/t{next(counter)}.jsonl", modules={"model": model})
+        hook = seedlock.trace.torch_hooks.install_optimizer_hook(
+            f"{out}/t{next(counter)}.jsonl", modules={"model": model}
+        )
         try:
             train()
         finally:
@@ -173,8 +199,17 @@ def main() -> None:
             report("PyTorch loop:", torch_bench(args, out), args.epochs * args.batches)
         elif args.only is None:  # a fresh process: TensorFlow's thread pools would slow torch's down
             sys.stdout.flush()
-            argv = [sys.argv[0], "--only", "torch", "--epochs", str(args.epochs), "--batches", str(args.batches),
-                    "--repeat", str(args.repeat)]
+            argv = [
+                sys.argv[0],
+                "--only",
+                "torch",
+                "--epochs",
+                str(args.epochs),
+                "--batches",
+                str(args.batches),
+                "--repeat",
+                str(args.repeat),
+            ]
             subprocess.run([sys.executable, *argv], check=True)
 
 

@@ -32,8 +32,10 @@ def main() -> None:
         print(f"{i + 1:<5}{a[i]:<28}{b[i]}")
     print()
     print(f"plain python:  {len(set(a))} different MSE values out of 3")
-    print(f"seedlock run:  {len(set(b))} distinct value{'s' if len(set(b)) > 1 else ''} out of 3 "
-          f"({'bitwise identical' if len(set(b)) == 1 else 'NOT reproducible'})")
+    print(
+        f"seedlock run:  {len(set(b))} distinct value{'s' if len(set(b)) > 1 else ''} out of 3 "
+        f"({'bitwise identical' if len(set(b)) == 1 else 'NOT reproducible'})"
+    )
     if len(set(b)) != 1:
         sys.exit(1)
 

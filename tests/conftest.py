@@ -26,20 +26,41 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_py(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-           timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_py(
+    args: list[str],
+    *,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`python ARGS` in a fresh process."""
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env or clean_env(), input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env or clean_env(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def run_seedlock(args: list[str], *, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-                 timeout: float = 300, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_seedlock(
+    args: list[str],
+    *,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`seedlock ARGS` in a fresh process (through `python -m seedlock`)."""
     return run_py(["-m", "seedlock", *args], cwd=cwd, env=env, timeout=timeout, stdin=stdin)
 
 
-def run_together(*calls: Callable[[], subprocess.CompletedProcess[str]]) -> list[subprocess.CompletedProcess[str]]:
+def run_together(
+    *calls: Callable[[], subprocess.CompletedProcess[str]],
+) -> list[subprocess.CompletedProcess[str]]:
     """Independent runs (``lambda: run_py(...)``) at once, results in call order: a test that
     needs four cold framework processes waits for the slowest, not for the sum."""
     with ThreadPoolExecutor(len(calls)) as pool:

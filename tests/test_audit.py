@@ -21,8 +21,11 @@ from seedlock.audit import records as records_module
 # audit mode right after boot's own seed_everything, where the launcher will.
 def run_audited(script: Path, audit_file: Path, seed: int = 7) -> subprocess.CompletedProcess[str]:
     """`SEEDLOCK_AUDIT_FILE=FILE seedlock run --seed SEED --audit SCRIPT`, from the script's folder."""
-    return run_seedlock(["run", "--seed", str(seed), "--audit", str(script)], cwd=script.parent,
-                        env=clean_env(SEEDLOCK_AUDIT_FILE=str(audit_file)))
+    return run_seedlock(
+        ["run", "--seed", str(seed), "--audit", str(script)],
+        cwd=script.parent,
+        env=clean_env(SEEDLOCK_AUDIT_FILE=str(audit_file)),
+    )
 
 
 # torch 2.13 flags these two on CPU; line numbers are checked below.
@@ -80,11 +83,19 @@ def test_torch_ops_recorded_and_run_completes(runs: dict[str, Any]) -> None:
     assert proc.stdout.strip() == "done True"  # deterministic mode stayed on, as warn-only
     records = by_op(data)
     put = records["put_"]
-    assert (put["framework"], put["device"], put["path"], put["line"], put["count"]) == ("torch", "cpu", "scatter.py", 4, 3)
+    assert (put["framework"], put["device"], put["path"], put["line"], put["count"]) == (
+        "torch",
+        "cpu",
+        "scatter.py",
+        4,
+        3,
+    )
     assert put["function"] == "<module>" and "index_put_" in put["alternative"]
     unpool = records["max_unpooling2d_forward_out"]  # F.max_unpool1d: torch's kernel name
     assert (unpool["line"], unpool["count"]) == (5, 1)
-    assert proc.stderr.count("put_ does not have a deterministic implementation") == 1  # shown once, counted 3x
+    assert (
+        proc.stderr.count("put_ does not have a deterministic implementation") == 1
+    )  # shown once, counted 3x
 
 
 def test_without_audit_deterministic_mode_raises_on_the_same_script(runs: dict[str, Any]) -> None:
@@ -100,7 +111,12 @@ def test_tensorflow_refusals_recorded_not_raised(runs: dict[str, Any]) -> None:
     assert proc.stdout.strip() == "done True True"  # op determinism is back on after each re-run
     records = by_op(data)
     stamp = records["Timestamp"]
-    assert (stamp["framework"], stamp["device"], stamp["path"], stamp["line"]) == ("tensorflow", "CPU:0", "tfops.py", 2)
+    assert (stamp["framework"], stamp["device"], stamp["path"], stamp["line"]) == (
+        "tensorflow",
+        "CPU:0",
+        "tfops.py",
+        2,
+    )
     assert "Timestamp cannot be called when determinism is enabled" in stamp["message"]  # TF's own refusal
     assert stamp["alternative"].startswith("time.time()")
     uniform = records["RandomUniform"]
@@ -114,10 +130,15 @@ def test_tensorflow_refusals_recorded_not_raised(runs: dict[str, Any]) -> None:
 def test_record_explain_and_write(tmp_path: Path) -> None:
     assert audit.explain() == ["audit: no op without a deterministic implementation ran"]
     try:
-        rec, again = [audit.record("torch", "put_", "cpu", msg, sys._getframe()) for msg in ("put_ does not", "2nd")]
+        rec, again = [
+            audit.record("torch", "put_", "cpu", msg, sys._getframe()) for msg in ("put_ does not", "2nd")
+        ]
         assert rec is again and rec.count == 2 and rec.path.endswith("test_audit.py")
         line = audit.explain()[0]
-        assert line.startswith("audit: torch put_ on cpu ran 2x at ") and "instead: t.view(-1).index_put_" in line
+        assert (
+            line.startswith("audit: torch put_ on cpu ran 2x at ")
+            and "instead: t.view(-1).index_put_" in line
+        )
         audit.write(tmp_path / "sub" / "audit.json")
         (saved,) = json.loads((tmp_path / "sub" / "audit.json").read_text())["records"]
         assert saved["op"] == "put_" and saved["count"] == 2 and saved["message"].startswith("put_ does not")

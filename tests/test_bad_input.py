@@ -39,11 +39,15 @@ def where(tmp_path: Path) -> Path:
 
 # --- seedlock run --trace / --manifest ---------------------------------------------------------
 
+
 def case(*values: object, proc: bool = False) -> object:
     """A parameter set named by its first value; ``proc``: it writes under /proc."""
     first = values[0]
-    return pytest.param(*values, id=" ".join(first) if isinstance(first, list) else repr(first),
-                        marks=[linux_only] if proc else [])
+    return pytest.param(
+        *values,
+        id=" ".join(first) if isinstance(first, list) else repr(first),
+        marks=[linux_only] if proc else [],
+    )
 
 
 RUN_PATHS = [
@@ -52,16 +56,30 @@ RUN_PATHS = [
     case(["--trace="], "--trace names no file", "pass a file path"),
     case(["--manifest", "ok.py/m.json"], "--manifest 'ok.py/m.json': ", "ok.py' is not a directory"),
     case(["--manifest", "adir"], "--manifest 'adir' is a directory", "pass a file path"),
-    case(["--trace", "t.trace", "--manifest", "ok.py/sub/m.json"], "--manifest 'ok.py/sub/m.json'", "is not a directory"),
-    case(["--trace", "/proc/x.trace"], "--trace '/proc/x.trace': cannot create files in '/proc'",
-         "pass a path in a writable directory", proc=True),
-    case(["--manifest", "/proc/m.json"], "--manifest '/proc/m.json': cannot create files in '/proc'",
-         "pass a path in a writable directory", proc=True),
+    case(
+        ["--trace", "t.trace", "--manifest", "ok.py/sub/m.json"],
+        "--manifest 'ok.py/sub/m.json'",
+        "is not a directory",
+    ),
+    case(
+        ["--trace", "/proc/x.trace"],
+        "--trace '/proc/x.trace': cannot create files in '/proc'",
+        "pass a path in a writable directory",
+        proc=True,
+    ),
+    case(
+        ["--manifest", "/proc/m.json"],
+        "--manifest '/proc/m.json': cannot create files in '/proc'",
+        "pass a path in a writable directory",
+        proc=True,
+    ),
 ]
 
 
 @pytest.mark.parametrize("opts,message,fix", RUN_PATHS)
-def test_run_refuses_unwritable_trace_or_manifest(where: Path, opts: list[str], message: str, fix: str) -> None:
+def test_run_refuses_unwritable_trace_or_manifest(
+    where: Path, opts: list[str], message: str, fix: str
+) -> None:
     one_line(["run", *opts, "ok.py"], where, message, fix)
     assert not (where / "t.trace").exists()  # refused before the script started
 
@@ -81,6 +99,7 @@ def test_run_still_creates_missing_folders_and_leaves_no_probe(where: Path) -> N
 
 # --- seedlock report / export / repeat --mlflow -----------------------------------------------
 
+
 @pytest.fixture
 def store(where: Path) -> Path:
     path = where / "st.db"
@@ -95,8 +114,12 @@ REPORT_PATHS = [
     case("ok.py/x.html", "--html 'ok.py/x.html': ", "ok.py' is not a directory; pass a path in a directory"),
     case("adir", "--html 'adir' is a directory", "pass a file path, e.g. --html report.html"),
     case("", "--html names no file", "pass a file path, e.g. --html report.html"),
-    case("/proc/x.html", "--html '/proc/x.html': cannot create files in '/proc'",
-         "pass a path in a writable directory", proc=True),
+    case(
+        "/proc/x.html",
+        "--html '/proc/x.html': cannot create files in '/proc'",
+        "pass a path in a writable directory",
+        proc=True,
+    ),
 ]
 
 
@@ -115,14 +138,19 @@ def test_render_html_turns_write_errors_into_one_line(where: Path, store: Path) 
 
 
 def test_export_refuses_unwritable_sqlite_uri(where: Path, store: Path) -> None:
-    for uri, message in (("sqlite:///ok.py/m.db", "ok.py' is not a directory"),
-                         ("sqlite:///adir", "--tracking-uri 'sqlite:///adir' is a directory")):
+    for uri, message in (
+        ("sqlite:///ok.py/m.db", "ok.py' is not a directory"),
+        ("sqlite:///adir", "--tracking-uri 'sqlite:///adir' is a directory"),
+    ):
         one_line(["export", "mlflow", "base", "--store", str(store), "--tracking-uri", uri], where, message)
 
 
 def test_repeat_refuses_unwritable_mlflow_uri_before_running(where: Path) -> None:
-    one_line(["repeat", "ok.py", "--seeds", "1", "--mlflow=sqlite:///ok.py/m.db"], where,
-             "--mlflow 'sqlite:///ok.py/m.db': ")
+    one_line(
+        ["repeat", "ok.py", "--seeds", "1", "--mlflow=sqlite:///ok.py/m.db"],
+        where,
+        "--mlflow 'sqlite:///ok.py/m.db': ",
+    )
     assert not (where / ".seedlock").exists()  # no trial ran
 
 
@@ -131,7 +159,10 @@ def test_repeat_refuses_unwritable_mlflow_uri_before_running(where: Path) -> Non
 REPEAT = [
     (["--seeds", "99999999999999999999"], "--seeds must be at most 1000000"),
     (["--seeds", "5000000000"], "--seeds must be at most 1000000"),
-    (["--until-ci", "0.1", "-M", "x", "--max-seeds", "99999999999999999999"], "--max-seeds must be at most 1000000"),
+    (
+        ["--until-ci", "0.1", "-M", "x", "--max-seeds", "99999999999999999999"],
+        "--max-seeds must be at most 1000000",
+    ),
     (["--seeds", "2", "--timeout", "nan"], "--timeout must be positive and finite, got nan"),
     (["--seeds", "2", "--timeout", "inf"], "--timeout must be positive and finite, got inf"),
     (["--until-ci", "nan", "-M", "x"], "--until-ci must be positive and finite, got nan"),
@@ -147,12 +178,19 @@ def test_repeat_refuses_out_of_range_numbers(where: Path, opts: list[str], messa
 
 # --- seedlock run -m ---------------------------------------------------------------------------
 
+
 def test_run_module_that_python_refuses(where: Path) -> None:
-    one_line(["run", "-m", "json"], where,
-             "No module named json.__main__; 'json' is a package and cannot be directly executed")
-    one_line(["run", "-m", "no_such_pkg_xyz.train"], where,
-             "Error while finding module specification for 'no_such_pkg_xyz.train' "
-             "(ModuleNotFoundError: No module named 'no_such_pkg_xyz')")
+    one_line(
+        ["run", "-m", "json"],
+        where,
+        "No module named json.__main__; 'json' is a package and cannot be directly executed",
+    )
+    one_line(
+        ["run", "-m", "no_such_pkg_xyz.train"],
+        where,
+        "Error while finding module specification for 'no_such_pkg_xyz.train' "
+        "(ModuleNotFoundError: No module named 'no_such_pkg_xyz')",
+    )
 
 
 def test_run_module_shows_its_packages_own_import_error(where: Path) -> None:
@@ -186,8 +224,12 @@ def test_diff_refuses_crafted_header(where: Path, fields: dict[str, object], mes
     with TraceWriter(where / "a.trace", granularity="epoch"):
         pass
     crafted = where / "c.trace"
-    crafted.write_text(json.dumps({"seedlock_trace": 1, "kind": "header", **fields}) + "\n"
-                       + json.dumps({"kind": "stdout", "digest": "00" * 16, "lines": 1}) + "\n")
+    crafted.write_text(
+        json.dumps({"seedlock_trace": 1, "kind": "header", **fields})
+        + "\n"
+        + json.dumps({"kind": "stdout", "digest": "00" * 16, "lines": 1})
+        + "\n"
+    )
     with pytest.raises(NotATrace, match="is not a seedlock trace"):
         read_trace(crafted)
     one_line(["diff", "a.trace", "c.trace"], where, f"c.trace is not a seedlock trace ({message})")

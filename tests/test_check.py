@@ -14,7 +14,9 @@ CHECK = SCRIPTS / "check"
 
 
 def check(*args: str, env: dict[str, str] | None = None, tmp: Path) -> tuple[int, dict | None, str]:
-    p = run_seedlock(["check", "--json", "--workdir", str(tmp / "work"), *args], env=env or clean_env(), timeout=600)
+    p = run_seedlock(
+        ["check", "--json", "--workdir", str(tmp / "work"), *args], env=env or clean_env(), timeout=600
+    )
     data = json.loads(p.stdout) if p.returncode in (0, 1) else None
     return p.returncode, data, p.stderr
 
@@ -34,14 +36,21 @@ REPRODUCIBLE = [
 def test_reproducible_corpus(script: Path, extra: dict, tmp_path: Path) -> None:
     code, data, err = check(str(script), env=clean_env(**extra), tmp=tmp_path)
     assert code == 0, err[-3000:]
-    assert data is not None and data["reproducible"] is True and data["divergence"] is None and data["runs"] == 2
+    assert (
+        data is not None and data["reproducible"] is True and data["divergence"] is None and data["runs"] == 2
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script,extra,what", [
-    pytest.param(SCRIPTS / "keras_mlp.py", {"KERAS_BACKEND": "tensorflow"}, "tensor", id="keras-tensorflow"),
-    pytest.param(SCRIPTS / "torch_loader.py", {}, "tensor", id="torch-dataloader"),
-])
+@pytest.mark.parametrize(
+    "script,extra,what",
+    [
+        pytest.param(
+            SCRIPTS / "keras_mlp.py", {"KERAS_BACKEND": "tensorflow"}, "tensor", id="keras-tensorflow"
+        ),
+        pytest.param(SCRIPTS / "torch_loader.py", {}, "tensor", id="torch-dataloader"),
+    ],
+)
 @pytest.mark.slow
 def test_plain_twin_is_not_reproducible(script: Path, extra: dict, what: str, tmp_path: Path) -> None:
     """The twin: the same scripts without seedlock's seeding (--plain) really differ, and check says so."""
@@ -51,12 +60,15 @@ def test_plain_twin_is_not_reproducible(script: Path, extra: dict, what: str, tm
     assert data["causes"][0]["source"] == "plain"
 
 
-@pytest.mark.parametrize("script,rule", [
-    ("unseeded_rng.py", "SL101"),
-    ("clock_seed.py", "SL104"),
-    ("thread_order.py", "SL203"),
-    ("uuid_order.py", None),
-])
+@pytest.mark.parametrize(
+    "script,rule",
+    [
+        ("unseeded_rng.py", "SL101"),
+        ("clock_seed.py", "SL104"),
+        ("thread_order.py", "SL203"),
+        ("uuid_order.py", None),
+    ],
+)
 @pytest.mark.slow
 def test_not_reproducible_corpus(script: str, rule: str | None, tmp_path: Path) -> None:
     code, data, err = check(str(CHECK / script), tmp=tmp_path)
@@ -84,7 +96,9 @@ def test_strict_makes_unseeded_rng_reproducible(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_planted_keras_divergence_found_at_epoch_3_in_dense_2(backend: str, tmp_path: Path) -> None:
-    code, data, err = check(str(CHECK / "keras_planted.py"), env=clean_env(KERAS_BACKEND=backend), tmp=tmp_path)
+    code, data, err = check(
+        str(CHECK / "keras_planted.py"), env=clean_env(KERAS_BACKEND=backend), tmp=tmp_path
+    )
     assert code == 1, err[-3000:]
     div = data["divergence"]
     assert div["source"] == "trace" and div["epoch"] == 3 and div["kind"] == "epoch"
@@ -113,7 +127,11 @@ def test_ignore_stdout_for_wall_clock_lines(tmp_path: Path) -> None:
 def test_crash_is_never_a_verdict(tmp_path: Path) -> None:
     code, data, err = check(str(CHECK / "crash.py"), tmp=tmp_path)
     assert code == 2 and data is None
-    assert "exited with code 3" in err and "no verdict" in err and "something went wrong in the data loader" in err
+    assert (
+        "exited with code 3" in err
+        and "no verdict" in err
+        and "something went wrong in the data loader" in err
+    )
     assert "Traceback" not in err
 
 
@@ -139,7 +157,9 @@ def _alive(pid: int) -> bool:
 def test_timeout_is_no_verdict_and_kills_the_scripts_children(tmp_path: Path) -> None:
     (tmp_path / "hangs.py").write_text(HANGS)
     pids = tmp_path / "pids.txt"
-    code, data, err = check("--timeout", "5", "--no-localize", str(tmp_path / "hangs.py"), str(pids), tmp=tmp_path)
+    code, data, err = check(
+        "--timeout", "5", "--no-localize", str(tmp_path / "hangs.py"), str(pids), tmp=tmp_path
+    )
     assert code == 2 and data is None and "Traceback" not in err
     assert "timed out" in err or "timeout" in err, err
     children = [int(x) for x in pids.read_text().split()]
@@ -157,8 +177,10 @@ def test_text_output(tmp_path: Path) -> None:
     p = run_seedlock(["check", "--workdir", str(tmp_path), "--runs", "3", str(CHECK / "unseeded_rng.py")])
     assert p.returncode == 1
     assert "NOT REPRODUCIBLE" in p.stdout and "runs 1 and 2" in p.stdout and "unseeded_rng.py:3" in p.stdout
-    ok = run_seedlock(["check", "--workdir", str(tmp_path / "ok"), "--runs", "3", str(CHECK / "clock_seed.py")],
-                      env=clean_env())
+    ok = run_seedlock(
+        ["check", "--workdir", str(tmp_path / "ok"), "--runs", "3", str(CHECK / "clock_seed.py")],
+        env=clean_env(),
+    )
     assert ok.returncode == 1
 
 
@@ -167,7 +189,10 @@ BAD = [
     (["check", "--runs", "99999999999999999999", "x.py"], "--runs must be at most 1000"),
     (["check", "--timeout", "0", "x.py"], "--timeout must be a positive number"),
     (["check", "--timeout", "nan", "x.py"], "--timeout must be a positive number"),
-    (["check", "--workdir", "/proc/wd", str(CHECK / "timed.py")], "--workdir '/proc/wd': cannot create files"),
+    (
+        ["check", "--workdir", "/proc/wd", str(CHECK / "timed.py")],
+        "--workdir '/proc/wd': cannot create files",
+    ),
     (["check", "--workdir", f"{CHECK / 'timed.py'}/wd", str(CHECK / "timed.py")], "is not a directory"),
     (["check", "--granularity", "hourly", "x.py"], "unknown granularity 'hourly'"),
     (["check", "nope_missing.py"], "not found"),
@@ -187,7 +212,9 @@ def test_diff_not_a_trace(tmp_path: Path) -> None:
     bad = tmp_path / "bad.trace"
     bad.write_text("hello\n")
     p = run_seedlock(["diff", str(bad), str(bad)])
-    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "not a seedlock trace" in p.stderr
+    assert (
+        p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "not a seedlock trace" in p.stderr
+    )
 
 
 @pytest.mark.slow
@@ -198,7 +225,9 @@ def test_run_trace_and_diff_across_seeds(tmp_path: Path) -> None:
     traces = {}
     for name, seed in (("a", "0"), ("a2", "0"), ("b", "3")):
         traces[name] = tmp_path / f"{name}.trace"
-        p = run_seedlock(["run", "--seed", seed, "--trace", str(traces[name]), str(SCRIPTS / "keras_mlp.py")], env=env)
+        p = run_seedlock(
+            ["run", "--seed", seed, "--trace", str(traces[name]), str(SCRIPTS / "keras_mlp.py")], env=env
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         assert Path(str(traces[name]) + ".manifest.json").exists()
     same = run_seedlock(["diff", "--json", str(traces["a"]), str(traces["a2"])])
@@ -213,8 +242,19 @@ def test_run_trace_and_diff_across_seeds(tmp_path: Path) -> None:
     assert "DIFFERENT" in text.stdout and "seed: 0 vs 3" in text.stdout
     # --granularity exit: no per-epoch records, the same exit fingerprint (what `repeat` records).
     exit_trace = tmp_path / "x.trace"
-    p = run_seedlock(["run", "--seed", "0", "--trace", str(exit_trace), "--granularity", "exit",
-                      str(SCRIPTS / "keras_mlp.py")], env=env)
+    p = run_seedlock(
+        [
+            "run",
+            "--seed",
+            "0",
+            "--trace",
+            str(exit_trace),
+            "--granularity",
+            "exit",
+            str(SCRIPTS / "keras_mlp.py"),
+        ],
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     full, short = read_trace(traces["a"]), read_trace(exit_trace)
     assert [r.kind for r in short] == ["final", "stdout"] and short.granularity == "exit"

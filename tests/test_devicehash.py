@@ -39,8 +39,22 @@ jax = pytest.importorskip("jax")
 jnp = jax.numpy
 
 GPU = ROOT / "benchmarks" / "gpu"
-DTYPES = [np.float32, np.float64, np.float16, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn, np.int8, np.uint8,
-          np.int16, np.uint16, np.int32, np.int64, np.bool_, np.complex64, np.complex128]
+DTYPES = [
+    np.float32,
+    np.float64,
+    np.float16,
+    ml_dtypes.bfloat16,
+    ml_dtypes.float8_e4m3fn,
+    np.int8,
+    np.uint8,
+    np.int16,
+    np.uint16,
+    np.int32,
+    np.int64,
+    np.bool_,
+    np.complex64,
+    np.complex128,
+]
 SHAPES = [(), (0,), (1,), (3,), (7,), (5, 3), (2, 0, 3), (1023,), (129, 3)]
 
 
@@ -126,8 +140,11 @@ def test_torch_views_layouts_and_alignment() -> None:
     for name, t in cases.items():
         src = (t.to_dense() if t.layout != torch.strided else t).detach().resolve_conj()
         dense = torch.empty(src.shape, dtype=src.dtype).copy_(src)  # fresh C-order strides
-        expected = numpy_digest(dense.view(torch.uint8).numpy() if dense.dtype == torch.bfloat16 else dense.numpy(),
-                                dtype=str(dense.dtype)[6:], shape=tuple(dense.shape))
+        expected = numpy_digest(
+            dense.view(torch.uint8).numpy() if dense.dtype == torch.bfloat16 else dense.numpy(),
+            dtype=str(dense.dtype)[6:],
+            shape=tuple(dense.shape),
+        )
         assert torch_digest(t) == torch_digest(t, compile=False) == expected, name
 
 
@@ -138,16 +155,30 @@ def test_compiled_graph_matches_eager() -> None:
     # breaks) with dynamic sizes, run by aot_eager, and no size may make them recompile.
     import torch._dynamo
 
-    fns = tuple(torch.compile(f, backend="aot_eager", fullgraph=True, dynamic=True)
-                for f in (dht._torch_row_lanes, dht._torch_lanes))
+    fns = tuple(
+        torch.compile(f, backend="aot_eager", fullgraph=True, dynamic=True)
+        for f in (dht._torch_row_lanes, dht._torch_lanes)
+    )
     for n, base in ((1000, 0), (777, 12345), (64, 2**32 + 7)):
         words = torch.from_numpy(_random((n,), np.int32, seed=n))
         off = dht._off_tensor(base, "cpu")
         assert fns[1](words, off).tolist() == dht._torch_lanes(words, off).tolist()
-    fns[0](torch.zeros(3 * dht._ROW, dtype=torch.int32), dht._off_tensor(0, "cpu"))  # as _compiled_fns warms up
+    fns[0](
+        torch.zeros(3 * dht._ROW, dtype=torch.int32), dht._off_tensor(0, "cpu")
+    )  # as _compiled_fns warms up
     fns[1](torch.zeros(16, dtype=torch.int32), dht._off_tensor(0, "cpu"))
     with torch._dynamo.config.patch(error_on_recompile=True):
-        for n in (1, 2, 3, dht._ROW - 1, dht._ROW, 2 * dht._ROW - 1, 2 * dht._ROW, 2 * dht._ROW + 1, 7 * dht._ROW + 5):
+        for n in (
+            1,
+            2,
+            3,
+            dht._ROW - 1,
+            dht._ROW,
+            2 * dht._ROW - 1,
+            2 * dht._ROW,
+            2 * dht._ROW + 1,
+            7 * dht._ROW + 5,
+        ):
             a = _random((n,), np.uint32, seed=n)
             for base in (0, 2**32 - 8 * dht._ROW):
                 parts = dht._torch_chunk_lanes(torch.from_numpy(a.view(np.int32)), base, fns)
@@ -251,7 +282,9 @@ def test_device_digest_dispatch_and_algorithms() -> None:
 
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     d = numpy_digest(a)
-    assert dh.device_digest(a) == dh.device_digest(torch.from_numpy(a)) == dh.device_digest(jnp.asarray(a)) == d
+    assert (
+        dh.device_digest(a) == dh.device_digest(torch.from_numpy(a)) == dh.device_digest(jnp.asarray(a)) == d
+    )
     leaf = leaf_of(torch.from_numpy(a).to(torch.bfloat16))  # raw uint8 bytes with dtype "bfloat16"
     assert leaf is not None and dh.device_digest(leaf) == torch_digest(torch.from_numpy(a).to(torch.bfloat16))
     assert dh.device_digest(1.5) == numpy_digest(np.array(1.5))
@@ -281,9 +314,15 @@ def _frameworks() -> dict[str, tuple[Any, np.ndarray]]:
     bf16 = _random((4, 2), ml_dtypes.bfloat16, seed=12)
     i8 = _random((7,), np.int8, seed=13)
     flags = _random((3, 3), np.bool_, seed=14)
-    return {"numpy": (f32, f32), "torch": (_torch_of(f32), f32), "jax": (_jax_of(f32), f32),
-            "torch bfloat16": (_torch_of(bf16), bf16), "jax bfloat16": (_jax_of(bf16), bf16),
-            "torch int8 column": (_torch_of(i8.reshape(7, 1))[:, 0], i8), "jax bool": (_jax_of(flags), flags)}
+    return {
+        "numpy": (f32, f32),
+        "torch": (_torch_of(f32), f32),
+        "jax": (_jax_of(f32), f32),
+        "torch bfloat16": (_torch_of(bf16), bf16),
+        "jax bfloat16": (_jax_of(bf16), bf16),
+        "torch int8 column": (_torch_of(i8.reshape(7, 1))[:, 0], i8),
+        "jax bool": (_jax_of(flags), flags),
+    }
 
 
 def test_algorithm_dh1_routes_every_framework_through_dh1() -> None:
@@ -327,20 +366,30 @@ def _device_leaf(x: Any) -> DeviceLeaf:
 def test_device_leaf_is_digested_and_summarised_where_it_lives() -> None:
     values = np.random.default_rng(7).standard_normal((6, 5)).astype(np.float32)
     cases = {
-        "torch float32": torch.from_numpy(values), "torch bfloat16": torch.from_numpy(values).to(torch.bfloat16),
-        "torch int64": torch.arange(-3, 9).reshape(3, 4), "torch bool": torch.tensor([True, False, True]),
-        "torch complex": torch.complex(torch.ones(2), torch.zeros(2)), "torch empty": torch.zeros(0, 4),
-        "jax float32": jnp.asarray(values), "jax bfloat16": jnp.asarray(values, jnp.bfloat16),
-        "jax int32": jnp.arange(-4, 8, dtype=jnp.int32), "jax bool": jnp.asarray([True, True, False]),
-        "jax huge": jnp.full(4, 1e30, jnp.float32), "jax empty": jnp.zeros((0, 2)),
+        "torch float32": torch.from_numpy(values),
+        "torch bfloat16": torch.from_numpy(values).to(torch.bfloat16),
+        "torch int64": torch.arange(-3, 9).reshape(3, 4),
+        "torch bool": torch.tensor([True, False, True]),
+        "torch complex": torch.complex(torch.ones(2), torch.zeros(2)),
+        "torch empty": torch.zeros(0, 4),
+        "jax float32": jnp.asarray(values),
+        "jax bfloat16": jnp.asarray(values, jnp.bfloat16),
+        "jax int32": jnp.arange(-4, 8, dtype=jnp.int32),
+        "jax bool": jnp.asarray([True, True, False]),
+        "jax huge": jnp.full(4, 1e30, jnp.float32),
+        "jax empty": jnp.zeros((0, 2)),
     }
     for name, x in cases.items():
         leaf = _device_leaf(x)
         td = digest_leaf(leaf, summaries=True)
         host = fingerprint(x).tensors["value"]  # the host path: a Leaf, xxh3_128, NumPy reductions
-        assert td.digest == tensor_digest(x, algorithm="dh1") == tensor_digest(leaf) == dh.device_digest(leaf), name
+        assert (
+            td.digest == tensor_digest(x, algorithm="dh1") == tensor_digest(leaf) == dh.device_digest(leaf)
+        ), name
         assert (td.algorithm, td.dtype, td.shape) == ("dh1", host.dtype, host.shape), name
-        assert digest_leaf(leaf, algorithm="xxh3_128").digest == host.digest == tensor_digest(leaf.host()), name
+        assert digest_leaf(leaf, algorithm="xxh3_128").digest == host.digest == tensor_digest(leaf.host()), (
+            name
+        )
         np.testing.assert_array_equal(leaf.data, leaf.host().data)
         if host.sum is None:
             assert td.sum is None and td.l2 is None, name
@@ -359,8 +408,11 @@ def test_doctests() -> None:
 def test_speed_sanity_print() -> None:
     """Not an assertion: throughput of each implementation here, for the record (-s shows it)."""
     a = np.random.default_rng(0).standard_normal(1 << 21).astype(np.float32)
-    for name, fn, x in (("numpy", numpy_digest, a), ("torch eager", torch_digest, torch.from_numpy(a)),
-                        ("jax", jax_digest, jnp.asarray(a))):
+    for name, fn, x in (
+        ("numpy", numpy_digest, a),
+        ("torch eager", torch_digest, torch.from_numpy(a)),
+        ("jax", jax_digest, jnp.asarray(a)),
+    ):
         fn(x)
         t0 = time.perf_counter()
         fn(x)
@@ -371,26 +423,42 @@ def test_speed_sanity_print() -> None:
 
 
 def _start(args: list[str], **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=clean_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=clean_env(**env),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.mark.slow
 def test_gpu_scripts_say_what_they_skip_on_cpu() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: the scripts run for real (benchmarks/gpu/README.md)")
-    procs = [_start([str(GPU / "fingerprint_gpu.py"), "--cpu-numel", "65536", "--reps", "1"]),
-             _start([str(GPU / "cuda_launcher_check.py")])]
+    procs = [
+        _start([str(GPU / "fingerprint_gpu.py"), "--cpu-numel", "65536", "--reps", "1"]),
+        _start([str(GPU / "cuda_launcher_check.py")]),
+    ]
     (fp_out, _), (launch_out, _) = (p.communicate(timeout=120) for p in procs)
-    assert procs[0].returncode == 0 and "no GPU: CPU path only" in fp_out and "dh1 digests agree" in fp_out, fp_out
+    assert procs[0].returncode == 0 and "no GPU: CPU path only" in fp_out and "dh1 digests agree" in fp_out, (
+        fp_out
+    )
     assert procs[1].returncode == 0 and "skipped: no CUDA" in launch_out, launch_out
 
 
 @pytest.mark.slow
 def test_determinism_script_cpu_smoke() -> None:
     """`--cpu-smoke` end to end for torch: plain x2, seedlock run x2, --audit, the table."""
-    smoke = subprocess.run([sys.executable, str(GPU / "determinism_gpu.py"), "--cpu-smoke", "--frameworks", "torch"],
-                           cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=240)
+    smoke = subprocess.run(
+        [sys.executable, str(GPU / "determinism_gpu.py"), "--cpu-smoke", "--frameworks", "torch"],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     out = smoke.stdout
     assert smoke.returncode == 0, out + smoke.stderr
     assert "seedlock run x2: bitwise identical" in out
@@ -417,8 +485,10 @@ def test_determinism_script_keras_worker(tmp_path: Path) -> None:
     frameworks ran too when this was written; each Keras process costs ~10 s on CPU)."""
     pytest.importorskip("keras")
     out = tmp_path / "keras-jax.json"
-    proc = _start([str(GPU / "determinism_gpu.py"), "--worker", "keras-jax", "--out", str(out), "--cpu-smoke"],
-                  KERAS_BACKEND="jax")
+    proc = _start(
+        [str(GPU / "determinism_gpu.py"), "--worker", "keras-jax", "--out", str(out), "--cpu-smoke"],
+        KERAS_BACKEND="jax",
+    )
     log = proc.communicate(timeout=240)[0]
     assert proc.returncode == 0, log
     result = json.loads(out.read_text())
@@ -451,7 +521,9 @@ def test_run_digest_dh1_traces_compare_with_dh1_traces_only(tmp_path: Path) -> N
     for name, digest in (("d1", "dh1"), ("d2", "dh1"), ("host", None)):
         traces[name] = tmp_path / f"{name}.jsonl"
         extra = ["--digest", digest] if digest else []
-        p = run_seedlock(["run", "--trace", str(traces[name]), *extra, "fit.py"], cwd=tmp_path, env=clean_env())
+        p = run_seedlock(
+            ["run", "--trace", str(traces[name]), *extra, "fit.py"], cwd=tmp_path, env=clean_env()
+        )
         assert p.returncode == 0, p.stderr[-2000:]
     dev, host = read_trace(traces["d1"]), read_trace(traces["host"])
     steps = [r for r in dev if r.kind == "step"]

@@ -16,7 +16,12 @@ pytestmark = pytest.mark.slow
 def console_commands(doc: str) -> list[list[str]]:
     text = (ROOT / "docs" / doc).read_text()
     blocks = re.findall(r"```console\n(.*?)```", text, flags=re.S)
-    return [shlex.split(line[2:].split("#")[0]) for block in blocks for line in block.splitlines() if line.startswith("$ seedlock")]
+    return [
+        shlex.split(line[2:].split("#")[0])
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith("$ seedlock")
+    ]
 
 
 def test_check_doc_first_example_runs_and_says_reproducible(tmp_path: Path) -> None:

@@ -33,7 +33,14 @@ def test_json_is_a_list_of_findings() -> None:
     assert r.returncode == 1
     data = json.loads(r.stdout)
     assert isinstance(data, list) and len(data) == 8
-    assert data[0] == {**data[0], "id": "SL202", "status": "warn", "file": "sl202_unsorted_listing.py", "line": 8, "col": 9}
+    assert data[0] == {
+        **data[0],
+        "id": "SL202",
+        "status": "warn",
+        "file": "sl202_unsorted_listing.py",
+        "line": 8,
+        "col": 9,
+    }
     assert {"title", "why", "fix"} <= set(data[0])
 
 

@@ -48,8 +48,14 @@ def test_rule_examples_are_flagged_and_fixes_are_clean() -> None:
 
 def test_console_example_runs_as_documented(tmp_path: Path) -> None:
     text = DOC.read_text()
-    console = next(code for lang, code in BLOCK.findall(text) if lang == "console" and code.startswith("$ seedlock doctor train.py"))
-    script = next(code for lang, code in BLOCK.findall(text) if lang == "python" and code.startswith("# train.py"))
+    console = next(
+        code
+        for lang, code in BLOCK.findall(text)
+        if lang == "console" and code.startswith("$ seedlock doctor train.py")
+    )
+    script = next(
+        code for lang, code in BLOCK.findall(text) if lang == "python" and code.startswith("# train.py")
+    )
     (tmp_path / "train.py").write_text(script)
     command, *documented = console.strip().splitlines()
     argv = shlex.split(command.removeprefix("$ "))
@@ -62,9 +68,17 @@ def test_console_example_runs_as_documented(tmp_path: Path) -> None:
     assert got[-1].startswith("environment: Python ") and documented[-1].startswith("environment: Python ")
 
 
-MODULES = ["seedlock.doctor", "seedlock.doctor.findings", "seedlock.doctor.environment", "seedlock.doctor.checks",
-           "seedlock.doctor.output", "seedlock.doctor.manifest", "seedlock.doctor.static",
-           "seedlock.doctor.static.context", "seedlock.doctor.static.registry"]
+MODULES = [
+    "seedlock.doctor",
+    "seedlock.doctor.findings",
+    "seedlock.doctor.environment",
+    "seedlock.doctor.checks",
+    "seedlock.doctor.output",
+    "seedlock.doctor.manifest",
+    "seedlock.doctor.static",
+    "seedlock.doctor.static.context",
+    "seedlock.doctor.static.registry",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

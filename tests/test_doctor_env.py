@@ -20,8 +20,12 @@ processor\t: 1
 model name\t: Intel(R) Xeon(R) Platinum 8480+
 flags\t\t: fpu vme sse4_1 sse4_2 avx f16c avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile amx_int8
 """
-CPUINFO_ARM = "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm aes sve bf16 i8mm\nCPU part\t: 0xd4f\n"
-SMI_QUERY = "NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, 9.0\nNVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, 9.0\n"
+CPUINFO_ARM = (
+    "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd evtstrm aes sve bf16 i8mm\nCPU part\t: 0xd4f\n"
+)
+SMI_QUERY = (
+    "NVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, 9.0\nNVIDIA H100 80GB HBM3, 550.54.15, 81559 MiB, 9.0\n"
+)
 SMI_HEADER = "| NVIDIA-SMI 550.54.15    Driver Version: 550.54.15    CUDA Version: 12.4     |\n"
 
 
@@ -83,14 +87,30 @@ def test_collect_sections() -> None:
 def test_parse_cpuinfo() -> None:
     model, flags = parse_cpuinfo(CPUINFO_X86)
     assert model == "Intel(R) Xeon(R) Platinum 8480+"
-    assert flags == ["amx_bf16", "amx_int8", "amx_tile", "avx", "avx2", "avx512_bf16", "avx512f", "f16c", "fma", "sse4_1", "sse4_2"]
+    assert flags == [
+        "amx_bf16",
+        "amx_int8",
+        "amx_tile",
+        "avx",
+        "avx2",
+        "avx512_bf16",
+        "avx512f",
+        "f16c",
+        "fma",
+        "sse4_1",
+        "sse4_2",
+    ]
     assert parse_cpuinfo(CPUINFO_ARM) == (None, ["asimd", "bf16", "i8mm", "sve"])
 
 
 def test_parse_nvidia_smi() -> None:
     gpu = parse_nvidia_smi(SMI_QUERY, SMI_HEADER)
     assert [d["name"] for d in gpu["devices"]] == ["NVIDIA H100 80GB HBM3"] * 2
-    assert (gpu["driver"], gpu["cuda_driver"], gpu["devices"][0]["compute_cap"]) == ("550.54.15", "12.4", "9.0")
+    assert (gpu["driver"], gpu["cuda_driver"], gpu["devices"][0]["compute_cap"]) == (
+        "550.54.15",
+        "12.4",
+        "9.0",
+    )
     assert parse_nvidia_smi("", None) == {"devices": [], "driver": None, "cuda_driver": None}
 
 
@@ -124,5 +144,7 @@ def test_bad_settings_are_flagged() -> None:
     info["packages"].update({"tensorflow": "2.21.0", "tensorflow-cpu": "2.21.0"})
     found = check_environment(info)
     status = {f.id: f.status for f in found}
-    assert status["env.seed"] == "error" and status["env.cublas"] == "warn" and status["env.packages"] == "warn"
+    assert (
+        status["env.seed"] == "error" and status["env.cublas"] == "warn" and status["env.packages"] == "warn"
+    )
     assert found[0].id == "env.seed"  # most serious first

@@ -18,8 +18,12 @@ from seedlock.errors import SeedlockError
 
 @pytest.fixture(scope="module")
 def base() -> dict[str, Any]:
-    return manifest.build(42, ["train.py", "--epochs", "3"], config={"deterministic": True, "threads": None},
-                          extra={"note": "baseline"})
+    return manifest.build(
+        42,
+        ["train.py", "--epochs", "3"],
+        config={"deterministic": True, "threads": None},
+        extra={"note": "baseline"},
+    )
 
 
 def test_build_has_everything(base: dict[str, Any]) -> None:
@@ -52,7 +56,11 @@ def test_write_load_round_trip(base: dict[str, Any], tmp_path: Path) -> None:
 def test_load_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
-    for name, words in (("missing.json", "not found"), ("bad.json", "not valid JSON"), ("list.json", "not a seedlock manifest")):
+    for name, words in (
+        ("missing.json", "not found"),
+        ("bad.json", "not valid JSON"),
+        ("list.json", "not a seedlock manifest"),
+    ):
         with pytest.raises(SeedlockError, match=words):
             manifest.load(tmp_path / name)
 
@@ -80,7 +88,9 @@ def test_diff_machine_and_settings(base: dict[str, Any]) -> None:
     b["environment"]["cpu"].update(model="AMD EPYC", isa_flags=["avx2"])
     b["environment"]["onednn"]["enabled"] = not a["environment"]["onednn"]["enabled"]
     for m, value in ((a, None), (b, "1")):  # an env var that is also a thread setting: reported once
-        m["environment"]["threads"]["OMP_NUM_THREADS"] = m["environment"]["env"]["OMP_NUM_THREADS"]["value"] = value
+        m["environment"]["threads"]["OMP_NUM_THREADS"] = m["environment"]["env"]["OMP_NUM_THREADS"][
+            "value"
+        ] = value
     a["environment"]["threads"]["torch"] = None  # torch not imported in a (the test process may have it)
     b["environment"]["threads"]["torch"] = 1
     b["determinism"]["threads"] = 1

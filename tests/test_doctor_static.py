@@ -69,7 +69,12 @@ def test_aliases_resolve() -> None:
         "import torch.backends.cudnn as cudnn\n"
         "a = np.random.default_rng()\nb = drng()\nc = Random()\ncudnn.benchmark = True\n"
     )
-    assert [(f.id, f.line) for f in scan_source(src)] == [("SL101", 5), ("SL101", 6), ("SL101", 7), ("SL402", 8)]
+    assert [(f.id, f.line) for f in scan_source(src)] == [
+        ("SL101", 5),
+        ("SL101", 6),
+        ("SL101", 7),
+        ("SL402", 8),
+    ]
 
 
 def test_unimported_names_are_not_resolved() -> None:
@@ -105,8 +110,17 @@ def test_scanned_code_is_never_run(tmp_path: Path) -> None:
 
 
 def test_directory_walk_is_sorted_and_skips_environments(tmp_path: Path) -> None:
-    for rel in ("b.py", "a.py", "sub/c.py", ".hidden/x.py", ".venv/lib/y.py", "__pycache__/z.py",
-                "env2/pyvenv.cfg", "env2/lib/w.py", "notes.txt"):
+    for rel in (
+        "b.py",
+        "a.py",
+        "sub/c.py",
+        ".hidden/x.py",
+        ".venv/lib/y.py",
+        "__pycache__/z.py",
+        "env2/pyvenv.cfg",
+        "env2/lib/w.py",
+        "notes.txt",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
     files = [Path(p).relative_to(tmp_path).as_posix() for p in iter_files([tmp_path])]
@@ -116,7 +130,11 @@ def test_directory_walk_is_sorted_and_skips_environments(tmp_path: Path) -> None
 def test_bad_inputs_raise_seedlock_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "blob.py").write_bytes(b"\x00\x01\x02")
-    for bad, words in (("missing.py", "not found"), ("notes.txt", "not a Python file"), ("blob.py", "binary")):
+    for bad, words in (
+        ("missing.py", "not found"),
+        ("notes.txt", "not a Python file"),
+        ("blob.py", "binary"),
+    ):
         with pytest.raises(SeedlockError, match=words):
             scan([tmp_path / bad])
 

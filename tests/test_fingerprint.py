@@ -31,7 +31,10 @@ GOLDEN_DIGEST = "ba7e873c023f85e8d304919e012ebb54"
 
 def state() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {"layer1/kernel": rng.standard_normal((4, 3), dtype=np.float32), "layer1/bias": np.zeros(3, np.float32)}
+    return {
+        "layer1/kernel": rng.standard_normal((4, 3), dtype=np.float32),
+        "layer1/bias": np.zeros(3, np.float32),
+    }
 
 
 def json_out(args: list[str], **env: str) -> dict:
@@ -176,14 +179,23 @@ def old_xxh3(a: np.ndarray) -> str:
 def test_default_and_xxh3_keep_host_digests_dh1_is_the_device_digest() -> None:
     w = GOLDEN["w"]
     assert isinstance(w, np.ndarray)
-    assert tensor_digest(w) == tensor_digest(w, algorithm="xxh3") == tensor_digest(w, algorithm="xxh3_128") == old_xxh3(w)
+    assert (
+        tensor_digest(w)
+        == tensor_digest(w, algorithm="xxh3")
+        == tensor_digest(w, algorithm="xxh3_128")
+        == old_xxh3(w)
+    )
     assert tensor_digest(w, algorithm="dh1") == numpy_digest(w)
     host, dev = fingerprint(GOLDEN), fingerprint(GOLDEN, algorithm="dh1")
     assert host.digest == GOLDEN_DIGEST and host.algorithm == host.tensors["w"].algorithm == "xxh3_128"
     assert {t.algorithm for t in dev.tensors.values()} == {"dh1"} and dev.algorithm == "dh1"
     assert dev.tensors["w"].digest == numpy_digest(w) and dev.digest.startswith("dh1:")
     assert digests(GOLDEN, algorithm="dh1") == {n: t.digest for n, t in dev.tensors.items()}
-    assert (dev.sum, dev.l2, dev.tensors["w"].sum) == (host.sum, host.l2, host.tensors["w"].sum)  # same host reducers
+    assert (dev.sum, dev.l2, dev.tensors["w"].sum) == (
+        host.sum,
+        host.l2,
+        host.tensors["w"].sum,
+    )  # same host reducers
     assert Fingerprint.from_dict(json.loads(json.dumps(dev.to_dict()))) == dev
 
 
@@ -228,7 +240,10 @@ def test_digests_by_two_algorithms_are_neither_equal_nor_different() -> None:
 
 @pytest.mark.parametrize("call", [fingerprint, digests, tensor_digest])
 def test_bad_algorithm_says_what_to_pass(call: object) -> None:
-    with pytest.raises(SeedlockError, match=r"^unknown digest algorithm 'sha256'; pass algorithm='auto' .* 'dh1' or 'xxh3_128'$"):
+    with pytest.raises(
+        SeedlockError,
+        match=r"^unknown digest algorithm 'sha256'; pass algorithm='auto' .* 'dh1' or 'xxh3_128'$",
+    ):
         call(np.ones(2), algorithm="sha256")  # type: ignore[operator]
 
 
@@ -324,11 +339,21 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def framework_runs() -> dict[str, subprocess.Popen[str]]:
     """Both framework processes, started at once: each spends seconds importing, mostly on one core."""
-    def start(code: str, **env: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=clean_env(**env), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    return {"keras": start(KERAS, KERAS_BACKEND="tensorflow"), "torch_jax": start(TORCH_JAX, JAX_PLATFORMS="cpu")}
+    def start(code: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=clean_env(**env),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    return {
+        "keras": start(KERAS, KERAS_BACKEND="tensorflow"),
+        "torch_jax": start(TORCH_JAX, JAX_PLATFORMS="cpu"),
+    }
 
 
 def finish(proc: subprocess.Popen[str]) -> dict:
@@ -354,7 +379,9 @@ def test_keras_model_covers_weights_and_optimizer_variables(keras_result: dict) 
     assert r["same_seed_equal"] and r["fit_changes"]
     assert r["names_before"][0] == "sequential/dense/kernel"
     assert not any(n.startswith("adam/") for n in r["names_before"])  # optimizer not built yet
-    assert "adam/iteration" in r["names_after"] and "adam/sequential_dense_kernel_momentum" in r["names_after"]
+    assert (
+        "adam/iteration" in r["names_after"] and "adam/sequential_dense_kernel_momentum" in r["names_after"]
+    )
     assert "sequential/batch_normalization/moving_mean" in r["names_after"]
     assert "adam/sequential_dense_kernel_velocity" in r["diff_fit"]
     assert r["diff_iterations"] == ["adam/iteration"]
@@ -373,14 +400,25 @@ def test_tf_keras_and_tensorflow_tensors(keras_result: dict) -> None:
 def test_torch_module_and_optimizer(torch_jax_result: dict) -> None:
     r = torch_jax_result
     assert r["module_equal"]
-    assert r["module_names"] == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
-                                 "1.running_var", "1.num_batches_tracked"]
+    assert r["module_names"] == [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+    ]
     assert set(r["module_diff"]) >= {"0.weight", "1.running_mean", "1.num_batches_tracked"}  # buffers too
     assert "state/0/momentum_buffer" in r["opt_names"] and "param_groups/0/lr" in r["opt_names"]
     assert "state/0/momentum_buffer" in r["opt_diff"]  # added by the first step
     assert r["torch_is_numpy"]
     assert r["bf16"] == ["bfloat16", 15.0, True]
-    assert r["unsaved"] == [["lin.weight", "lin.bias", "cache"], True, ["cache"]]  # non-persistent buffers too
+    assert r["unsaved"] == [
+        ["lin.weight", "lin.bias", "cache"],
+        True,
+        ["cache"],
+    ]  # non-persistent buffers too
 
 
 @pytest.mark.slow

@@ -16,12 +16,16 @@ def digests(stdout: str) -> dict[str, str]:
     return dict(re.findall(r"^([\w-]+): (\S+)$", stdout, flags=re.M))
 
 
-def run_both(script: str, *args: str, env: dict[str, str] | None = None, seed: str = "7") -> tuple[list[dict], list[dict]]:
+def run_both(
+    script: str, *args: str, env: dict[str, str] | None = None, seed: str = "7"
+) -> tuple[list[dict], list[dict]]:
     """(two plain runs, two `seedlock run` runs) of a test script, each parsed to {name: digest}."""
     env = env or clean_env()
     path = str(SCRIPTS / script)
-    runs = run_together(*[lambda: run_py([path, *args], env=env)] * 2,
-                        *[lambda: run_seedlock(["run", "--seed", seed, path, *args], env=env)] * 2)
+    runs = run_together(
+        *[lambda: run_py([path, *args], env=env)] * 2,
+        *[lambda: run_seedlock(["run", "--seed", seed, path, *args], env=env)] * 2,
+    )
     for p in runs:
         assert p.returncode == 0, p.stderr[-3000:]
     return [digests(p.stdout) for p in runs[:2]], [digests(p.stdout) for p in runs[2:]]
@@ -39,7 +43,9 @@ def tf_runs() -> tuple[list[dict], list[dict]]:
 def test_tf_era_scenario_reproducible_and_plain_differs(tf_runs, scenario: str) -> None:
     plain, locked = tf_runs
     assert locked[0][scenario] == locked[1][scenario], f"{scenario}: seedlock runs differ"
-    assert plain[0][scenario] != plain[1][scenario], f"{scenario}: plain runs already equal, the test proves nothing"
+    assert plain[0][scenario] != plain[1][scenario], (
+        f"{scenario}: plain runs already equal, the test proves nothing"
+    )
 
 
 SCRIPT_CASES = [
@@ -115,14 +121,34 @@ def test_importing_a_framework_leaves_the_global_rngs_as_it_found_them() -> None
     import sys
 
     env = clean_env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    procs = {mode: subprocess.Popen([sys.executable, "-c", NEUTRAL_IMPORT, mode], env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for mode in ("before", "after")}
+    procs = {
+        mode: subprocess.Popen(
+            [sys.executable, "-c", NEUTRAL_IMPORT, mode],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for mode in ("before", "after")
+    }
     out = {mode: p.communicate(timeout=300) for mode, p in procs.items()}
     assert all(p.returncode == 0 for p in procs.values()), out
     assert out["before"][0] == out["after"][0], out
-    plain = run_py(["-c", NEUTRAL_IMPORT.replace("import seedlock", "import seedlock, numpy\nseedlock.seed_everything = "
-                                                 "lambda s: (random.seed(s), numpy.random.seed(s))"), "before"], env=env)
-    assert plain.returncode == 0 and plain.stdout != out["before"][0], plain.stderr  # the twin: plain seeding differs
+    plain = run_py(
+        [
+            "-c",
+            NEUTRAL_IMPORT.replace(
+                "import seedlock",
+                "import seedlock, numpy\nseedlock.seed_everything = "
+                "lambda s: (random.seed(s), numpy.random.seed(s))",
+            ),
+            "before",
+        ],
+        env=env,
+    )
+    assert plain.returncode == 0 and plain.stdout != out["before"][0], (
+        plain.stderr
+    )  # the twin: plain seeding differs
 
 
 THREAD_DRAWS = """
@@ -152,4 +178,6 @@ def test_import_neutrality_holds_under_strict_and_never_replays_another_threads_
     assert all(p.returncode == 0 for p in strict.values()), [p.stderr for p in strict.values()]
     assert strict["jax_first"].stdout == strict["numpy_first"].stdout
     threads = run_seedlock(["run", str(tmp_path / "threads.py")], env=env)
-    assert threads.returncode == 0 and threads.stdout.split() == ["True", "True"], threads.stdout + threads.stderr
+    assert threads.returncode == 0 and threads.stdout.split() == ["True", "True"], (
+        threads.stdout + threads.stderr
+    )

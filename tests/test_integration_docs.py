@@ -52,7 +52,9 @@ def test_keras_trace_example(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
     trace = read_trace(tmp_path / "a.jsonl")
     kinds = [rec.kind for rec in trace]
-    assert kinds.count("batch") == 8 and kinds.count("epoch") == 2 and kinds[-1] == "final"  # 64 / 16 x 2 epochs
+    assert (
+        kinds.count("batch") == 8 and kinds.count("epoch") == 2 and kinds[-1] == "final"
+    )  # 64 / 16 x 2 epochs
     assert trace.framework == "keras" and trace.granularity == "batch"
     assert any(name.endswith("kernel") for name in trace.records[0].tensors)
     assert "loss" in trace.records[0].metrics and trace.final is not None and trace.final.extra["digest"]

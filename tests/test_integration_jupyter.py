@@ -31,14 +31,21 @@ def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
     env = clean_env()
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "seedlock test", "language": "python",
-        "env": {k: env[k] for k in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")},
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "seedlock test",
+                "language": "python",
+                "env": {k: env[k] for k in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")},
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # connection files: not in $HOME
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # a fresh profile, none of the user's startup files
+    monkeypatch.setenv(
+        "IPYTHONDIR", str(tmp_path / "ipython")
+    )  # a fresh profile, none of the user's startup files
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # no deprecation warning from jupyter_core
     for var in ("SEEDLOCK_SEED", "PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "PL_GLOBAL_SEED"):
         monkeypatch.delenv(var, raising=False)
@@ -53,9 +60,16 @@ def cells(source: str) -> list[str]:
 
 def run_notebooks(notebooks: list[list[str]], kernel: str, cwd: Path) -> list[list[dict[str, Any]]]:
     """Execute notebooks (lists of cell sources) side by side, each in a kernel of its own."""
-    nbs = [nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]) for sources in notebooks]
-    clients = [nbclient.NotebookClient(nb, kernel_name=kernel, timeout=300, resources={"metadata": {"path": str(cwd)}})
-               for nb in nbs]
+    nbs = [
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        for sources in notebooks
+    ]
+    clients = [
+        nbclient.NotebookClient(
+            nb, kernel_name=kernel, timeout=300, resources={"metadata": {"path": str(cwd)}}
+        )
+        for nb in nbs
+    ]
 
     async def run_all() -> None:
         await asyncio.gather(*(c.async_execute() for c in clients))
@@ -73,7 +87,9 @@ def digests(executed: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_reproducible_cell_gives_the_same_weights_twice_and_plain_cells_do_not(kernel: str, tmp_path: Path) -> None:
+def test_reproducible_cell_gives_the_same_weights_twice_and_plain_cells_do_not(
+    kernel: str, tmp_path: Path
+) -> None:
     notebook = cells(block("notebook.py"))
     assert notebook[-1].startswith("%%reproducible\n")
     twice = [*notebook, notebook[-1]]
@@ -101,8 +117,13 @@ def test_magics_in_one_kernel(kernel: str, tmp_path: Path) -> None:
         "%seedlock abc",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    nbclient.NotebookClient(nb, kernel_name=kernel, timeout=120, allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        nb,
+        kernel_name=kernel,
+        timeout=120,
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     out = [printed(c) for c in nb.cells]
     assert out[0] == "seedlock: not seeded yet; run %seedlock 42\n"
     assert out[1].count("seedlock: master seed 5, deterministic ops off") == 2
@@ -111,9 +132,14 @@ def test_magics_in_one_kernel(kernel: str, tmp_path: Path) -> None:
     errors = "".join(o.get("text", "") for o in nb.cells[4]["outputs"] if o.get("name") == "stderr")
     assert errors == "UsageError: seedlock: %seedlock's seed must be an integer, got 'abc'; pass e.g. 42\n"
 
-    failing = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%load_ext seedlock"),
-                                              nbformat.v4.new_code_cell("%%reproducible\n1 / 0")])
+    failing = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%load_ext seedlock"),
+            nbformat.v4.new_code_cell("%%reproducible\n1 / 0"),
+        ]
+    )
     with pytest.raises(nbclient.exceptions.CellExecutionError) as info:
-        nbclient.NotebookClient(failing, kernel_name=kernel, timeout=120,
-                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+        nbclient.NotebookClient(
+            failing, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     assert "ZeroDivisionError" in str(info.value)

@@ -53,8 +53,12 @@ def test_seeded_runs_give_equal_traces_and_plain_runs_do_not(tmp_path: Path) -> 
     (tmp_path / "train_lightning.py").write_text(block("train_lightning.py"))
     (tmp_path / "adopt.py").write_text(ADOPT)
     jobs = [
-        lambda: run_seedlock(["run", "--seed", "3", "train_lightning.py", "a.jsonl"], cwd=tmp_path, env=env()),
-        lambda: run_seedlock(["run", "--seed", "3", "train_lightning.py", "b.jsonl"], cwd=tmp_path, env=env()),
+        lambda: run_seedlock(
+            ["run", "--seed", "3", "train_lightning.py", "a.jsonl"], cwd=tmp_path, env=env()
+        ),
+        lambda: run_seedlock(
+            ["run", "--seed", "3", "train_lightning.py", "b.jsonl"], cwd=tmp_path, env=env()
+        ),
         lambda: run_py(["train_lightning.py", "c.jsonl"], cwd=tmp_path, env=env()),
         lambda: run_py(["train_lightning.py", "d.jsonl"], cwd=tmp_path, env=env()),
         lambda: run_py(["adopt.py"], cwd=tmp_path, env=env()),
@@ -69,9 +73,13 @@ def test_seeded_runs_give_equal_traces_and_plain_runs_do_not(tmp_path: Path) -> 
     assert plain is not None and plain.epoch == 0 and plain.batch == 0  # unseeded init: apart from the start
 
     trace = read_trace(tmp_path / "a.jsonl")
-    assert trace.framework == "lightning" and trace.granularity == "batch" and trace.header["meta"]["seed"] == 3
+    assert (
+        trace.framework == "lightning" and trace.granularity == "batch" and trace.header["meta"]["seed"] == 3
+    )
     kinds = [r.kind for r in trace]
-    assert kinds.count("batch") == 8 and kinds.count("epoch") == 2 and kinds[-1] == "final"  # 64 / 16 x 2 epochs
+    assert (
+        kinds.count("batch") == 8 and kinds.count("epoch") == 2 and kinds[-1] == "final"
+    )  # 64 / 16 x 2 epochs
     first = trace.records[0]
     assert (first.step, first.epoch, first.batch) == (1, 0, 0) and "train_loss" in first.metrics
     assert set(first.tensors) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}

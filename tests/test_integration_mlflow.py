@@ -18,7 +18,9 @@ from test_integration_docs import block, console
 
 pytest.importorskip("mlflow")
 
-pytestmark = pytest.mark.filterwarnings("ignore:The ..noload.. loader strategy is deprecated")  # inside mlflow
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:The ..noload.. loader strategy is deprecated"
+)  # inside mlflow
 QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
 
 
@@ -54,10 +56,17 @@ def fill(path: Path) -> Store:
         ok = seed < 3
         curve = [("loss", step, 1.0 / (step + 1) + seed / 100) for step in range(5)]
         store.start_trial(exp, seed)
-        store.finish_trial(exp, seed, "ok" if ok else "failed", exit_code=0 if ok else 1,
-                           reason=None if ok else "exit code 1", stderr_tail=None if ok else "Traceback\nboom",
-                           fingerprint=f"{seed:032x}", manifest={"seed": seed, "argv": ["train.py"]},
-                           metrics=[*curve, ("acc@1", None, 0.9 + seed / 100)] if ok else curve[:2])
+        store.finish_trial(
+            exp,
+            seed,
+            "ok" if ok else "failed",
+            exit_code=0 if ok else 1,
+            reason=None if ok else "exit code 1",
+            stderr_tail=None if ok else "Traceback\nboom",
+            fingerprint=f"{seed:032x}",
+            manifest={"seed": seed, "argv": ["train.py"]},
+            metrics=[*curve, ("acc@1", None, 0.9 + seed / 100)] if ok else curve[:2],
+        )
     return store
 
 
@@ -100,7 +109,9 @@ def test_export_writes_runs_metrics_and_artifacts(tracking: str, tmp_path: Path)
     assert failed.data.params["exit_code"] == "1" and failed.data.tags["seedlock.reason"] == "exit code 1"
     assert ok.data.tags["seedlock.fingerprint"] == f"{0:032x}"
     history = client.get_metric_history(ok.info.run_id, "loss")
-    assert [(h.step, h.value) for h in sorted(history, key=lambda h: h.step)] == [(s, 1 / (s + 1)) for s in range(5)]
+    assert [(h.step, h.value) for h in sorted(history, key=lambda h: h.step)] == [
+        (s, 1 / (s + 1)) for s in range(5)
+    ]
     assert ok.data.metrics["acc_1"] == 0.9
     assert {a.path for a in client.list_artifacts(ok.info.run_id)} == {"manifest.json"}
     manifest = Path(client.download_artifacts(ok.info.run_id, "manifest.json", str(tmp_path)))
@@ -109,8 +120,9 @@ def test_export_writes_runs_metrics_and_artifacts(tracking: str, tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_docs_example_and_console_line(tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_docs_example_and_console_line(
+    tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlflow import MlflowClient
 
     from seedlock.cli import main
@@ -130,12 +142,14 @@ def test_docs_example_and_console_line(tracking: str, tmp_path: Path, monkeypatc
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "mlflow", "nope", "--tracking-uri", "sqlite:///mlflow.db"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == ("seedlock: error: no experiment 'nope' in '.seedlock/seedlock.db'; "
-                                       "experiments there: 'baseline'\n")
+    assert capsys.readouterr().err == (
+        "seedlock: error: no experiment 'nope' in '.seedlock/seedlock.db'; experiments there: 'baseline'\n"
+    )
 
 
-def test_default_tracking_uri_is_a_local_sqlite_file(template_db: Path, tracking: str, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_tracking_uri_is_a_local_sqlite_file(
+    template_db: Path, tracking: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from seedlock.integrations.mlflow import default_tracking_uri, export
 
     monkeypatch.chdir(tmp_path)
@@ -162,8 +176,19 @@ def test_repeat_with_mlflow_flag(tmp_path: Path) -> None:
     script = tmp_path / "score.py"
     script.write_text("import json, random\nprint(json.dumps({'score': random.random()}))\n")
     uri = f"sqlite:///{tmp_path / 'ml.db'}"
-    p = run_seedlock(["repeat", "--seeds", "3", "--no-fork", "--store", str(tmp_path / "s.db"), f"--mlflow={uri}",
-                      str(script)], cwd=tmp_path)
+    p = run_seedlock(
+        [
+            "repeat",
+            "--seeds",
+            "3",
+            "--no-fork",
+            "--store",
+            str(tmp_path / "s.db"),
+            f"--mlflow={uri}",
+            str(script),
+        ],
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "MLflow: experiment 'score' exported" in p.stderr
     client = MlflowClient(tracking_uri=uri)

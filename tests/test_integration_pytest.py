@@ -79,8 +79,9 @@ def test_deterministic_variables_put_back(seedlock_reproducible):
 
 
 @pytest.fixture
-def pytester(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory,
-             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def pytester(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     """A pytester whose sessions find the plugin through a pytest11 entry point."""
     site = tmp_path_factory.mktemp("site")
     info = site / "seedlock_plugin_under_test-0.dist-info"
@@ -95,11 +96,18 @@ def pytester(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 
 def _values(result: pytest.RunResult) -> dict[str, str]:
     # -s output shares lines with the progress dots: search, do not match
-    return {m.group(1): m.group(2) for m in (re.search(r"VALUE (\w+) (\S+ \S+)", line) for line in result.outlines) if m}
+    return {
+        m.group(1): m.group(2)
+        for m in (re.search(r"VALUE (\w+) (\S+ \S+)", line) for line in result.outlines)
+        if m
+    }
 
 
 def _session_seed(result: pytest.RunResult) -> int:
-    found = [re.match(r"seedlock: session seed (\d+) \(replay with --seedlock-seed \1\)$", line) for line in result.outlines]
+    found = [
+        re.match(r"seedlock: session seed (\d+) \(replay with --seedlock-seed \1\)$", line)
+        for line in result.outlines
+    ]
     seeds_found = [int(m.group(1)) for m in found if m]
     assert len(seeds_found) == 1, result.outlines[:8]
     return seeds_found[0]
@@ -114,8 +122,14 @@ def test_each_test_draws_the_same_numbers_in_any_order(pytester: pytest.Pytester
     values = _values(full)
     assert len(set(values.values())) == 3  # each test has a seed of its own
 
-    reordered = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "test_order.py::test_c",
-                                              "test_order.py::test_b", "test_order.py::test_a")
+    reordered = pytester.runpytest_subprocess(
+        "-s",
+        "--seedlock-seed",
+        "7",
+        "test_order.py::test_c",
+        "test_order.py::test_b",
+        "test_order.py::test_a",
+    )
     alone = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "-k", "test_c")
     workers = pytester.runpytest_subprocess("-s", "--seedlock-seed", "7", "-n", "2", "-p", "xdist")
     assert list(_values(reordered)) == ["c", "b", "a"]
@@ -148,7 +162,8 @@ def test_b():
 
 @pytest.mark.slow
 def test_a_test_draws_the_same_whether_or_not_an_earlier_test_imported_the_framework(
-        pytester: pytest.Pytester) -> None:
+    pytester: pytest.Pytester,
+) -> None:
     # Alone, test_b imported keras and jax itself (their import drew numbers, and Keras's global
     # SeedGenerator was made another way): it drew other numbers than after test_a.
     pytester.makepyfile(test_frameworks=FRAMEWORK_TESTS)
@@ -172,7 +187,10 @@ def test_session_seed_is_random_printed_and_replays(pytester: pytest.Pytester) -
     assert _session_seed(last) == seed
     bad = pytester.runpytest_subprocess("--seedlock-seed", "-3")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--seedlock-seed must be between 0 and 4294967295 (2**32 - 1), got -3; pick a seed in that range" in bad.stderr.str()
+    assert (
+        "--seedlock-seed must be between 0 and 4294967295 (2**32 - 1), got -3; pick a seed in that range"
+        in bad.stderr.str()
+    )
 
 
 def test_p_no_seedlock_turns_it_off(pytester: pytest.Pytester) -> None:
@@ -191,8 +209,11 @@ def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: p
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=3, failed=1)
     text = "\n".join(result.outlines)
-    assert re.search(r"AssertionError: <lambda>\(\) is not reproducible: run 1 and run 2 from seed 1234 "
-                     r"differ in 1 of 1 tensors: noise \(sum \d+ vs \d+\)", text), text
+    assert re.search(
+        r"AssertionError: <lambda>\(\) is not reproducible: run 1 and run 2 from seed 1234 "
+        r"differ in 1 of 1 tensors: noise \(sum \d+ vs \d+\)",
+        text,
+    ), text
 
 
 def test_docstring_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

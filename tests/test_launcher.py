@@ -15,7 +15,9 @@ from conftest import SCRIPTS, clean_env, run_py, run_seedlock
 PROBE = str(SCRIPTS / "probe.py")
 
 
-def probe(*args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: str | None = None) -> tuple[dict, subprocess.CompletedProcess[str]]:
+def probe(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, cwd: str | None = None
+) -> tuple[dict, subprocess.CompletedProcess[str]]:
     p = run_seedlock(["run", *args], env=env, stdin=stdin, cwd=cwd)
     line = p.stdout.splitlines()[0] if p.stdout else "{}"
     return json.loads(line), p
@@ -58,8 +60,13 @@ def test_module_mode(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "tool.py").write_text("import sys, random\nprint(__name__, sys.argv[1:], random.random())\nsys.exit(4)\n")
-    runs = [run_seedlock(["run", "--seed", "3", "-m", "pkg.tool", "--help", "x"], cwd=str(tmp_path)) for _ in range(2)]
+    (pkg / "tool.py").write_text(
+        "import sys, random\nprint(__name__, sys.argv[1:], random.random())\nsys.exit(4)\n"
+    )
+    runs = [
+        run_seedlock(["run", "--seed", "3", "-m", "pkg.tool", "--help", "x"], cwd=str(tmp_path))
+        for _ in range(2)
+    ]
     assert runs[0].returncode == 4
     name, rest = runs[0].stdout.split(" ", 1)
     assert name == "__main__" and rest.startswith("['--help', 'x']")
@@ -79,8 +86,18 @@ def test_exception_traceback_shows_the_script_not_seedlock(tmp_path: Path) -> No
 def test_signals_reach_the_script(sig: int) -> None:
     """`seedlock run` execs: the process we signal is the script itself, and it dies as plain python would."""
     codes = []
-    for cmd in ([sys.executable, PROBE, "--wait"], [sys.executable, "-m", "seedlock", "run", PROBE, "--wait"]):
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+    for cmd in (
+        [sys.executable, PROBE, "--wait"],
+        [sys.executable, "-m", "seedlock", "run", PROBE, "--wait"],
+    ):
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
         assert proc.stdout.readline().strip() == "ready"  # the script is blocked on stdin now
@@ -123,8 +140,12 @@ def test_bad_seed_in_environment() -> None:
 @pytest.mark.slow
 def test_verbose_states_seed_and_verifies(tmp_path: Path) -> None:
     script = tmp_path / "t.py"
-    script.write_text("import torch\nprint(torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())\n")
-    p = run_seedlock(["run", "-v", "--seed", "21", "--threads", "1", str(script)], env=clean_env(SEEDLOCK_SEED="5"))
+    script.write_text(
+        "import torch\nprint(torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())\n"
+    )
+    p = run_seedlock(
+        ["run", "-v", "--seed", "21", "--threads", "1", str(script)], env=clean_env(SEEDLOCK_SEED="5")
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "True 1"
     assert "seed 21 (from --seed)" in p.stderr
@@ -199,8 +220,16 @@ def test_the_script_runs_as_python_runs_it(tmp_path: Path) -> None:
     (tmp_path / "scripts" / "s.py").write_text(AS_PYTHON_DOES)
     (tmp_path / "random.py").write_text("print('SHADOWED')\n")
     plain = run_py(["scripts/s.py"], cwd=str(tmp_path))
-    console = str(Path(sys.executable).with_name("seedlock"))  # `python -m seedlock` itself puts the cwd first
-    seeded = subprocess.run([console, "run", "scripts/s.py"], cwd=tmp_path, env=clean_env(), capture_output=True,
-                            text=True, timeout=120)
+    console = str(
+        Path(sys.executable).with_name("seedlock")
+    )  # `python -m seedlock` itself puts the cwd first
+    seeded = subprocess.run(
+        [console, "run", "scripts/s.py"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plain.returncode == 0 and plain.stdout == "True True True True\natexit pickle True True\n", plain
     assert seeded.returncode == 0 and seeded.stdout == plain.stdout, seeded.stdout + seeded.stderr

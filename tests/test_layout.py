@@ -20,24 +20,49 @@ SRC = ROOT / "src" / "seedlock"
 
 # docs/architecture.md's floors: a module may import its own floor and the floors below it.
 FLOORS: dict[str, int] = {
-    "seedlock.errors": 0, "seedlock.report": 0, "seedlock._version": 0,
+    "seedlock.errors": 0,
+    "seedlock.report": 0,
+    "seedlock._version": 0,
     "seedlock.seeds": 1,
     "seedlock.config": 2,
     "seedlock.frameworks": 3,
-    "seedlock.api": 4, "seedlock.fingerprint": 4,
-    "seedlock.trace": 5, "seedlock.audit": 5, "seedlock.doctor": 5,
+    "seedlock.api": 4,
+    "seedlock.fingerprint": 4,
+    "seedlock.trace": 5,
+    "seedlock.audit": 5,
+    "seedlock.doctor": 5,
     "seedlock.launch": 6,
-    "seedlock.verify": 7, "seedlock.repeat": 7,
+    "seedlock.verify": 7,
+    "seedlock.repeat": 7,
     "seedlock.integrations": 8,
-    "seedlock.cli": 9, "seedlock.__main__": 9, "seedlock": 9,
+    "seedlock.cli": 9,
+    "seedlock.__main__": 9,
+    "seedlock": 9,
     # the public paths of moved modules: aliases, at the top
-    "seedlock.keras": 9, "seedlock.strict": 9, "seedlock.lightning": 9, "seedlock.pytest_plugin": 9,
+    "seedlock.keras": 9,
+    "seedlock.strict": 9,
+    "seedlock.lightning": 9,
+    "seedlock.pytest_plugin": 9,
 }
-TOP_LEVEL = {"__init__.py", "__main__.py", "_version.py", "api.py", "seeds.py", "errors.py", "report.py",
-             "keras.py", "strict.py", "lightning.py", "pytest_plugin.py"}
-ALIASES = {"seedlock.keras": "seedlock.trace.keras_callbacks", "seedlock.strict": "seedlock.audit.strict",
-           "seedlock.lightning": "seedlock.integrations.lightning",
-           "seedlock.pytest_plugin": "seedlock.integrations.pytest_plugin"}
+TOP_LEVEL = {
+    "__init__.py",
+    "__main__.py",
+    "_version.py",
+    "api.py",
+    "seeds.py",
+    "errors.py",
+    "report.py",
+    "keras.py",
+    "strict.py",
+    "lightning.py",
+    "pytest_plugin.py",
+}
+ALIASES = {
+    "seedlock.keras": "seedlock.trace.keras_callbacks",
+    "seedlock.strict": "seedlock.audit.strict",
+    "seedlock.lightning": "seedlock.integrations.lightning",
+    "seedlock.pytest_plugin": "seedlock.integrations.pytest_plugin",
+}
 
 
 def module_name(path: Path) -> str:
@@ -62,7 +87,9 @@ def lazy_table(path: Path) -> dict[str, str]:
     """name -> submodule, from a package's ``_LAZY``/``_PUBLIC`` dict (names it loads on first use)."""
     table: dict[str, str] = {}
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in ("_LAZY", "_PUBLIC") for t in node.targets):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in ("_LAZY", "_PUBLIC") for t in node.targets
+        ):
             for sub, names in ast.literal_eval(node.value).items():
                 table.update(dict.fromkeys(names, sub))
     return table
@@ -87,7 +114,9 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).rstrip(".")
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                    ).rstrip(".")
                 if base.split(".")[0] != "seedlock":
                     continue
                 for alias in node.names:
@@ -119,8 +148,12 @@ def test_no_import_circle() -> None:
 
 
 def test_lower_floors_never_import_higher_ones() -> None:
-    upward = [f"{m} (floor {floor_of(m)}) imports {d} (floor {floor_of(d)})"
-              for m, deps in import_graph().items() for d in sorted(deps) if floor_of(d) > floor_of(m)]
+    upward = [
+        f"{m} (floor {floor_of(m)}) imports {d} (floor {floor_of(d)})"
+        for m, deps in import_graph().items()
+        for d in sorted(deps)
+        if floor_of(d) > floor_of(m)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -152,8 +185,12 @@ def test_lazy_exports_match_what_type_checkers_see(package: str) -> None:
     path = SRC.parent / package.replace(".", "/") / "__init__.py"
     tree = ast.parse(path.read_text())
     skip = _type_checking_only(tree)
-    typed = {a.asname or a.name for n in ast.walk(tree) if id(n) in skip and isinstance(n, ast.ImportFrom)
-             for a in n.names}
+    typed = {
+        a.asname or a.name
+        for n in ast.walk(tree)
+        if id(n) in skip and isinstance(n, ast.ImportFrom)
+        for a in n.names
+    }
     assert typed == set(lazy_table(path)), "the TYPE_CHECKING imports and the lazy table differ"
     module = importlib.import_module(package)
     for name in lazy_table(path):
@@ -191,4 +228,6 @@ def test_python_m_seedlock_and_the_pytest_entry_point() -> None:
     from importlib.metadata import entry_points
 
     (ep,) = [e for e in entry_points(group="pytest11") if e.name == "seedlock"]
-    assert ep.value == "seedlock.integrations.pytest_plugin" and ep.load() is importlib.import_module("seedlock.pytest_plugin")
+    assert ep.value == "seedlock.integrations.pytest_plugin" and ep.load() is importlib.import_module(
+        "seedlock.pytest_plugin"
+    )

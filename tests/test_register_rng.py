@@ -66,11 +66,14 @@ print([e.status for e in report.current() if e.component == "toy2"], toyrng.draw
     assert p.stdout.splitlines() == ["['pending']", "['seeded'] True"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("numpy", print), "'numpy' is a framework seedlock seeds itself"),
-    (("", print), "name must be a non-empty str"),
-    (("mylib", 3), "seed (and reset) must be callable"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("numpy", print), "'numpy' is a framework seedlock seeds itself"),
+        (("", print), "name must be a non-empty str"),
+        (("mylib", 3), "seed (and reset) must be callable"),
+    ],
+)
 def test_bad_registrations_say_the_fix(args: tuple[object, object], message: str) -> None:
     import seedlock
     from seedlock.errors import BadArgument

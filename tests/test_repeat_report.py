@@ -28,10 +28,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
             exp = s.experiment(name, script="train.py", args=["--tag", EVIL], config={"note": EVIL})
             for seed in range(5):
                 metrics: list[tuple[str, int | None, float]] = [
-                    ("acc", e, 0.5 + shift + e / 10 + seed / 100) for e in range(1, 4)]
+                    ("acc", e, 0.5 + shift + e / 10 + seed / 100) for e in range(1, 4)
+                ]
                 metrics.append((EVIL, None, seed + shift))
-                s.finish_trial(exp, seed, "ok", fingerprint="ab" * 20, manifest={"argv": [EVIL], "seed": seed},
-                               metrics=metrics)
+                s.finish_trial(
+                    exp,
+                    seed,
+                    "ok",
+                    fingerprint="ab" * 20,
+                    manifest={"argv": [EVIL], "seed": seed},
+                    metrics=metrics,
+                )
             s.finish_trial(exp, 9, "failed", exit_code=1, reason=EVIL, stderr_tail=f"Traceback\n{EVIL}")
         yield s
 
@@ -69,13 +76,16 @@ def test_plots_write_pngs_from_plain_data(tmp_path: Path) -> None:
     steps, means, lows, highs = plots.mean_band(curves["a"])
     half = 12.706 * 0.1  # t(0.975, df=1) * SD / sqrt(2) at step 1; one seed at step 2: no band
     assert (steps, means) == ([1, 2], [0.2, 0.2])
-    assert lows == pytest.approx([0.2 - half, 0.2], abs=1e-3) and highs == pytest.approx([0.2 + half, 0.2], abs=1e-3)
+    assert lows == pytest.approx([0.2 - half, 0.2], abs=1e-3) and highs == pytest.approx(
+        [0.2 + half, 0.2], abs=1e-3
+    )
 
 
 @pytest.mark.slow
 def test_cli_report_prints_the_path(store: Store, tmp_path: Path) -> None:
-    p = run_seedlock(["report", "base", EVIL, "--store", str(store.path), "--html", str(tmp_path / "r.html")],
-                     cwd=tmp_path)
+    p = run_seedlock(
+        ["report", "base", EVIL, "--store", str(store.path), "--html", str(tmp_path / "r.html")], cwd=tmp_path
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == str(tmp_path / "r.html")
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

@@ -48,7 +48,9 @@ def fingerprints(store: Path, exp: str) -> dict[int, str | None]:
 
 def test_split_args_options_anywhere_and_double_dash() -> None:
     assert split_args(["--seeds", "3", "train.py", "--lr", "0.1", "--workers=2", "--no-fork"]) == (
-        ["--seeds", "3", "--workers=2", "--no-fork", "--", "train.py"], ["--lr", "0.1"])
+        ["--seeds", "3", "--workers=2", "--no-fork", "--", "train.py"],
+        ["--lr", "0.1"],
+    )
     assert split_args(["train.py", "--", "--seeds", "9"]) == (["--", "train.py"], ["--seeds", "9"])
     assert split_args(["--seeds", "2"]) == (["--seeds", "2"], [])
     assert split_args(["t.py", "-j2", "-Mloss", "-x"]) == (["-j2", "-Mloss", "--", "t.py"], ["-x"])
@@ -57,14 +59,23 @@ def test_split_args_options_anywhere_and_double_dash() -> None:
 def test_default_name_and_preimport_plan() -> None:
     assert default_name("dir/train.py", []) == "train"
     assert default_name("train.py", ["--lr", "0.1"]) != default_name("train.py", ["--lr", "0.2"])
-    steps = plan("import os\nimport numpy as np\nfrom a.b import c\nfrom . import local\n"
-                 "os.environ['KERAS_BACKEND'] = 'torch'\nx = os.environ.get('X')\nimport keras\n"
-                 "os.environ[name] = 'v'\nimport late\n")
-    assert steps == [("import", "os"), ("import", "numpy"), ("import", "a.b"),
-                     ("setenv", "KERAS_BACKEND", "torch", "set"), ("import", "keras")]
+    steps = plan(
+        "import os\nimport numpy as np\nfrom a.b import c\nfrom . import local\n"
+        "os.environ['KERAS_BACKEND'] = 'torch'\nx = os.environ.get('X')\nimport keras\n"
+        "os.environ[name] = 'v'\nimport late\n"
+    )
+    assert steps == [
+        ("import", "os"),
+        ("import", "numpy"),
+        ("import", "a.b"),
+        ("setenv", "KERAS_BACKEND", "torch", "set"),
+        ("import", "keras"),
+    ]
 
 
-def test_metric_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_metric_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import numpy as np
 
     import seedlock
@@ -90,7 +101,12 @@ def test_metric_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     seedlock.log_metric("acc", np.float32(0.75), step=np.int64(3))
     seedlock.log_metric("final", 1)
     metrics.log_history(SimpleNamespace(history={"loss": [0.5, 0.25], "lr": ["x", "y"]}, epoch=[0, 1]))
-    assert repeat_metrics.read_file(out) == [("acc", 3, 0.75), ("final", None, 1.0), ("loss", 1, 0.5), ("loss", 2, 0.25)]
+    assert repeat_metrics.read_file(out) == [
+        ("acc", 3, 0.75),
+        ("final", None, 1.0),
+        ("loss", 1, 0.5),
+        ("loss", 2, 0.25),
+    ]
     with open(out, "a") as f:
         f.write('{"name": "cut", "val')  # a trial killed mid-line
     assert len(repeat_metrics.read_file(out)) == 4
@@ -132,7 +148,9 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
     Nothing forked may then be stored; every seed runs again in a fresh process."""
     write(tmp_path, "leaky.py", LEAKY)
     env = clean_env()
-    r = r_first = run_seedlock(["repeat", "leaky.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=env)
+    r = r_first = run_seedlock(
+        ["repeat", "leaky.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert "warning: seed 0 forked differs from a cold run" in r.stderr and "verified:" not in r.stderr
     assert "3 ok of 3 trials" in r.stdout and "(fresh processes, 2 workers)" in r.stdout
@@ -141,7 +159,9 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
         trials = store.trials("leaky")
         assert [t.manifest["determinism"]["executor"] for t in trials if t.manifest] == ["fresh"] * 3
     # What is stored is what a cold run prints: the fresh-process twin agrees seed by seed.
-    r = run_seedlock(["repeat", "leaky.py", "--seeds", "3", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env)
+    r = run_seedlock(
+        ["repeat", "leaky.py", "--seeds", "3", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert fingerprints(db, "leaky") == fingerprints(db, "cold")
     # The warning names the check pair's two traces; `seedlock diff` on them shows the difference.
@@ -156,9 +176,14 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
 def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path) -> None:
     write(tmp_path, "tiny.py", TINY)
     env = clean_env()
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "4", "--workers", "2", "--metric", "x"], cwd=tmp_path, env=env)
+    r = run_seedlock(
+        ["repeat", "tiny.py", "--seeds", "4", "--workers", "2", "--metric", "x"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 0, r.stderr
-    assert "fork-server: imported" in r.stderr and "verified: seed 0 forked equals a cold run bitwise" in r.stderr
+    assert (
+        "fork-server: imported" in r.stderr
+        and "verified: seed 0 forked equals a cold run bitwise" in r.stderr
+    )
     assert "stdout only: no Keras or torch model" in r.stderr  # no model: verified on stdout, and said so
     assert r.stdout.startswith("tiny: 4 ok of 4 trials") and "next: seedlock stats tiny" in r.stdout
     db = tmp_path / ".seedlock" / "seedlock.db"
@@ -169,11 +194,16 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
         assert [t.manifest["seed"] for t in trials if t.manifest] == [0, 1, 2, 3]
         assert trials[0].manifest and trials[0].manifest["determinism"]["hashseed"] == 0
         assert store.metric_names("tiny") == ["loss", "x"]
-        assert set(store.metric_curves("tiny", "loss")[2]) and len(set(store.metric_values("tiny", "x").values())) == 4
+        assert (
+            set(store.metric_curves("tiny", "loss")[2])
+            and len(set(store.metric_values("tiny", "x").values())) == 4
+        )
         finished = {t.seed: t.finished for t in trials}
 
     # The same seeds in fresh processes (no fork-server) give bitwise the same fingerprints.
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "4", "-j", "2", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env)
+    r = run_seedlock(
+        ["repeat", "tiny.py", "--seeds", "4", "-j", "2", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert "(fresh processes, 2 workers)" in r.stdout
     assert fingerprints(db, "cold") == fingerprints(db, "tiny")
@@ -219,11 +249,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / ".seedlock").exists()  # nothing ran, nothing was created
 
     # A metric no trial reported: the trials are kept, then one line naming the metrics there are.
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "2", "--metric", "nope", "--no-fork"], cwd=tmp_path, env=env)
+    r = run_seedlock(
+        ["repeat", "tiny.py", "--seeds", "2", "--metric", "nope", "--no-fork"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
-    assert last == ("seedlock: error: no ok trial of 'tiny' reported metric 'nope'; metrics there: 'loss', 'x' "
-                    "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)")
+    assert last == (
+        "seedlock: error: no ok trial of 'tiny' reported metric 'nope'; metrics there: 'loss', 'x' "
+        "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)"
+    )
     assert len(fingerprints(tmp_path / ".seedlock" / "seedlock.db", "tiny")) == 2
 
 
@@ -231,13 +265,20 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     from seedlock.repeat.power import ci_halfwidth
 
-    write(tmp_path, "noisy.py", """\
+    write(
+        tmp_path,
+        "noisy.py",
+        """\
         import json
         import numpy as np
         print(json.dumps({"v": float(np.random.normal())}))
-    """)
-    r = run_seedlock(["repeat", "noisy.py", "--until-ci", "0.9", "--metric", "v", "--max-seeds", "40", "-j", "2"],
-                     cwd=tmp_path, env=clean_env())
+    """,
+    )
+    r = run_seedlock(
+        ["repeat", "noisy.py", "--until-ci", "0.9", "--metric", "v", "--max-seeds", "40", "-j", "2"],
+        cwd=tmp_path,
+        env=clean_env(),
+    )
     assert r.returncode == 0, r.stderr
     n = int(r.stderr.split("--until-ci 0.9 reached after ")[1].split()[0])
     with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
@@ -254,14 +295,33 @@ def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
 def test_until_ci_and_the_summary_count_finite_values_only(tmp_path: Path) -> None:
     # Seeds 0-2 diverge (NaN): --until-ci stopped at "5 ok seeds" with 2 finite values, and the
     # summary line printed a mean of nan with n=8.
-    write(tmp_path, "diverge.py", """\
+    write(
+        tmp_path,
+        "diverge.py",
+        """\
         import json
         import seedlock
         seed = seedlock.master_seed()
         print(json.dumps({"m": float("nan") if seed < 3 else 1.0 + seed / 10000}))
-    """)
-    r = run_seedlock(["repeat", "diverge.py", "--until-ci", "0.01", "--metric", "m", "--max-seeds", "20", "-j", "1",
-                      "--no-fork"], cwd=tmp_path, env=clean_env())
+    """,
+    )
+    r = run_seedlock(
+        [
+            "repeat",
+            "diverge.py",
+            "--until-ci",
+            "0.01",
+            "--metric",
+            "m",
+            "--max-seeds",
+            "20",
+            "-j",
+            "1",
+            "--no-fork",
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+    )
     assert r.returncode == 0, r.stderr
     n = int(r.stderr.split("--until-ci 0.01 reached after ")[1].split()[0])
     assert n >= 5 and "with finite values" in r.stderr
@@ -280,8 +340,16 @@ def test_doctests() -> None:
     import doctest
     import importlib
 
-    for name in ("seedlock.repeat.run", "seedlock.repeat.trial", "seedlock.repeat.metrics", "seedlock.repeat.claims",
-                 "seedlock.repeat.preimport", "seedlock.repeat.progress", "seedlock.repeat.replay", "seedlock.cli.repeat",
-                 "seedlock.launch.process"):
+    for name in (
+        "seedlock.repeat.run",
+        "seedlock.repeat.trial",
+        "seedlock.repeat.metrics",
+        "seedlock.repeat.claims",
+        "seedlock.repeat.preimport",
+        "seedlock.repeat.progress",
+        "seedlock.repeat.replay",
+        "seedlock.cli.repeat",
+        "seedlock.launch.process",
+    ):
         result = doctest.testmod(importlib.import_module(name))
         assert result.failed == 0 and result.attempted > 0, name

@@ -60,8 +60,11 @@ def write(tmp_path: Path, name: str, source: str) -> None:
 
 def test_forked_keras_trial_equals_a_cold_run_bitwise(tmp_path: Path) -> None:
     write(tmp_path, "fit.py", KERAS)
-    r = run_seedlock(["repeat", "fit.py", "--seeds", "1", "--workers", "2", "--metric", "loss"], cwd=tmp_path,
-                     env=clean_env(KERAS_BACKEND="tensorflow"))
+    r = run_seedlock(
+        ["repeat", "fit.py", "--seeds", "1", "--workers", "2", "--metric", "loss"],
+        cwd=tmp_path,
+        env=clean_env(KERAS_BACKEND="tensorflow"),
+    )
     assert r.returncode == 0, r.stderr
     assert "fork-server: imported os, keras, numpy" in r.stderr
     assert "verified: seed 0 forked equals a cold run bitwise" in r.stderr and "(fork-server" in r.stdout
@@ -85,8 +88,11 @@ def test_forked_torch_trial_fingerprints_the_model_as_a_cold_run_does(tmp_path: 
     # (the script's globals were dropped before the fingerprint), so every torch trial differed
     # from its cold check and the whole experiment reran in fresh processes.
     write(tmp_path, "fit.py", TORCH)
-    r = run_seedlock(["repeat", "fit.py", how, "--seeds", "2", "--workers", "2", "--metric", "loss", "--name", "fit"],
-                     cwd=tmp_path, env=clean_env())
+    r = run_seedlock(
+        ["repeat", "fit.py", how, "--seeds", "2", "--workers", "2", "--metric", "loss", "--name", "fit"],
+        cwd=tmp_path,
+        env=clean_env(),
+    )
     assert r.returncode == 0, r.stderr
     assert "fork-server: imported json, sys, torch" in r.stderr
     assert "verified: seed 0 forked equals a cold run bitwise" in r.stderr and "(fork-server" in r.stdout
@@ -109,7 +115,9 @@ def test_torch_with_cuda_initialised_by_an_import_runs_every_trial_fresh(tmp_pat
     work = tmp_path / "w"
     work.mkdir()
     write(work, "fit.py", "import gpu_init\n" + TORCH)
-    r = run_seedlock(["repeat", "fit.py", "--seeds", "2", "--workers", "2"], cwd=work, env=clean_env(PYTHONPATH=str(lib)))
+    r = run_seedlock(
+        ["repeat", "fit.py", "--seeds", "2", "--workers", "2"], cwd=work, env=clean_env(PYTHONPATH=str(lib))
+    )
     assert r.returncode == 0, r.stderr
     assert "instead of forking: torch has initialised CUDA, which a forked child cannot use" in r.stderr
     assert "2 ok of 2 trials" in r.stdout and "(fresh processes, 2 workers)" in r.stdout
@@ -119,26 +127,38 @@ def test_jax_script_runs_in_fresh_processes_saying_why(tmp_path: Path) -> None:
     write(tmp_path, "draw.py", JAX)
     r = run_seedlock(["repeat", "draw.py", "--seeds", "2", "--workers", "2"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr
-    assert ("running every trial in a fresh process instead of forking: the script imports jax, and JAX's "
-            "multithreaded runtime is not fork-safe") in r.stderr
+    assert (
+        "running every trial in a fresh process instead of forking: the script imports jax, and JAX's "
+        "multithreaded runtime is not fork-safe"
+    ) in r.stderr
     assert "2 ok of 2 trials" in r.stdout and "(fresh processes, 2 workers)" in r.stdout
 
 
 def test_ray_executor_matches_local_bitwise(tmp_path: Path) -> None:
     pytest.importorskip("ray")
-    write(tmp_path, "tiny.py", """\
+    write(
+        tmp_path,
+        "tiny.py",
+        """\
         import json, random
         import numpy as np
         import seedlock
         seedlock.log_metric("x", float(np.random.rand()))
         print(json.dumps({"y": random.random()}))
-    """)
+    """,
+    )
     env = clean_env(RAY_USAGE_STATS_ENABLED="0")
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--executor", "ray", "--name", "ray"],
-                     cwd=tmp_path, env=env, timeout=240)
+    r = run_seedlock(
+        ["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--executor", "ray", "--name", "ray"],
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+    )
     assert r.returncode == 0, r.stderr
     assert "(Ray, 2 workers)" in r.stdout
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--name", "local"], cwd=tmp_path, env=env)
+    r = run_seedlock(
+        ["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--name", "local"], cwd=tmp_path, env=env
+    )
     assert r.returncode == 0, r.stderr
     with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
         ray, local = store.trials("ray"), store.trials("local")
@@ -165,18 +185,36 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
 
     pytest.importorskip("ray")
     ray_bin = str(Path(sys.executable).with_name("ray"))
-    write(tmp_path, "tiny.py", """\
+    write(
+        tmp_path,
+        "tiny.py",
+        """\
         import os, random
         import seedlock
         seedlock.log_metric("x", random.random())
         seedlock.log_metric("pid", os.getpid())
-    """)
+    """,
+    )
     env = clean_env(RAY_USAGE_STATS_ENABLED="0")
     port = _free_port()
     temp = tempfile.mkdtemp(prefix="sl-ray-", dir="/tmp")  # Ray's socket paths must stay short
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    head = subprocess.Popen(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         seen = []
         assert head.stdout is not None
@@ -186,15 +224,34 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
                 break
         else:
             pytest.fail("ray start exited: " + "".join(seen)[-2000:])
-        r = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--executor", "ray",
-                          "--address", f"127.0.0.1:{port}", "--name", "cluster"], cwd=tmp_path, env=env, timeout=240)
+        r = run_seedlock(
+            [
+                "repeat",
+                "tiny.py",
+                "--seeds",
+                "3",
+                "--workers",
+                "2",
+                "--executor",
+                "ray",
+                "--address",
+                f"127.0.0.1:{port}",
+                "--name",
+                "cluster",
+            ],
+            cwd=tmp_path,
+            env=env,
+            timeout=240,
+        )
         assert r.returncode == 0, r.stderr
         assert f"cluster 127.0.0.1:{port}" in r.stderr and "3 ok of 3 trials" in r.stdout
         r2 = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--name", "local"], cwd=tmp_path, env=env)
         assert r2.returncode == 0, r2.stderr
         with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
             assert store.metric_values("cluster", "x") == store.metric_values("local", "x")
-            assert [t.fingerprint for t in store.trials("cluster")] == [t.fingerprint for t in store.trials("local")]
+            assert [t.fingerprint for t in store.trials("cluster")] == [
+                t.fingerprint for t in store.trials("local")
+            ]
             # Run by the cluster's workers, not by processes of the driver's.
             pids = set(store.metric_values("cluster", "pid").values())
         assert len(pids) == 3

@@ -80,8 +80,10 @@ def test_failures_are_recorded_with_reasons_and_excluded_from_stats(tmp_path: Pa
 
     r = run_seedlock(["stats", "flaky"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[0] == ("flaky: 25 ok trials; 5 did not finish ok (3 failed, 1 killed, 1 timeout) "
-                                        "and are excluded: seeds 3, 7, 11, 13, 17")
+    assert r.stdout.splitlines()[0] == (
+        "flaky: 25 ok trials; 5 did not finish ok (3 failed, 1 killed, 1 timeout) "
+        "and are excluded: seeds 3, 7, 11, 13, 17"
+    )
     assert "│ score  │ 25 │" in r.stdout
 
     # A rerun leaves the failures alone; --retry-failed reruns exactly them.
@@ -111,8 +113,23 @@ def test_sigint_keeps_finished_trials_and_the_rerun_finishes(tmp_path: Path) -> 
     script = write(tmp_path, "work.py", WORK)
     db = tmp_path / ".seedlock" / "seedlock.db"
     env = clean_env(RUNLOG=str(tmp_path / "runs.log"), NAP="0.3")
-    cmd = [sys.executable, "-m", "seedlock", "repeat", str(script), "sig", "--seeds", "16", "-j", "2", "--name", "sig"]
-    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "seedlock",
+        "repeat",
+        str(script),
+        "sig",
+        "--seeds",
+        "16",
+        "-j",
+        "2",
+        "--name",
+        "sig",
+    ]
+    p = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     done = 0
     while done < 3:  # poll the store: interrupt once three trials are recorded
@@ -133,7 +150,9 @@ def test_sigint_keeps_finished_trials_and_the_rerun_finishes(tmp_path: Path) -> 
         trials = store.trials("sig")
         ok = {t.seed: t.finished for t in trials if t.status == "ok"}
         assert {t.status for t in trials} <= {"ok", "interrupted"} and 3 <= len(ok) < 16
-        assert set(store.metric_values("sig", "score")) == set(ok)  # every ok trial complete, nothing half-written
+        assert set(store.metric_values("sig", "score")) == set(
+            ok
+        )  # every ok trial complete, nothing half-written
         assert all(t.fingerprint and t.manifest for t in trials if t.status == "ok")
 
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -150,9 +169,30 @@ def test_four_processes_on_one_store(tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     env = clean_env(RUNLOG=str(log))
     jobs = [("a", "a"), ("b", "b"), ("c", "c"), ("c", "c")]  # (experiment, script argument): two on one
-    procs = [subprocess.Popen([sys.executable, "-m", "seedlock", "repeat", str(script), arg, "--seeds", "12", "-j", "2",
-                               "--name", name], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for name, arg in jobs]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "seedlock",
+                "repeat",
+                str(script),
+                arg,
+                "--seeds",
+                "12",
+                "-j",
+                "2",
+                "--name",
+                name,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, arg in jobs
+    ]
     results = [(*p.communicate(timeout=180), p.returncode) for p in procs]
     for _, err, code in results:
         assert code == 0, err
@@ -162,14 +202,19 @@ def test_four_processes_on_one_store(tmp_path: Path) -> None:
         assert statuses(db, exp) == {s: "ok" for s in range(12)}
     ran = Counter(tuple(line.split()) for line in log.read_text().splitlines())
     assert ran == Counter({(exp, str(s)): 1 for exp in "abc" for s in range(12)})  # none lost, none twice
-    c_runs = [int(out.split(" ran now")[0].split()[-1]) for (out, _, _), (name, _) in zip(results, jobs, strict=True)
-              if name == "c"]
+    c_runs = [
+        int(out.split(" ran now")[0].split()[-1])
+        for (out, _, _), (name, _) in zip(results, jobs, strict=True)
+        if name == "c"
+    ]
     assert sum(c_runs) == 12  # the two `c` processes shared the seeds
 
 
 def test_run_outside_repeat_is_untouched(tmp_path: Path) -> None:
     """`seedlock run` of the same script still works: log_metric warns once and does nothing."""
-    write(tmp_path, "work.py", WORK.replace('if ".check" not in os.environ["SEEDLOCK_METRICS"]:', "if False:"))
+    write(
+        tmp_path, "work.py", WORK.replace('if ".check" not in os.environ["SEEDLOCK_METRICS"]:', "if False:")
+    )
     r = run_seedlock(["run", "--seed", "3", "work.py", "x"], cwd=tmp_path, env=clean_env(NAP="0"))
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("log_metric() does nothing here") == 1
@@ -178,8 +223,14 @@ def test_run_outside_repeat_is_untouched(tmp_path: Path) -> None:
 def test_a_script_that_always_fails_has_its_failures_recorded_under_the_fork_server(tmp_path: Path) -> None:
     # Held until the fork-server was verified, and no trial ever ended ok to verify it with: every
     # trial was stored "interrupted", its error never shown, and rerun on every later command.
-    write(tmp_path, "bad.py", "import numpy as np\nraise RuntimeError(f'bug in training code {np.random.rand() < 2}')\n")
-    r = run_seedlock(["repeat", "bad.py", "--seeds", "4", "-j", "2", "--name", "bad"], cwd=tmp_path, env=clean_env())
+    write(
+        tmp_path,
+        "bad.py",
+        "import numpy as np\nraise RuntimeError(f'bug in training code {np.random.rand() < 2}')\n",
+    )
+    r = run_seedlock(
+        ["repeat", "bad.py", "--seeds", "4", "-j", "2", "--name", "bad"], cwd=tmp_path, env=clean_env()
+    )
     assert r.returncode == 1, r.stderr
     assert "fork-server" in r.stderr  # it did fork: the case at hand
     assert "RuntimeError: bug in training code True" in r.stderr, r.stderr

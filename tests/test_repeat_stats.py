@@ -55,8 +55,10 @@ def test_permutation_test_known_answer_and_scipy_agreement() -> None:
     a, b = [3.0, 1.0, 4.0, 1.5], [5.0, 9.0, 2.0]
     pooled = np.array(a + b)
     obs = abs(np.mean(a) - np.mean(b))
-    null = [abs(pooled[list(i)].mean() - np.delete(pooled, list(i)).mean())
-            for i in itertools.combinations(range(7), 4)]
+    null = [
+        abs(pooled[list(i)].mean() - np.delete(pooled, list(i)).mean())
+        for i in itertools.combinations(range(7), 4)
+    ]
     by_hand = float(np.mean(np.array(null) >= obs - 1e-12))
     assert stats.permutation_test(a, b, paired=False) == (pytest.approx(by_hand), True)
     p, exact = stats.permutation_test(list(range(20)), list(range(5, 25)), paired=False, n_resamples=2000)
@@ -68,7 +70,12 @@ def test_power_known_answers() -> None:
     assert noether_n(0.75, 0.05, 0.95, two_sided=True) == 35  # 70 in all, with z_{1-alpha/2}
     assert noether_n(0.25) == 29  # symmetric
     # Exact (noncentral t) per-group sizes, as G*Power gives them; the normal approximation says 63 for d = 0.5.
-    assert (t_test_n(1.0, 1.0), t_test_n(0.8, 1.0), t_test_n(0.5, 1.0), t_test_n(-0.5, 1.0)) == (17, 26, 64, 64)
+    assert (t_test_n(1.0, 1.0), t_test_n(0.8, 1.0), t_test_n(0.5, 1.0), t_test_n(-0.5, 1.0)) == (
+        17,
+        26,
+        64,
+        64,
+    )
     assert t_test_power(64, 0.5, 1) >= 0.8 > t_test_power(63, 0.5, 1)
     # Far out scipy's nct gives NaN, once read as "not enough power": 4 seeds for d = 10, 8 for d = 4 at 0.001.
     assert (t_test_n(10.0, 1.0), t_test_n(4.0, 1.0, alpha=0.001)) == (2, 5)
@@ -98,7 +105,9 @@ def test_describe_matches_scipy_and_is_deterministic() -> None:
     s = stats.describe(x)
     assert s.sd == pytest.approx(np.std(x, ddof=1)) and s.sem == pytest.approx(sps.sem(x))
     assert s.iqr == pytest.approx(sps.iqr(x))
-    assert (s.mean_ci.low, s.mean_ci.high) == pytest.approx(sps.t.interval(0.95, 11, loc=x.mean(), scale=sps.sem(x)))
+    assert (s.mean_ci.low, s.mean_ci.high) == pytest.approx(
+        sps.t.interval(0.95, 11, loc=x.mean(), scale=sps.sem(x))
+    )
     assert stats.describe(x) == s  # the bootstrap has a seeded generator of its own
     assert s.values == tuple(x) and s.warnings == ()
     assert ci_halfwidth(x) == pytest.approx(s.mean_ci.high - s.mean)
@@ -112,7 +121,9 @@ def test_compare_unpaired_matches_scipy() -> None:
     welch = sps.ttest_ind(a, b, equal_var=False)
     assert c.t_p == pytest.approx(welch.pvalue, rel=1e-12)
     assert (c.diff_ci.low, c.diff_ci.high) == pytest.approx(tuple(welch.confidence_interval()))
-    assert c.rank_p == pytest.approx(sps.mannwhitneyu(a, b).pvalue, rel=1e-12)  # C(24, 12) > 1e5: normal approx.
+    assert c.rank_p == pytest.approx(
+        sps.mannwhitneyu(a, b).pvalue, rel=1e-12
+    )  # C(24, 12) > 1e5: normal approx.
     assert c.p_gt == pytest.approx(sps.mannwhitneyu(a, b).statistic / 144)
     assert c.p_gt_ci.low < c.p_gt < c.p_gt_ci.high
     small = stats.compare(dict(enumerate(a[:6])), {9 + i: v for i, v in enumerate(b[:6])})
@@ -139,8 +150,10 @@ def test_hedges_g_and_holm_known_values() -> None:
     assert stats.hedges_g([1, 2, 3], [2, 3, 4]) == pytest.approx(-0.797885, abs=1e-6)  # d = -1, J = 0.7979
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == [0.03, 0.06, 0.06, 0.02]
     assert stats.holm([0.5, None, 0.01]) == [0.5, None, 0.02]
-    many = stats.compare_many({"acc": {i: float(i) for i in range(6)}, "loss": {i: i % 2 + 0.1 for i in range(6)}},
-                              {"acc": {i: i + 3.0 for i in range(6)}, "loss": {i: i % 2 + 0.0 for i in range(6)}})
+    many = stats.compare_many(
+        {"acc": {i: float(i) for i in range(6)}, "loss": {i: i % 2 + 0.1 for i in range(6)}},
+        {"acc": {i: i + 3.0 for i in range(6)}, "loss": {i: i % 2 + 0.0 for i in range(6)}},
+    )
     assert [many[m].t_p_holm for m in ("acc", "loss")] == stats.holm([many["acc"].t_p, many["loss"].t_p])
 
 
@@ -184,23 +197,30 @@ def test_rank_test_label_says_which_null_was_used() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=20), rng.normal(size=20) + 1.0  # 2**20 arrangements: beyond enumeration
     paired = stats.compare(dict(enumerate(a)), dict(enumerate(b)), paired=True)
-    assert paired.rank_test == "Wilcoxon signed-rank, exact"  # scipy computes it exactly: it was "normal approx."
+    assert (
+        paired.rank_test == "Wilcoxon signed-rank, exact"
+    )  # scipy computes it exactly: it was "normal approx."
     assert paired.rank_p == pytest.approx(sps.wilcoxon(a, b, method="exact").pvalue)
     few, many = rng.normal(size=3), rng.normal(size=200)
     unpaired = stats.compare(dict(enumerate(few)), {i + 3: v for i, v in enumerate(many)})
     assert unpaired.rank_test == "Mann-Whitney U, exact"
     assert unpaired.rank_p == pytest.approx(sps.mannwhitneyu(few, many, method="exact").pvalue)
-    tied = stats.compare(dict(enumerate(np.round(many[:100], 1))), {i + 100: v for i, v in enumerate(np.round(many[100:], 1))})
+    tied = stats.compare(
+        dict(enumerate(np.round(many[:100], 1))), {i + 100: v for i, v in enumerate(np.round(many[100:], 1))}
+    )
     assert tied.rank_test == "Mann-Whitney U, normal approx."
-    assert tied.rank_p == pytest.approx(sps.mannwhitneyu(np.round(many[:100], 1), np.round(many[100:], 1),
-                                                         method="asymptotic").pvalue)
+    assert tied.rank_p == pytest.approx(
+        sps.mannwhitneyu(np.round(many[:100], 1), np.round(many[100:], 1), method="asymptotic").pvalue
+    )
 
 
 def test_compare_refuses_too_few_seeds_and_bad_pairing() -> None:
     with pytest.raises(SeedlockError) as info:
         stats.compare({1: 1.0, 2: 2.0}, {1: 1.0, 2: 2.0, 3: 3.0}, names=("exp-a", "exp-b"))
-    assert str(info.value) == ("need at least 3 seeds per side to compare, got 2 for 'exp-a'; "
-                               "run more seeds with `seedlock repeat ... --seeds 5`")
+    assert str(info.value) == (
+        "need at least 3 seeds per side to compare, got 2 for 'exp-a'; "
+        "run more seeds with `seedlock repeat ... --seeds 5`"
+    )
     with pytest.raises(SeedlockError, match=r"--paired needs the same seeds.*pass --unpaired"):
         stats.compare({1: 1.0, 2: 2.0, 3: 3.0}, {1: 1.0, 2: 2.0, 4: 3.0}, paired=True)
 
@@ -217,8 +237,12 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
             exp = store.experiment(name, script="train.py", args=["--name", name])
             for seed in range(seeds):
                 acc = [(e, float(mu - 0.3 / e + rng.normal(0, 0.01))) for e in range(1, 4)]
-                store.finish_trial(exp, seed, "ok", metrics=[("acc", e, v) for e, v in acc]
-                                   + [("loss", None, float(rng.normal(0.3, 0.02)))])
+                store.finish_trial(
+                    exp,
+                    seed,
+                    "ok",
+                    metrics=[("acc", e, v) for e, v in acc] + [("loss", None, float(rng.normal(0.3, 0.02)))],
+                )
             store.finish_trial(exp, 99, "timeout", reason="timed out after 60 s")
         store.finish_trial(store.experiment("broken"), 0, "failed", exit_code=1)
     return path
@@ -233,7 +257,9 @@ def test_cli_stats(store_path: Path) -> None:
     p = run_seedlock(["stats", "tiny", "--metric", "acc", "--store", str(store_path), "--json"])
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert list(out["metrics"]) == ["acc"] and out["metrics"]["acc"]["n"] == 3 and out["excluded_seeds"] == [99]
+    assert (
+        list(out["metrics"]) == ["acc"] and out["metrics"]["acc"]["n"] == 3 and out["excluded_seeds"] == [99]
+    )
     assert "warning: acc: only 3 value(s) (n < 5)" in p.stderr
 
 
@@ -264,7 +290,12 @@ def test_cli_compare_table_and_too_few_seeds(store_path: Path) -> None:
 def test_cli_bad_names_get_one_line_and_exit_2(store_path: Path) -> None:
     cases = {
         ("stats", "nope"): "no experiment 'nope' in",
-        ("stats", "base", "--metric", "f1"): "no ok trial of 'base' reported metric 'f1'; metrics there: 'acc', 'loss'",
+        (
+            "stats",
+            "base",
+            "--metric",
+            "f1",
+        ): "no ok trial of 'base' reported metric 'f1'; metrics there: 'acc', 'loss'",
         ("compare", "base", "nope"): "experiments there: 'base', 'wide', 'tiny'",
         ("report", "base", "--metric", "f1"): "metrics there: 'acc', 'loss'",
         ("runs", "nope"): "no experiment 'nope'",
@@ -282,7 +313,11 @@ def test_cli_runs_and_power(store_path: Path) -> None:
     p = run_seedlock(["runs", "tiny", "--store", str(store_path)])
     assert p.returncode == 0 and "timeout" in p.stdout and "timed out after 60 s" in p.stdout
     p = run_seedlock(["power"])
-    assert p.returncode == 0 and p.stdout.startswith("29 seeds per experiment (58 in all)") and "35 per" in p.stdout
+    assert (
+        p.returncode == 0
+        and p.stdout.startswith("29 seeds per experiment (58 in all)")
+        and "35 per" in p.stdout
+    )
     p = run_seedlock(["power", "--delta", "0.5", "--sd", "1", "--json"])
     assert p.returncode == 0 and json.loads(p.stdout)["per_experiment"] == 64
     p = run_seedlock(["power", "--delta", "0.5"])

@@ -31,14 +31,31 @@ def test_trials_metrics_round_trip(tmp_path: Path) -> None:
         exp = store.experiment("base", script="train.py", args=["--lr", "0.1"], config={"jobs": 2})
         assert store.experiment("base", script="train.py", args=["--lr", "0.1"]) == exp
         assert store.start_trial(exp, 0)
-        store.finish_trial(exp, 0, "ok", exit_code=0, duration_s=3.5, fingerprint="f0", manifest={"seed": 0},
-                           metrics=[("acc", 1, 0.5), ("acc", 3, 0.9), ("acc", 2, 0.7), ("loss", None, 0.2),
-                                    ("loss", 5, 9.0), ("nan", None, float("nan"))])
+        store.finish_trial(
+            exp,
+            0,
+            "ok",
+            exit_code=0,
+            duration_s=3.5,
+            fingerprint="f0",
+            manifest={"seed": 0},
+            metrics=[
+                ("acc", 1, 0.5),
+                ("acc", 3, 0.9),
+                ("acc", 2, 0.7),
+                ("loss", None, 0.2),
+                ("loss", 5, 9.0),
+                ("nan", None, float("nan")),
+            ],
+        )
         store.start_trial("base", 1)
-        store.finish_trial("base", 1, "ok", metrics=[("acc", 2, 0.6), ("acc", 2, 0.65)])  # last one wins a tie
+        store.finish_trial(
+            "base", 1, "ok", metrics=[("acc", 2, 0.6), ("acc", 2, 0.65)]
+        )  # last one wins a tie
         store.start_trial(exp, 2)
-        store.finish_trial(exp, 2, "failed", exit_code=1, reason="exit code 1", stderr_tail="boom",
-                           metrics=[("acc", 1, 0.1)])
+        store.finish_trial(
+            exp, 2, "failed", exit_code=1, reason="exit code 1", stderr_tail="boom", metrics=[("acc", 1, 0.1)]
+        )
         store.start_trial(exp, 3)
 
         assert store.done_seeds(exp) == {0, 1}
@@ -57,8 +74,14 @@ def test_trials_metrics_round_trip(tmp_path: Path) -> None:
         assert store.metric_values(exp, "acc", final=False)[0] == pytest.approx(0.7)
         assert store.metric_curves(exp, "acc")[0] == [(1, 0.5), (2, 0.7), (3, 0.9)]
         assert store.metric_names(exp) == ["acc", "loss", "nan"]
-        assert store.trial_metrics(t0) == [("acc", 1, 0.5), ("acc", 3, 0.9), ("acc", 2, 0.7), ("loss", None, 0.2),
-                                           ("loss", 5, 9.0), ("nan", None, None)]  # as reported, in order
+        assert store.trial_metrics(t0) == [
+            ("acc", 1, 0.5),
+            ("acc", 3, 0.9),
+            ("acc", 2, 0.7),
+            ("loss", None, 0.2),
+            ("loss", 5, 9.0),
+            ("nan", None, None),
+        ]  # as reported, in order
 
         (runs,) = store.runs()
         assert runs.counts == {"ok": 2, "failed": 1, "running": 1} and runs.total == 4
@@ -121,8 +144,16 @@ WRITER = textwrap.dedent("""
 
 def test_four_processes_write_one_store_at_once(tmp_path: Path) -> None:
     path, go = tmp_path / "store" / "seedlock.db", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w), str(go)], env=clean_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(w), str(go)],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(4)
+    ]
     time.sleep(0.3)
     go.touch()
     outs = [p.communicate(timeout=120) for p in procs]
@@ -153,8 +184,13 @@ CRASHER = textwrap.dedent("""
 
 def test_finished_trials_survive_sigkill(tmp_path: Path) -> None:
     path = tmp_path / "seedlock.db"
-    proc = subprocess.Popen([sys.executable, "-c", CRASHER, str(path)], env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASHER, str(path)],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
     finally:
@@ -170,7 +206,9 @@ def _real_store(path: Path) -> None:
     with Store(path) as store:
         exp = store.experiment("e")
         for seed in range(30):
-            store.finish_trial(exp, seed, "ok", stderr_tail="x" * 400, metrics=[("m", k, float(k)) for k in range(20)])
+            store.finish_trial(
+                exp, seed, "ok", stderr_tail="x" * 400, metrics=[("m", k, float(k)) for k in range(20)]
+            )
 
 
 def _make_bad(kind: str, path: Path) -> None:
@@ -219,7 +257,9 @@ def test_bad_file_is_refused_and_left_untouched(kind: str, tmp_path: Path) -> No
         Store(path)
     message = str(info.value)
     assert BAD[kind] in message and "--store" in message and "\n" not in message
-    assert sha(path) == before and sorted(os.listdir(tmp_path)) == listing  # not a byte changed, nothing added
+    assert (
+        sha(path) == before and sorted(os.listdir(tmp_path)) == listing
+    )  # not a byte changed, nothing added
 
 
 @pytest.mark.parametrize("kind", ["random bytes", "text file", "truncated store"])

@@ -12,15 +12,48 @@ from conftest import SCRIPTS, run_py
 from seedlock.cli.run import run
 from seedlock.launch.command import parse
 
-TOKENS = ["--seed", "3", "-v", "--trace", "t.jsonl", "--digest", "dh1", "bogus", "-m", "pkg", "--", "train.py",
-          "--help", "-h", "--seed=5", "--module=pkg", "--granularity=batch", "-mpkg", "--strict", "-", "--verbose=1"]
+TOKENS = [
+    "--seed",
+    "3",
+    "-v",
+    "--trace",
+    "t.jsonl",
+    "--digest",
+    "dh1",
+    "bogus",
+    "-m",
+    "pkg",
+    "--",
+    "train.py",
+    "--help",
+    "-h",
+    "--seed=5",
+    "--module=pkg",
+    "--granularity=batch",
+    "-mpkg",
+    "--strict",
+    "-",
+    "--verbose=1",
+]
 
 # Command lines the fast path must take (else it saves nothing), with what click makes of them.
 COMMON = [
     ["train.py"],
     ["train.py", "--epochs", "3", "--seed", "9", "-v"],
     ["--seed", "42", "train.py", "--lr", "0.1"],
-    ["--seed=42", "-v", "--threads", "2", "--trace", "a.trace", "--granularity", "batch", "--digest", "dh1", "x.py"],
+    [
+        "--seed=42",
+        "-v",
+        "--threads",
+        "2",
+        "--trace",
+        "a.trace",
+        "--granularity",
+        "batch",
+        "--digest",
+        "dh1",
+        "x.py",
+    ],
     ["--no-deterministic", "--strict", "--manifest", "m.json", "--", "x.py", "--", "y"],
     ["--audit", "-m", "pkg.train", "--help"],
     ["--module=pkg.train", "-v", "--seed", "1"],
@@ -60,20 +93,34 @@ def test_every_short_command_line_parses_as_click_does_or_goes_to_click() -> Non
     assert taken > 1000  # the fast path is not vacuous
 
 
-@pytest.mark.parametrize("args", [["--help"], ["-h", "x.py"], ["--sed", "3", "x.py"], ["-v", "-v", "x.py"],
-                                  ["--digest", "md5", "x.py"], ["--seed"], [], ["-mpkg"], ["-", "x.py"]],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["-h", "x.py"],
+        ["--sed", "3", "x.py"],
+        ["-v", "-v", "x.py"],
+        ["--digest", "md5", "x.py"],
+        ["--seed"],
+        [],
+        ["-mpkg"],
+        ["-", "x.py"],
+    ],
+    ids=" ".join,
+)
 def test_what_click_must_say_goes_to_click(args: list[str]) -> None:
     assert parse(args) is None
 
 
 def test_seedlock_run_starts_the_script_without_importing_click() -> None:
-    code = ("import os, sys\n"
-            "def execve(path, argv, env):\n"
-            "    print('click' in sys.modules, argv[-2:], env['SEEDLOCK_SEED']); sys.exit(0)\n"
-            "os.execve = execve\n"
-            "from seedlock.cli import main\n"
-            f"main(['run', '--seed', '7', {str(SCRIPTS / 'probe.py')!r}, '--x'])\n")
+    code = (
+        "import os, sys\n"
+        "def execve(path, argv, env):\n"
+        "    print('click' in sys.modules, argv[-2:], env['SEEDLOCK_SEED']); sys.exit(0)\n"
+        "os.execve = execve\n"
+        "from seedlock.cli import main\n"
+        f"main(['run', '--seed', '7', {str(SCRIPTS / 'probe.py')!r}, '--x'])\n"
+    )
     p = run_py(["-c", code])
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["False", f"['{SCRIPTS / 'probe.py'}',", "'--x']", "7"]

@@ -15,8 +15,9 @@ class FloatTensorLike:  # what a float torch.tensor(3.0) does with __index__
         raise TypeError("only integer tensors of a single element can be converted to an index")
 
 
-@pytest.mark.parametrize("bad", [-1, 2**32, "abc", 1.5, True, None, "4294967296", "", "+7", "1_000", "\u0663",
-                                 FloatTensorLike()])
+@pytest.mark.parametrize(
+    "bad", [-1, 2**32, "abc", 1.5, True, None, "4294967296", "", "+7", "1_000", "\u0663", FloatTensorLike()]
+)
 def test_validate_seed_rejects(bad: object) -> None:
     with pytest.raises(BadSeed) as info:
         seeds.validate_seed(bad)
@@ -51,10 +52,15 @@ def test_derive_depends_on_seed_and_rank() -> None:
 
 
 def test_derive_stable_across_processes_and_hash_seeds() -> None:
-    code = "import seedlock; print(seedlock.derive('dropout', seed=5), seedlock.derive('aug', seed=5, rank=3))"
+    code = (
+        "import seedlock; print(seedlock.derive('dropout', seed=5), seedlock.derive('aug', seed=5, rank=3))"
+    )
     outs = {run_py(["-c", code], env=clean_env(PYTHONHASHSEED=h)).stdout for h in ("1", "2", "random")}
     assert len(outs) == 1
-    assert outs.pop().split() == [str(seedlock.derive("dropout", seed=5)), str(seedlock.derive("aug", seed=5, rank=3))]
+    assert outs.pop().split() == [
+        str(seedlock.derive("dropout", seed=5)),
+        str(seedlock.derive("aug", seed=5, rank=3)),
+    ]
 
 
 def test_rng_streams_are_independent_and_repeatable() -> None:
@@ -89,8 +95,12 @@ def test_torch_generator_and_worker_init_fn() -> None:
     from torch.utils.data import DataLoader
 
     seedlock.seed_everything(4)
-    order = [list(DataLoader(range(16), batch_size=16, shuffle=True, generator=seedlock.torch_generator(n)))[0].tolist()
-             for n in ("train", "train", "val")]
+    order = [
+        list(DataLoader(range(16), batch_size=16, shuffle=True, generator=seedlock.torch_generator(n)))[
+            0
+        ].tolist()
+        for n in ("train", "train", "val")
+    ]
     assert order[0] == order[1] != order[2]
     torch.manual_seed(10)
     seedlock.worker_init_fn(0)

@@ -22,7 +22,9 @@ from seedlock.seeds import derive
 # mode right after boot's own seed_everything, where the launcher will.
 def run_child(script: Path, strict: bool, seed: int = 7) -> subprocess.CompletedProcess[str]:
     """`seedlock run --seed SEED [--strict] SCRIPT`, run from the script's folder."""
-    return run_seedlock(["run", "--seed", str(seed), *(["--strict"] if strict else []), str(script)], cwd=script.parent)
+    return run_seedlock(
+        ["run", "--seed", str(seed), *(["--strict"] if strict else []), str(script)], cwd=script.parent
+    )
 
 
 # Line numbers matter: the tests check them.
@@ -68,8 +70,13 @@ print(json.dumps({
 }))
 """
 
-NUMPY_RUNS = {"plain-a": (False, 7), "plain-b": (False, 7), "strict-a": (True, 7), "strict-b": (True, 7),
-              "strict-8": (True, 8)}
+NUMPY_RUNS = {
+    "plain-a": (False, 7),
+    "plain-b": (False, 7),
+    "strict-a": (True, 7),
+    "strict-b": (True, 7),
+    "strict-8": (True, 8),
+}
 TORCH_RUNS = {"plain-7": (False, 7), "strict-a": (True, 7), "strict-b": (True, 7), "strict-8": (True, 8)}
 
 
@@ -117,12 +124,21 @@ def test_sites_are_named_by_file_line_and_call_number(runs: dict[str, dict[str, 
         (10, 0, "np.random.PCG64()"),
     ]
     first = sites[0]
-    assert first["name"] == "strict:rngs.py:5#0" and first["path"] == "rngs.py" and first["function"] == "<module>"
+    assert (
+        first["name"] == "strict:rngs.py:5#0"
+        and first["path"] == "rngs.py"
+        and first["function"] == "<module>"
+    )
     assert first["seed"] == derive("strict:rngs.py:5#0", seed=7)
     assert len({s["seed"] for s in sites}) == len(sites)
     explain = runs["np:strict-a"]["explain"]
-    assert explain[0] == f"strict: np.random.default_rng() at rngs.py:5 seeded from derive('strict:rngs.py:5#0') = {first['seed']}"
-    assert "strict: ... and 1 more from rngs.py:7 (#3..#3, seeds from derive('strict:rngs.py:7#N'))" in explain
+    assert (
+        explain[0]
+        == f"strict: np.random.default_rng() at rngs.py:5 seeded from derive('strict:rngs.py:5#0') = {first['seed']}"
+    )
+    assert (
+        "strict: ... and 1 more from rngs.py:7 (#3..#3, seeds from derive('strict:rngs.py:7#N'))" in explain
+    )
 
 
 def test_the_derived_seed_is_the_one_to_pass_by_hand(runs: dict[str, dict[str, Any]]) -> None:

@@ -31,8 +31,14 @@ def no_active_trace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     tracefile._writers.clear()
 
 
-def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = None, final: float = 1.0,
-              algorithm: str = "auto") -> Path:
+def write_run(
+    path: Path,
+    steps: int = 5,
+    *,
+    change: dict[int, str] | None = None,
+    final: float = 1.0,
+    algorithm: str = "auto",
+) -> Path:
     """A small per-step trace; ``change={step: tensor}`` nudges that tensor by one ULP at that step."""
     with TraceWriter(path, framework="numpy", granularity="step", algorithm=algorithm) as w:
         for step in range(1, steps + 1):
@@ -49,19 +55,56 @@ def write_run(path: Path, steps: int = 5, *, change: dict[int, str] | None = Non
 
 
 def test_round_trip_is_bitwise(tmp_path: Path) -> None:
-    metrics = {"loss": 0.1 + 0.2, "f32": float(np.float32(0.1)), "neg0": -0.0, "nan": float("nan"),
-               "inf": float("inf"), "count": 3, "ok": True, "np": np.float32(2.5)}
-    with TraceWriter(tmp_path / "t.jsonl", framework="keras", granularity="batch", meta={"backend": "jax"}) as w:
-        written = w.write("batch", step=7, epoch=1, batch=2, metrics=metrics, tensors={"w": np.ones(2)},
-                          grads={"w": np.zeros(2)}, optimizer="Adam#0")
+    metrics = {
+        "loss": 0.1 + 0.2,
+        "f32": float(np.float32(0.1)),
+        "neg0": -0.0,
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "count": 3,
+        "ok": True,
+        "np": np.float32(2.5),
+    }
+    with TraceWriter(
+        tmp_path / "t.jsonl", framework="keras", granularity="batch", meta={"backend": "jax"}
+    ) as w:
+        written = w.write(
+            "batch",
+            step=7,
+            epoch=1,
+            batch=2,
+            metrics=metrics,
+            tensors={"w": np.ones(2)},
+            grads={"w": np.zeros(2)},
+            optimizer="Adam#0",
+        )
     t = read_trace(tmp_path / "t.jsonl")
-    assert (t.framework, t.granularity, t.header["meta"], t.truncated) == ("keras", "batch", {"backend": "jax"}, False)
+    assert (t.framework, t.granularity, t.header["meta"], t.truncated) == (
+        "keras",
+        "batch",
+        {"backend": "jax"},
+        False,
+    )
     (r,) = t.records
-    assert (r.kind, r.step, r.epoch, r.batch, r.extra, r.line) == ("batch", 7, 1, 2, {"optimizer": "Adam#0"}, 2)
+    assert (r.kind, r.step, r.epoch, r.batch, r.extra, r.line) == (
+        "batch",
+        7,
+        1,
+        2,
+        {"optimizer": "Adam#0"},
+        2,
+    )
     assert r.tensors == written.tensors == {"w": fingerprint(np.ones(2), name="w").tensors["w"].digest}
     assert {k: repr(v) for k, v in r.metrics.items()} == {
-        "loss": repr(0.1 + 0.2), "f32": repr(float(np.float32(0.1))), "neg0": "-0.0", "nan": "nan", "inf": "inf",
-        "count": "3", "ok": "1", "np": "2.5"}
+        "loss": repr(0.1 + 0.2),
+        "f32": repr(float(np.float32(0.1))),
+        "neg0": "-0.0",
+        "nan": "nan",
+        "inf": "inf",
+        "count": "3",
+        "ok": "1",
+        "np": "2.5",
+    }
     assert r.where == "batch record at epoch 1, batch 2, step 7"
     line = (tmp_path / "t.jsonl").read_text().splitlines()[1]
     assert '"nan":"nan"' in line and '"loss":0.30000000000000004' in line  # strict JSON, repr floats
@@ -104,8 +147,14 @@ def test_crash_loses_nothing_already_recorded(tmp_path: Path) -> None:
         (b'{"kind": "epoch"}\n', "not a seedlock trace"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "not a seedlock trace"),
         (b'{"seedlock_trace": 99, "kind": "header"}\n', "upgrade seedlock"),
-        (b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "st\n{"kind": "step"}\n', "line 2 is not a valid"),
-        (b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "step", "step": "3"}\n', "line 2 is not a valid"),
+        (
+            b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "st\n{"kind": "step"}\n',
+            "line 2 is not a valid",
+        ),
+        (
+            b'{"seedlock_trace": 1, "kind": "header"}\n{"kind": "step", "step": "3"}\n',
+            "line 2 is not a valid",
+        ),
     ],
 )
 def test_not_a_trace_is_one_line_with_a_fix(tmp_path: Path, content: bytes, says: str) -> None:
@@ -128,7 +177,9 @@ def test_record_is_a_no_op_without_a_trace(tmp_path: Path) -> None:
     assert trace.record(1, w=np.ones(2)) is None and trace.active() is None
 
 
-def test_record_writes_to_the_trace_named_by_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_writes_to_the_trace_named_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "env.jsonl"
     monkeypatch.setenv(ENV_TRACE, str(path))
     trace.record(1, metrics={"loss": 0.5}, w=np.ones(2))
@@ -149,7 +200,14 @@ def test_first_divergent_step_and_tensor(tmp_path: Path) -> None:
     a = write_run(tmp_path / "a")
     d = compare_traces(a, write_run(tmp_path / "b", change={3: "w2", 4: "w1"}))
     assert isinstance(d, Divergence)
-    assert (d.reason, d.kind, d.step, d.index, d.name, d.differing) == ("tensor", "step", 3, 2, "w2", ("tensors/w2",))
+    assert (d.reason, d.kind, d.step, d.index, d.name, d.differing) == (
+        "tensor",
+        "step",
+        3,
+        2,
+        "w2",
+        ("tensors/w2",),
+    )
     assert d.a != d.b and len(d.a) == 32
     assert str(d) == "step record at step 3 (#2): tensor 'w2' differs"
 
@@ -167,7 +225,9 @@ def test_metrics_compare_bitwise_with_ulps(tmp_path: Path) -> None:
     assert compare_traces(one(tmp_path / "e", 0.25), tmp_path / "a") is None  # nan == nan: same bits
     with TraceWriter(tmp_path / "f") as w:  # a NaN with its sign bit set, as x86 makes them
         w.write("epoch", epoch=0, metrics={"loss": 0.25, "nan": -float("nan")})
-    assert math.copysign(1.0, read_trace(tmp_path / "f").records[0].metrics["nan"]) == -1.0  # read back with its bits
+    assert (
+        math.copysign(1.0, read_trace(tmp_path / "f").records[0].metrics["nan"]) == -1.0
+    )  # read back with its bits
     d = compare_traces(tmp_path / "a", tmp_path / "f")
     assert d is not None and (d.reason, d.name) == ("metric", "nan")
 
@@ -175,7 +235,9 @@ def test_metrics_compare_bitwise_with_ulps(tmp_path: Path) -> None:
 def test_missing_and_extra_records(tmp_path: Path) -> None:
     a = write_run(tmp_path / "a")
     short = tmp_path / "short"
-    short.write_text("".join(a.read_text().splitlines(keepends=True)[:3]) + '{"kind": "st')  # crashed at step 3
+    short.write_text(
+        "".join(a.read_text().splitlines(keepends=True)[:3]) + '{"kind": "st'
+    )  # crashed at step 3
     d = compare_traces(a, short)
     assert d is not None and (d.reason, d.step, d.index) == ("missing", 3, 2)
     assert "last line cut" in str(d)
@@ -189,7 +251,9 @@ def test_final_values_give_max_abs_and_ulp(tmp_path: Path) -> None:
     d = compare_traces(write_run(tmp_path / "a"), write_run(tmp_path / "b", final=three))
     assert d is not None and (d.kind, d.name, d.max_ulp) == ("final", "w", 3)
     assert d.max_abs == pytest.approx(3 * 2**-23)
-    assert "max abs diff" in str(d) and "3 ULP" in str(d) and "1 more differ" in str(d)  # and the digest field
+    assert (
+        "max abs diff" in str(d) and "3 ULP" in str(d) and "1 more differ" in str(d)
+    )  # and the digest field
 
 
 def test_bfloat16_values_are_compared(tmp_path: Path) -> None:
@@ -209,13 +273,23 @@ def test_bfloat16_values_are_compared(tmp_path: Path) -> None:
 
 def test_two_algorithms_without_values_are_not_comparable_never_equal(tmp_path: Path) -> None:
     host, dev = write_run(tmp_path / "host"), write_run(tmp_path / "dev", algorithm="dh1")
-    assert compare_traces(dev, write_run(tmp_path / "dev2", algorithm="dh1")) is None  # one algorithm: as before
+    assert (
+        compare_traces(dev, write_run(tmp_path / "dev2", algorithm="dh1")) is None
+    )  # one algorithm: as before
     for a, b, first, second in ((host, dev, "xxh3_128", "dh1"), (dev, host, "dh1", "xxh3_128")):
         d = compare_traces(a, b)
-        assert d is not None and (d.reason, d.kind, d.step, d.index, d.name) == ("incomparable", "step", 1, 0, "w1")
+        assert d is not None and (d.reason, d.kind, d.step, d.index, d.name) == (
+            "incomparable",
+            "step",
+            1,
+            0,
+            "w1",
+        )
         assert d.differing == ("tensors/w1", "tensors/w2", "grads/w1")
-        assert str(d).startswith(f"step record at step 1 (#0): tensor 'w1' cannot be compared (2 more in this record): "
-                                 f"trace a digested it with {first}, trace b with {second}")
+        assert str(d).startswith(
+            f"step record at step 1 (#0): tensor 'w1' cannot be compared (2 more in this record): "
+            f"trace a digested it with {first}, trace b with {second}"
+        )
         assert "algorithm='dh1'" in str(d) and "values=True" in str(d)
     d = compare_traces(host, dev, values=False)  # the final record's values are not read: nothing settles
     assert d is not None and d.reason == "incomparable"
@@ -228,7 +302,9 @@ def test_two_algorithms_without_values_are_not_comparable_never_equal(tmp_path: 
 
 def test_a_real_difference_after_unsettled_digests_is_reported_as_such(tmp_path: Path) -> None:
     host = write_run(tmp_path / "host")
-    d = compare_traces(host, write_run(tmp_path / "dev", algorithm="dh1", final=float(np.nextafter(np.float32(1), 2))))
+    d = compare_traces(
+        host, write_run(tmp_path / "dev", algorithm="dh1", final=float(np.nextafter(np.float32(1), 2)))
+    )
     assert d is not None and (d.reason, d.kind, d.name, d.max_ulp) == ("tensor", "final", "w", 1)
     assert "trace a's saved values rehashed with dh1" in str(d)
     assert "digests before it could not be compared, from the step record at step 1 (#0) on" in str(d)
@@ -254,7 +330,11 @@ def test_two_algorithms_are_settled_from_saved_values(tmp_path: Path) -> None:
     assert d.note == "trace a's saved values rehashed with dh1"
     (tmp_path / read_trace(host).records[0].values["file"]).unlink()  # no values left on either side
     d = compare_traces(host, final("dev_none", "dh1", values=False))
-    assert d is not None and d.reason == "incomparable" and d.differing == ("tensors/w", "tensors/h", "tensors/n")
+    assert (
+        d is not None
+        and d.reason == "incomparable"
+        and d.differing == ("tensors/w", "tensors/h", "tensors/n")
+    )
 
 
 def test_bad_algorithm_says_what_to_pass(tmp_path: Path) -> None:
@@ -287,7 +367,11 @@ def test_ulp_distance(dtype: type) -> None:
     up = np.nextafter(one, dtype(2))
     assert int(ulp_distance(one, up)) == 1 == int(ulp_distance(up, one))
     tiny = np.nextafter(dtype(0), dtype(1))
-    assert ulp_distance(np.array([0, -0.0, tiny], dtype), np.array([-0.0, -0.0, -tiny], dtype)).tolist() == [1, 0, 3]
+    assert ulp_distance(np.array([0, -0.0, tiny], dtype), np.array([-0.0, -0.0, -tiny], dtype)).tolist() == [
+        1,
+        0,
+        3,
+    ]
     mantissa = {np.float16: 10, np.float32: 23, np.float64: 52}[dtype]
     assert int(ulp_distance(one, dtype(2))) == 2**mantissa
     assert ulp_distance(np.ones((2, 3), dtype), np.ones((2, 3), dtype)).shape == (2, 3)
@@ -358,13 +442,24 @@ def keras_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path
         out = tmp_path_factory.mktemp(backend)
         which = "a,b" if backend == "jax" else "a,b,c"  # JAX compiles slowly here; its a/b check is the point
         env = clean_env(KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
-        runs[backend] = out, subprocess.Popen([sys.executable, "-c", KERAS, str(out), which], cwd=ROOT, env=env,
-                                              text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        runs[backend] = (
+            out,
+            subprocess.Popen(
+                [sys.executable, "-c", KERAS, str(out), which],
+                cwd=ROOT,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+        )
     return runs
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def keras_run(request: pytest.FixtureRequest, keras_runs: dict[str, tuple[Path, subprocess.Popen[str]]]) -> tuple[str, Path, dict]:
+def keras_run(
+    request: pytest.FixtureRequest, keras_runs: dict[str, tuple[Path, subprocess.Popen[str]]]
+) -> tuple[str, Path, dict]:
     out, proc = keras_runs[request.param]
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-3000:]
@@ -376,13 +471,23 @@ def keras_run(request: pytest.FixtureRequest, keras_runs: dict[str, tuple[Path, 
 def test_keras_trace_per_epoch_and_per_batch(keras_run: tuple[str, Path, dict]) -> None:
     backend, out, digests = keras_run
     epoch, batch = read_trace(out / "a.epoch.jsonl"), read_trace(out / "a.batch.jsonl")
-    assert (epoch.framework, epoch.granularity, epoch.header["meta"]["backend"]) == ("keras", "epoch", backend)
+    assert (epoch.framework, epoch.granularity, epoch.header["meta"]["backend"]) == (
+        "keras",
+        "epoch",
+        backend,
+    )
     assert [(r.kind, r.step, r.epoch) for r in epoch] == [("epoch", 4, 0), ("epoch", 8, 1), ("final", 8, 1)]
     assert "adam/sequential_dense_kernel_momentum" in epoch.records[0].tensors
     assert set(epoch.records[0].metrics) == {"loss", "mae"}
-    assert [(r.kind, r.step, r.batch) for r in batch][:5] == [("batch", i + 1, i) for i in range(4)] + [("epoch", 4, None)]
+    assert [(r.kind, r.step, r.batch) for r in batch][:5] == [("batch", i + 1, i) for i in range(4)] + [
+        ("epoch", 4, None)
+    ]
     assert len(batch) == 11 and list(batch.records[0].tensors) == [
-        "sequential/dense/kernel", "sequential/dense/bias", "sequential/dense_1/kernel", "sequential/dense_1/bias"]
+        "sequential/dense/kernel",
+        "sequential/dense/bias",
+        "sequential/dense_1/kernel",
+        "sequential/dense_1/bias",
+    ]
     for t in (epoch, batch):
         assert t.final is not None and t.final.extra["digest"] == digests["a"]
     assert (out / "a.epoch.jsonl.2.npz").exists()
@@ -409,7 +514,9 @@ def test_tf_keras_trace(keras_run: tuple[str, Path, dict]) -> None:
         pytest.skip("tf-keras runs on TensorFlow")
     t = read_trace(out / "tfk.jsonl")
     assert t.framework == "tf_keras" and [r.kind for r in t].count("batch") == 8
-    assert "dense/kernel:0" in t.records[0].tensors and any(n.startswith("Adam/m/") for n in t.records[4].tensors)
+    assert "dense/kernel:0" in t.records[0].tensors and any(
+        n.startswith("Adam/m/") for n in t.records[4].tensors
+    )
     assert t.final is not None and t.final.extra["digest"] == digests["tfk"]
 
 

@@ -27,8 +27,16 @@ def check(tmp_path: Path, script: str, *args: str) -> tuple[int, str]:
     return p.returncode, p.stdout + p.stderr
 
 
-@pytest.mark.parametrize("a,b", [(b"result 1\r\n", b"result 1\n"), (b"done\n", b"done"), (b"a\x0cb\n", b"a\nb\n"),
-                                 (b"value \x80\n", b"value \x81\n")], ids=["crlf", "final-newline", "formfeed", "bytes"])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (b"result 1\r\n", b"result 1\n"),
+        (b"done\n", b"done"),
+        (b"a\x0cb\n", b"a\nb\n"),
+        (b"value \x80\n", b"value \x81\n"),
+    ],
+    ids=["crlf", "final-newline", "formfeed", "bytes"],
+)
 @pytest.mark.slow
 def test_check_compares_stdout_byte_for_byte(tmp_path: Path, a: bytes, b: bytes) -> None:
     script = FIRST + f"sys.stdout.buffer.write({a!r} if first else {b!r})\n"
@@ -81,8 +89,12 @@ def test_check_gives_no_verdict_when_the_script_closes_the_trace(tmp_path: Path)
     assert code == 2 and "closed seedlock's trace" in out, out
 
 
-def _trace(path: Path, kinds: list[str], *, granularity: str = "epoch", exit_record: bool = True, w: float = 1.0) -> Path:
-    with TraceWriter(path, granularity=granularity, meta={"exit_record": True} if exit_record else {}) as writer:
+def _trace(
+    path: Path, kinds: list[str], *, granularity: str = "epoch", exit_record: bool = True, w: float = 1.0
+) -> Path:
+    with TraceWriter(
+        path, granularity=granularity, meta={"exit_record": True} if exit_record else {}
+    ) as writer:
         for kind in kinds:
             if kind == "stdout":
                 writer.write("stdout", digest="00", lines=1)
@@ -106,7 +118,9 @@ def test_diff_needs_the_exit_records_to_say_identical(tmp_path: Path) -> None:
     a, b = _trace(tmp_path / "a2", ["epoch", "stdout"]), _trace(tmp_path / "b2", ["epoch", "stdout"])
     code, out = _diff(a, b)  # the twin, complete
     assert code == 0 and "IDENTICAL" in out, out
-    code, out = _diff(_trace(tmp_path / "h1", [], exit_record=False), _trace(tmp_path / "h2", [], exit_record=False))
+    code, out = _diff(
+        _trace(tmp_path / "h1", [], exit_record=False), _trace(tmp_path / "h2", [], exit_record=False)
+    )
     assert code == 2 and "nothing to compare" in out, out
 
 
@@ -161,7 +175,9 @@ def test_diff_sees_bytes_written_to_stdout_buffer(tmp_path: Path) -> None:
             out.append(t)
         return out[0], out[1]
 
-    code, out = _diff(*traces("noise", "import os, sys\nsys.stdout.buffer.write(os.urandom(8).hex().encode() + b'\\n')\n"))
+    code, out = _diff(
+        *traces("noise", "import os, sys\nsys.stdout.buffer.write(os.urandom(8).hex().encode() + b'\\n')\n")
+    )
     assert code == 1 and "DIFFERENT" in out and "stdout" in out, out
     code, out = _diff(*traces("fixed", "import sys\nsys.stdout.buffer.write(b'fixed\\n')\n"))  # the twin
     assert code == 0 and "IDENTICAL" in out, out
@@ -179,7 +195,9 @@ model.fit(x, x[:, :1], epochs=2, verbose=0, callbacks=[seedlock.keras.Trace("own
 @pytest.mark.slow
 def test_a_trace_callback_of_the_scripts_own_does_not_take_the_runs_epoch_records(tmp_path: Path) -> None:
     (tmp_path / "s.py").write_text(OWN_TRACE_CALLBACK)
-    p = run_seedlock(["run", "--trace", "run.trace", "s.py"], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch"))
+    p = run_seedlock(
+        ["run", "--trace", "run.trace", "s.py"], cwd=tmp_path, env=clean_env(KERAS_BACKEND="torch")
+    )
     assert p.returncode == 0, p.stderr
     kinds = [json.loads(line).get("kind") for line in (tmp_path / "run.trace").read_text().splitlines()[1:]]
     own = [json.loads(line).get("kind") for line in (tmp_path / "own.trace").read_text().splitlines()[1:]]
@@ -187,13 +205,16 @@ def test_a_trace_callback_of_the_scripts_own_does_not_take_the_runs_epoch_record
     assert kinds.count("epoch") == 2 and kinds[-1] == "stdout", kinds
 
 
-SWAPPED = FIRST + """import torch
+SWAPPED = (
+    FIRST
+    + """import torch
 torch.manual_seed(0)
 encoder, decoder = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
 if first and SWAP:
     encoder, decoder = decoder, encoder  # the same set of weights, each under the other's name
 print("done")
 """
+)
 
 
 @pytest.mark.slow
@@ -206,11 +227,16 @@ def test_two_models_swapped_between_runs_differ(tmp_path: Path) -> None:
     assert code == 0 and "REPRODUCIBLE" in out, out
 
 
-CLOCK_SEEDED = "import time\nimport numpy as np\nnp.random.seed({seed})\nprint(np.random.normal(size=3).tolist())\n"
+CLOCK_SEEDED = (
+    "import time\nimport numpy as np\nnp.random.seed({seed})\nprint(np.random.normal(size=3).tolist())\n"
+)
 
 
-@pytest.mark.parametrize("seed,verdict", [("int(time.time())", 1), ("int(time.time() // 3600)", 2), ("1234", 0)],
-                         ids=["seconds", "hours", "fixed"])
+@pytest.mark.parametrize(
+    "seed,verdict",
+    [("int(time.time())", 1), ("int(time.time() // 3600)", 2), ("1234", 0)],
+    ids=["seconds", "hours", "fixed"],
+)
 @pytest.mark.slow
 def test_check_is_not_fooled_by_a_seed_from_the_clock(tmp_path: Path, seed: str, verdict: int) -> None:
     # Runs started in one second once read one time and repeated each other: REPRODUCIBLE.
@@ -234,7 +260,9 @@ def test_diff_with_a_run_cut_short_gives_no_verdict(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_script_that_changes_directory_keeps_checks_files_together(tmp_path: Path) -> None:
-    script = "import os\nos.makedirs('elsewhere', exist_ok=True)\nos.chdir('elsewhere')\n" + TORCH_CHANGED_AT_EXIT
+    script = (
+        "import os\nos.makedirs('elsewhere', exist_ok=True)\nos.chdir('elsewhere')\n" + TORCH_CHANGED_AT_EXIT
+    )
     code, out = check(tmp_path, script, "--workdir", "wd")
     assert code == 1 and "NOT REPRODUCIBLE" in out, out
     assert "max abs difference" in out  # from the final records' saved values, found where they belong
@@ -252,8 +280,14 @@ def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int
     # The runs have sessions of their own (the terminal's Ctrl-C does not reach them): seedlock
     # must kill them. It hung on Ctrl-C, and on SIGTERM died leaving both runs going.
     (tmp_path / "hang.py").write_text(HANG)
-    p = subprocess.Popen([sys.executable, "-m", "seedlock", "check", "--no-localize", "hang.py"], cwd=tmp_path,
-                         env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "seedlock", "check", "--no-localize", "hang.py"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("started-*"))) < 2:  # both runs are going
         assert p.poll() is None and time.monotonic() < deadline, p.communicate()
@@ -268,7 +302,9 @@ def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int
             os.kill(pid, 0)
 
 
-UNSAVED = FIRST + """import torch
+UNSAVED = (
+    FIRST
+    + """import torch
 class Rotary(torch.nn.Module):  # no parameters: only a buffer that is not saved
     def __init__(self, base):
         super().__init__()
@@ -276,6 +312,7 @@ class Rotary(torch.nn.Module):  # no parameters: only a buffer that is not saved
 rotary = Rotary(10000.0 if first or not DIFFER else 10001.0)
 print("done")
 """
+)
 
 
 @pytest.mark.slow
@@ -285,15 +322,25 @@ def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -
     assert (code, "NOT REPRODUCIBLE" in out) == ((1, True) if differ else (0, False)), out
 
 
-@pytest.mark.parametrize("command", [["check", "--no-localize", "hang.py"],
-                                     ["repeat", "hang.py", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h"]],
-                         ids=["check", "repeat"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "--no-localize", "hang.py"],
+        ["repeat", "hang.py", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h"],
+    ],
+    ids=["check", "repeat"],
+)
 @pytest.mark.slow
 def test_runs_die_with_a_killed_seedlock(tmp_path: Path, command: list[str]) -> None:
     # SIGKILL cannot be caught: the runs (in sessions of their own) lived on, for hours if training.
     (tmp_path / "hang.py").write_text(HANG)
-    p = subprocess.Popen([sys.executable, "-m", "seedlock", *command], cwd=tmp_path, env=clean_env(),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "seedlock", *command],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("started-*"))) < 2:
         assert p.poll() is None and time.monotonic() < deadline
@@ -326,6 +373,12 @@ def test_a_module_seeded_from_the_clock_gets_no_verdict_either(tmp_path: Path) -
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "train.py").write_text(CLOCK_SEEDED.format(seed="int(time.time() // 3600)"))
     console = Path(sys.executable).with_name("seedlock")  # `python -m seedlock` would put the cwd on sys.path
-    p = subprocess.run([str(console), "check", "--no-localize", "-m", "pkg.train"], cwd=tmp_path, env=clean_env(),
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [str(console), "check", "--no-localize", "-m", "pkg.train"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 2 and "no verdict" in p.stderr and "train.py:3" in p.stderr, p.stdout + p.stderr

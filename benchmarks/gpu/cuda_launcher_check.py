@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-TORCH_CHILD = r'''
+TORCH_CHILD = r"""
 import json, os, sys, torch
 torch.use_deterministic_algorithms(True)  # as seedlock does: the matmul check needs it in both runs
 out = {"CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
@@ -42,9 +42,9 @@ vals = torch.randn(1 << 22, device="cuda", generator=g)
 runs = [torch.zeros(64, device="cuda").index_add_(0, idx, vals).view(torch.int32).cpu() for _ in range(5)]
 out["index_add_identical"] = all(bool((r == runs[0]).all()) for r in runs)
 print("RESULT " + json.dumps(out))
-'''
+"""
 
-JAX_CHILD = r'''
+JAX_CHILD = r"""
 import json, os
 import numpy as np
 import jax, jax.numpy as jnp
@@ -55,10 +55,10 @@ f = jax.jit(lambda v: jnp.zeros(64).at[idx].add(v))
 runs = [np.asarray(f(vals)).view(np.uint32) for _ in range(5)]
 out["scatter_identical"] = all(bool((r == runs[0]).all()) for r in runs)
 print("RESULT " + json.dumps(out))
-'''
+"""
 
 
-TRAIN = r'''
+TRAIN = r"""
 import json
 import torch
 import helper  # helper.py, beside no script: empty, or one that touches CUDA when imported
@@ -74,8 +74,11 @@ for _ in range(20):
     opt.step()
 bags = torch.zeros(64, device="cuda").index_add_(0, idx, torch.randn(1 << 20, device="cuda"))
 print(json.dumps({"loss": float(loss), "bag0": float(bags[0])}))
-'''
-HELPERS = {"plain": "", "cuda at import": "import torch\n_ = torch.zeros(1, device='cuda')  # initialises CUDA\n"}
+"""
+HELPERS = {
+    "plain": "",
+    "cuda at import": "import torch\n_ = torch.zeros(1, device='cuda')  # initialises CUDA\n",
+}
 
 
 def _env() -> dict[str, str]:
@@ -102,13 +105,25 @@ def check_torch(tmp: Path) -> bool:
     print("torch plain (no CUBLAS_WORKSPACE_CONFIG):", plain or err)
     print("torch under seedlock run:               ", locked or err2)
     if plain is not None:
-        raised = str(plain["matmul"]).startswith("error") and "CUBLAS_WORKSPACE_CONFIG" in str(plain["matmul"])
-        print("  without it, torch raised the cuBLAS error:", "yes" if raised else
-              "no (this torch/CUDA does not require the variable; nothing to verify there)")
-    ok = (locked is not None and locked["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and locked["matmul"] == "ok"
-          and locked["index_add_identical"] is True)
-    print(f"  torch: {'OK' if ok else 'FAILED'}: seedlock run set the variable, cuBLAS ran deterministic, "
-          "index_add_ repeated bitwise")
+        raised = str(plain["matmul"]).startswith("error") and "CUBLAS_WORKSPACE_CONFIG" in str(
+            plain["matmul"]
+        )
+        print(
+            "  without it, torch raised the cuBLAS error:",
+            "yes"
+            if raised
+            else "no (this torch/CUDA does not require the variable; nothing to verify there)",
+        )
+    ok = (
+        locked is not None
+        and locked["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        and locked["matmul"] == "ok"
+        and locked["index_add_identical"] is True
+    )
+    print(
+        f"  torch: {'OK' if ok else 'FAILED'}: seedlock run set the variable, cuBLAS ran deterministic, "
+        "index_add_ repeated bitwise"
+    )
     return ok
 
 
@@ -121,10 +136,16 @@ def check_jax(tmp: Path) -> bool:
     print("JAX plain (no XLA_FLAGS):", plain or err)
     print("JAX under seedlock run:  ", locked or err2)
     if plain is not None:
-        print("  plain scatter-add repeated bitwise:", plain["scatter_identical"],
-              "(False shows the flag matters on this GPU)")
-    ok = (locked is not None and "--xla_gpu_deterministic_ops=true" in str(locked["XLA_FLAGS"])
-          and locked["scatter_identical"] is True)
+        print(
+            "  plain scatter-add repeated bitwise:",
+            plain["scatter_identical"],
+            "(False shows the flag matters on this GPU)",
+        )
+    ok = (
+        locked is not None
+        and "--xla_gpu_deterministic_ops=true" in str(locked["XLA_FLAGS"])
+        and locked["scatter_identical"] is True
+    )
     print(f"  JAX: {'OK' if ok else 'FAILED'}: XLA accepted the flag and the scatter-add repeated bitwise")
     return ok
 
@@ -146,7 +167,19 @@ def check_forkserver(tmp: Path) -> bool:
         env = {**_env(), "PYTHONPATH": os.pathsep.join([str(lib), os.environ.get("PYTHONPATH", "")])}
         found = {}
         for exp, extra in (("forked", []), ("cold", ["--no-fork"])):
-            cmd = [sys.executable, "-m", "seedlock", "repeat", "train.py", "--seeds", "4", "-j", "2", "--name", exp]
+            cmd = [
+                sys.executable,
+                "-m",
+                "seedlock",
+                "repeat",
+                "train.py",
+                "--seeds",
+                "4",
+                "-j",
+                "2",
+                "--name",
+                exp,
+            ]
             proc = subprocess.run(cmd + extra, cwd=work, env=env, capture_output=True, text=True)
             notes = [x for x in proc.stderr.splitlines() if "fork" in x or "fresh" in x or "verified" in x]
             print(f"repeat ({name}, {exp}): exit {proc.returncode}; {proc.stdout.strip().splitlines()[-1:]}")
@@ -162,14 +195,21 @@ def check_forkserver(tmp: Path) -> bool:
                 verified = any("verified: seed 0 forked equals a cold run bitwise" in x for x in notes)
                 fallback = any("fresh process instead of forking" in x and "CUDA" in x for x in notes)
                 want = (forked and verified) if name == "plain" else fallback
-                print(f"  {name}: {'OK' if want else 'FAILED'}: "
-                      + ("forked and verified against a cold run" if name == "plain" else
-                         "fell back to fresh processes, naming CUDA"))
+                print(
+                    f"  {name}: {'OK' if want else 'FAILED'}: "
+                    + (
+                        "forked and verified against a cold run"
+                        if name == "plain"
+                        else "fell back to fresh processes, naming CUDA"
+                    )
+                )
                 ok = ok and want
         same = found["forked"] == found["cold"] and len(found["cold"]) == 4 and all(found["cold"].values())
         digests = sorted({str(v)[:12] for v in found["cold"].values()})
-        print(f"  {name}: trials {'bitwise equal' if same else 'DIFFER'} seed by seed, forked vs fresh "
-              f"({len(digests)} distinct fingerprints over 4 seeds: {digests})")
+        print(
+            f"  {name}: trials {'bitwise equal' if same else 'DIFFER'} seed by seed, forked vs fresh "
+            f"({len(digests)} distinct fingerprints over 4 seeds: {digests})"
+        )
         ok = ok and same and len(digests) == 4
     return ok
 

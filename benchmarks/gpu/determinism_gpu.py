@@ -94,7 +94,9 @@ def _torch_run(size: tuple[int, ...], smoke: bool, extras: bool) -> dict[str, An
             t0 = time.perf_counter()
         img, tok, y = batches[step % len(batches)]
         img_t = torch.from_numpy(img).permute(0, 3, 1, 2).contiguous().to(dev)
-        loss = F.cross_entropy(model(img_t, torch.from_numpy(tok).long().to(dev)), torch.from_numpy(y).long().to(dev))
+        loss = F.cross_entropy(
+            model(img_t, torch.from_numpy(tok).long().to(dev)), torch.from_numpy(y).long().to(dev)
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -102,8 +104,13 @@ def _torch_run(size: tuple[int, ...], smoke: bool, extras: bool) -> dict[str, An
         torch.cuda.synchronize()
     rate = steps / (time.perf_counter() - t0)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
-    return {"model": model, "device": name, "steps_per_s": rate, "loss": float(loss) if loss is not None else None,
-            "torch": torch.__version__}
+    return {
+        "model": model,
+        "device": name,
+        "steps_per_s": rate,
+        "loss": float(loss) if loss is not None else None,
+        "torch": torch.__version__,
+    }
 
 
 def _keras_run(size: tuple[int, ...], smoke: bool) -> dict[str, Any]:
@@ -151,8 +158,14 @@ def _keras_run(size: tuple[int, ...], smoke: bool) -> dict[str, Any]:
         import jax
 
         device = jax.devices()[0].device_kind
-    return {"model": model, "device": device, "steps_per_s": rate, "loss": float(loss) if loss is not None else None,
-            "keras": keras.__version__, "backend": backend}
+    return {
+        "model": model,
+        "device": device,
+        "steps_per_s": rate,
+        "loss": float(loss) if loss is not None else None,
+        "keras": keras.__version__,
+        "backend": backend,
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -168,8 +181,9 @@ def worker(args: argparse.Namespace) -> None:
     weights = model.state_dict() if args.worker == "torch" else {v.path: v for v in model.weights}
     t0 = time.perf_counter()
     dh = {n: devicehash.device_digest(v) for n, v in weights.items()}  # on the device: no copy
-    result.update(fingerprint=fp.to_dict(), dh1=dh, dh1_seconds=time.perf_counter() - t0,
-                  tensors=len(fp.tensors))
+    result.update(
+        fingerprint=fp.to_dict(), dh1=dh, dh1_seconds=time.perf_counter() - t0, tensors=len(fp.tensors)
+    )
     Path(args.out).write_text(json.dumps(result, default=str))
 
 
@@ -187,20 +201,28 @@ def _env(framework: str) -> dict[str, str]:
     return env
 
 
-def _cmd(framework: str, out: Path, args: argparse.Namespace, launcher: list[str], extras: bool = False) -> list[str]:
+def _cmd(
+    framework: str, out: Path, args: argparse.Namespace, launcher: list[str], extras: bool = False
+) -> list[str]:
     cmd = [sys.executable, *launcher, str(HERE), "--worker", framework, "--out", str(out)]
     return cmd + (["--cpu-smoke"] if args.cpu_smoke else []) + (["--audit-extras"] if extras else [])
 
 
-def _pair(cmds: list[list[str]], env: dict[str, str], parallel: bool) -> list[subprocess.CompletedProcess[str]]:
+def _pair(
+    cmds: list[list[str]], env: dict[str, str], parallel: bool
+) -> list[subprocess.CompletedProcess[str]]:
     """Run the commands; side by side in the CPU smoke test (timings mean nothing there)."""
     if not parallel:
         return [subprocess.run(c, env=env, capture_output=True, text=True) for c in cmds]
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
+    procs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(), *p.communicate()) for p in procs]
 
 
-def _runs(framework: str, launcher: list[str], tmp: Path, tag: str, args: argparse.Namespace) -> list[dict[str, Any]] | None:
+def _runs(
+    framework: str, launcher: list[str], tmp: Path, tag: str, args: argparse.Namespace
+) -> list[dict[str, Any]] | None:
     outs = [tmp / f"{framework}.{tag}.{i}.json" for i in range(2)]
     done = _pair([_cmd(framework, o, args, launcher) for o in outs], _env(framework), args.cpu_smoke)
     for proc in done:
@@ -227,7 +249,10 @@ def _audit(args: argparse.Namespace, tmp: Path) -> list[str]:
     if proc.returncode != 0 or not audit_file.exists():
         return [f"audit run failed (exit {proc.returncode}): {proc.stderr[-2000:]}"]
     recs = json.loads(audit_file.read_text())["records"]
-    return [f"{r['framework']} {r['op']} on {r['device']} ran {r['count']}x at {r['path']}:{r['line']}" for r in recs]
+    return [
+        f"{r['framework']} {r['op']} on {r['device']} ran {r['count']}x at {r['path']}:{r['line']}"
+        for r in recs
+    ]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -252,12 +277,19 @@ def main(args: argparse.Namespace) -> int:
             p_same, p_diff = _compare(*plain)
             l_same, l_diff = _compare(*locked)
             failed |= not l_same
-            print(f"  plain x2: {'bitwise identical' if p_same else f'{len(p_diff)} tensors differ: {p_diff[:6]}'}")
-            print(f"  seedlock run x2: {'bitwise identical' if l_same else f'DIFFER in {l_diff[:6]}'}"
-                  f" ({locked[0]['tensors']} tensors; device digests took {locked[0]['dh1_seconds'] * 1e3:.1f} ms)")
+            print(
+                f"  plain x2: {'bitwise identical' if p_same else f'{len(p_diff)} tensors differ: {p_diff[:6]}'}"
+            )
+            print(
+                f"  seedlock run x2: {'bitwise identical' if l_same else f'DIFFER in {l_diff[:6]}'}"
+                f" ({locked[0]['tensors']} tensors; device digests took {locked[0]['dh1_seconds'] * 1e3:.1f} ms)"
+            )
             sp = statistics.median(r["steps_per_s"] for r in plain)
             sl = statistics.median(r["steps_per_s"] for r in locked)
-            print(f"  steps/s: plain {sp:.1f}, seedlock run {sl:.1f} ({time.perf_counter() - t_fw:.0f} s)", flush=True)
+            print(
+                f"  steps/s: plain {sp:.1f}, seedlock run {sl:.1f} ({time.perf_counter() - t_fw:.0f} s)",
+                flush=True,
+            )
             rows.append((fw, locked[0]["device"], p_same, len(p_diff), l_same, sp, sl))
         print("== seedlock run --audit (torch, with ops that have no deterministic CUDA kernel)", flush=True)
         ops = _audit(args, tmp)
@@ -265,12 +297,16 @@ def main(args: argparse.Namespace) -> int:
         for line in ops or ["nothing recorded"]:
             print(f"  {line}")
     print()
-    print("| framework | device | plain x2 identical | tensors differing (plain) | `seedlock run` x2 identical "
-          "| steps/s plain | steps/s `seedlock run` | determinism cost |")
+    print(
+        "| framework | device | plain x2 identical | tensors differing (plain) | `seedlock run` x2 identical "
+        "| steps/s plain | steps/s `seedlock run` | determinism cost |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for fw, device, p_same, n_diff, l_same, sp, sl in rows:
-        print(f"| {fw} | {device} | {'yes' if p_same else 'no'} | {n_diff} | {'yes' if l_same else 'NO'} "
-              f"| {sp:.1f} | {sl:.1f} | {100 * (sp / sl - 1):+.0f} % |")
+        print(
+            f"| {fw} | {device} | {'yes' if p_same else 'no'} | {n_diff} | {'yes' if l_same else 'NO'} "
+            f"| {sp:.1f} | {sl:.1f} | {100 * (sp / sl - 1):+.0f} % |"
+        )
     if args.cpu_smoke:
         print("\n(cpu smoke: tiny sizes on CPU; the numbers above say only that the pipeline runs)")
     return 1 if failed else 0

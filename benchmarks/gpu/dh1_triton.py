@@ -34,8 +34,18 @@ NUM_WARPS = 8
 
 
 @triton.jit
-def _lane(w, j, off, m: tl.constexpr, a: tl.constexpr, n1: tl.constexpr, n2: tl.constexpr,  # noqa: ANN001, ANN202
-          s0: tl.constexpr, s1: tl.constexpr, s2: tl.constexpr):
+def _lane(
+    w,
+    j,
+    off,
+    m: tl.constexpr,
+    a: tl.constexpr,
+    n1: tl.constexpr,
+    n2: tl.constexpr,  # noqa: ANN001, ANN202
+    s0: tl.constexpr,
+    s1: tl.constexpr,
+    s2: tl.constexpr,
+):
     x = w * tl.full([], m, tl.uint32) + j * tl.full([], a, tl.uint32) + off
     x = (x ^ (x >> s0)) * tl.full([], n1, tl.uint32)
     x = (x ^ (x >> s1)) * tl.full([], n2, tl.uint32)
@@ -43,12 +53,32 @@ def _lane(w, j, off, m: tl.constexpr, a: tl.constexpr, n1: tl.constexpr, n2: tl.
 
 
 @triton.jit
-def _dh1_partials(w_ptr, off_ptr, out_ptr, n,  # noqa: ANN001, ANN201
-                  m0: tl.constexpr, m1: tl.constexpr, m2: tl.constexpr, m3: tl.constexpr,
-                  a0: tl.constexpr, a1: tl.constexpr, a2: tl.constexpr, a3: tl.constexpr,
-                  p0: tl.constexpr, p1: tl.constexpr, p2: tl.constexpr, p3: tl.constexpr,
-                  q0: tl.constexpr, q1: tl.constexpr, q2: tl.constexpr, q3: tl.constexpr,
-                  s0: tl.constexpr, s1: tl.constexpr, s2: tl.constexpr, BLOCK: tl.constexpr):
+def _dh1_partials(
+    w_ptr,
+    off_ptr,
+    out_ptr,
+    n,  # noqa: ANN001, ANN201
+    m0: tl.constexpr,
+    m1: tl.constexpr,
+    m2: tl.constexpr,
+    m3: tl.constexpr,
+    a0: tl.constexpr,
+    a1: tl.constexpr,
+    a2: tl.constexpr,
+    a3: tl.constexpr,
+    p0: tl.constexpr,
+    p1: tl.constexpr,
+    p2: tl.constexpr,
+    p3: tl.constexpr,
+    q0: tl.constexpr,
+    q1: tl.constexpr,
+    q2: tl.constexpr,
+    q3: tl.constexpr,
+    s0: tl.constexpr,
+    s1: tl.constexpr,
+    s2: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     """Row ``pid`` of ``out``: the 4 lane sums (mod 2**32) of words [pid*BLOCK, (pid+1)*BLOCK)."""
     pid = tl.program_id(0)
     idx = pid * BLOCK + tl.arange(0, BLOCK)  # int32: a chunk holds at most 2**30 words
@@ -57,10 +87,18 @@ def _dh1_partials(w_ptr, off_ptr, out_ptr, n,  # noqa: ANN001, ANN201
     j = idx.to(tl.uint32)
     zero = tl.zeros([BLOCK], tl.uint32)
     # the chunk's per-lane offsets: row 0 of _off_tensor
-    x0 = tl.where(mask, _lane(w, j, tl.load(off_ptr + 0).to(tl.uint32, bitcast=True), m0, a0, p0, q0, s0, s1, s2), zero)
-    x1 = tl.where(mask, _lane(w, j, tl.load(off_ptr + 1).to(tl.uint32, bitcast=True), m1, a1, p1, q1, s0, s1, s2), zero)
-    x2 = tl.where(mask, _lane(w, j, tl.load(off_ptr + 2).to(tl.uint32, bitcast=True), m2, a2, p2, q2, s0, s1, s2), zero)
-    x3 = tl.where(mask, _lane(w, j, tl.load(off_ptr + 3).to(tl.uint32, bitcast=True), m3, a3, p3, q3, s0, s1, s2), zero)
+    x0 = tl.where(
+        mask, _lane(w, j, tl.load(off_ptr + 0).to(tl.uint32, bitcast=True), m0, a0, p0, q0, s0, s1, s2), zero
+    )
+    x1 = tl.where(
+        mask, _lane(w, j, tl.load(off_ptr + 1).to(tl.uint32, bitcast=True), m1, a1, p1, q1, s0, s1, s2), zero
+    )
+    x2 = tl.where(
+        mask, _lane(w, j, tl.load(off_ptr + 2).to(tl.uint32, bitcast=True), m2, a2, p2, q2, s0, s1, s2), zero
+    )
+    x3 = tl.where(
+        mask, _lane(w, j, tl.load(off_ptr + 3).to(tl.uint32, bitcast=True), m3, a3, p3, q3, s0, s1, s2), zero
+    )
     tl.store(out_ptr + pid * 4 + 0, tl.sum(x0, axis=0).to(tl.int32, bitcast=True))
     tl.store(out_ptr + pid * 4 + 1, tl.sum(x1, axis=0).to(tl.int32, bitcast=True))
     tl.store(out_ptr + pid * 4 + 2, tl.sum(x2, axis=0).to(tl.int32, bitcast=True))
@@ -77,15 +115,22 @@ def partials(words: Any, off: Any, block: int = BLOCK, num_warps: int = NUM_WARP
     out = torch.empty((max(programs, 1), 4), dtype=torch.int32, device=words.device)
     if n == 0:
         return out.zero_()
-    consts = dict(zip(("m0", "m1", "m2", "m3"), _M, strict=True)) | dict(zip(("a0", "a1", "a2", "a3"), _A, strict=True))
-    consts |= dict(zip(("p0", "p1", "p2", "p3"), _N1, strict=True)) | dict(zip(("q0", "q1", "q2", "q3"), _N2, strict=True))
+    consts = dict(zip(("m0", "m1", "m2", "m3"), _M, strict=True)) | dict(
+        zip(("a0", "a1", "a2", "a3"), _A, strict=True)
+    )
+    consts |= dict(zip(("p0", "p1", "p2", "p3"), _N1, strict=True)) | dict(
+        zip(("q0", "q1", "q2", "q3"), _N2, strict=True)
+    )
     consts |= dict(zip(("s0", "s1", "s2"), _SH, strict=True))
     _dh1_partials[(programs,)](words, off.contiguous(), out, n, **consts, BLOCK=block, num_warps=num_warps)
     return out
 
 
-def lanes_fns(block: int = BLOCK, num_warps: int = NUM_WARPS) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
+def lanes_fns(
+    block: int = BLOCK, num_warps: int = NUM_WARPS
+) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
     """(row function, 1-D function) as ``_devicehash_torch._compiled_fns`` returns them."""
+
     def rows(w: Any, off: Any) -> Any:
         return partials(w, off, block, num_warps)
 
@@ -111,7 +156,9 @@ def check() -> int:
     for n in (1, 2, 3, block - 1, block, block + 1, 5 * block + 3):
         a = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
         for base in (0, 12345, 2**32 - 8 * block):
-            got = partials(torch.from_numpy(a.view(np.int32)).to(dev), dht._off_tensor(base, dev), block, warps)
+            got = partials(
+                torch.from_numpy(a.view(np.int32)).to(dev), dht._off_tensor(base, dev), block, warps
+            )
             bad += dht._sum_lanes([got]) != dh._np_lanes(a, base)
     fns = lanes_fns(block, warps)
     for n in (2 * dht._ROW, 3 * dht._ROW + 5, 1 << 18):  # whole rows and a rest, as torch_digest splits them

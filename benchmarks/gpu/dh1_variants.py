@@ -49,7 +49,9 @@ def main() -> int:
                 try:
                     digests.add(dht.torch_digest(t))  # compiles
                 except Exception as exc:  # a Triton compile error: say it, keep the numbers above
-                    print(f"triton block {block} warps {warps}: FAILED ({type(exc).__name__}: {str(exc)[:800]})")
+                    print(
+                        f"triton block {block} warps {warps}: FAILED ({type(exc).__name__}: {str(exc)[:800]})"
+                    )
                     dht._compiled.clear()
                     return 1
                 ms = cuda_ms(lambda: dht.torch_digest(t), 10)

@@ -61,21 +61,49 @@ def sweep_cuda() -> bool:
 
     bad = 0
     rng = np.random.default_rng(0)
-    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.uint8, torch.int16,
-                  torch.int32, torch.int64, torch.bool, torch.complex64, torch.float8_e4m3fn):
+    for dtype in (
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.float64,
+        torch.int8,
+        torch.uint8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+        torch.complex64,
+        torch.float8_e4m3fn,
+    ):
         for n in (0, 1, 3, 7, 1000, 4097, 1 << 20, (1 << 24) + 3):
             raw = torch.from_numpy(rng.integers(0, 256, n * dtype.itemsize, dtype=np.uint8))
-            t = (raw % 2).bool() if dtype == torch.bool else raw.view(dtype) if n else torch.empty(0, dtype=dtype)
+            t = (
+                (raw % 2).bool()
+                if dtype == torch.bool
+                else raw.view(dtype)
+                if n
+                else torch.empty(0, dtype=dtype)
+            )
             views = {"flat": t.cuda(), "strided": t.cuda()[::2], "offset": t.cuda()[1:]}
             for view, x in views.items():
                 host = torch.empty(x.shape, dtype=dtype).copy_(x.cpu())  # fresh strides, even for 1 item
-                expected = dh.numpy_digest(host.reshape(-1).view(torch.uint8).numpy(),
-                                           dtype=str(dtype)[6:], shape=tuple(x.shape))
-                got = {"compiled": dh.torch_digest(x, compile=True), "eager": dh.torch_digest(x, compile=False)}
+                expected = dh.numpy_digest(
+                    host.reshape(-1).view(torch.uint8).numpy(), dtype=str(dtype)[6:], shape=tuple(x.shape)
+                )
+                got = {
+                    "compiled": dh.torch_digest(x, compile=True),
+                    "eager": dh.torch_digest(x, compile=False),
+                }
                 try:
                     import jax.dlpack
 
-                    if dtype not in (torch.bool, torch.complex64, torch.float8_e4m3fn, torch.float64, torch.int64):
+                    if dtype not in (
+                        torch.bool,
+                        torch.complex64,
+                        torch.float8_e4m3fn,
+                        torch.float64,
+                        torch.int64,
+                    ):
                         got["jax"] = dh.jax_digest(jax.dlpack.from_dlpack(x.contiguous()))
                 except Exception as exc:  # JAX absent or without this dtype over DLPack: torch still counts
                     got["jax"] = f"skipped ({type(exc).__name__})"
@@ -84,14 +112,26 @@ def sweep_cuda() -> bool:
                     bad += 1
                     print(f"  MISMATCH {dtype} n={n} {view}: numpy {expected}, {wrong}")
     fns = dht._compiled_fns(torch.device("cuda"))  # the compiled kernels on sizes under the threshold too
-    for n in (2, 3, 17, dht._ROW - 1, 2 * dht._ROW - 1, 2 * dht._ROW, 2 * dht._ROW + 1, 3 * dht._ROW + 5, (1 << 20) + 7):
+    for n in (
+        2,
+        3,
+        17,
+        dht._ROW - 1,
+        2 * dht._ROW - 1,
+        2 * dht._ROW,
+        2 * dht._ROW + 1,
+        3 * dht._ROW + 5,
+        (1 << 20) + 7,
+    ):
         w = torch.from_numpy(rng.integers(0, 256, 4 * n, dtype=np.uint8).view(np.int32)).cuda()
         for base in (0, 12345):
             got = dht._sum_lanes(dht._torch_chunk_lanes(w, base, fns))
             if fns is None or got != dh._np_lanes(w.cpu().numpy().view(np.uint32), base):
                 bad += 1
                 print(f"  MISMATCH compiled kernels n={n} base={base} (compiled: {fns is not None})")
-    print(f"dtype/size/view sweep on CUDA: {'all agree with numpy_digest' if not bad else f'{bad} MISMATCHES'}")
+    print(
+        f"dtype/size/view sweep on CUDA: {'all agree with numpy_digest' if not bad else f'{bad} MISMATCHES'}"
+    )
     return bad == 0
 
 
@@ -109,8 +149,17 @@ def summaries_cuda() -> bool:
     values = rng.standard_normal(4097) * 3
     bad = 0
     cases: dict[str, tuple[object, object]] = {}
-    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.uint8,
-                  torch.int32, torch.int64, torch.bool):
+    for dtype in (
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.float64,
+        torch.int8,
+        torch.uint8,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    ):
         host = torch.from_numpy(values).to(dtype) if dtype != torch.bool else torch.from_numpy(values > 0)
         cases[f"torch {str(dtype)[6:]}"] = (host.cuda(), host)
     try:
@@ -125,13 +174,23 @@ def summaries_cuda() -> bool:
         print(f"  JAX summaries: skipped ({type(exc).__name__})")
     for name, (device_x, host_x) in cases.items():
         d, h = fingerprint(device_x).tensors["value"], fingerprint(host_x).tensors["value"]
-        close = d.sum is not None and h.sum is not None and d.l2 is not None and h.l2 is not None and \
-            math.isclose(d.sum, h.sum, rel_tol=1e-4, abs_tol=1e-3) and math.isclose(d.l2, h.l2, rel_tol=1e-5)
+        close = (
+            d.sum is not None
+            and h.sum is not None
+            and d.l2 is not None
+            and h.l2 is not None
+            and math.isclose(d.sum, h.sum, rel_tol=1e-4, abs_tol=1e-3)
+            and math.isclose(d.l2, h.l2, rel_tol=1e-5)
+        )
         if not (close and d.algorithm == "dh1"):
             bad += 1
-            print(f"  MISMATCH summaries {name}: device {d.algorithm} sum={d.sum} l2={d.l2}, host sum={h.sum} l2={h.l2}")
-    print(f"summaries on the device ({len(cases)} dtypes, torch and JAX): "
-          f"{'all agree with the host' if not bad else f'{bad} MISMATCHES'}")
+            print(
+                f"  MISMATCH summaries {name}: device {d.algorithm} sum={d.sum} l2={d.l2}, host sum={h.sum} l2={h.l2}"
+            )
+    print(
+        f"summaries on the device ({len(cases)} dtypes, torch and JAX): "
+        f"{'all agree with the host' if not bad else f'{bad} MISMATCHES'}"
+    )
     return bad == 0
 
 
@@ -166,7 +225,9 @@ def gpu(args: argparse.Namespace) -> int:
         dht._SUM_DTYPE = acc  # lane accumulators: int32 wraps, int64 is exact; the same digest mod 2**32
         results[f"compiled {acc}"] = dh.torch_digest(t, compile=True)
         ms = cuda_ms(lambda: dh.torch_digest(t, compile=True), args.reps)
-        verdict = f"  target <= 3 ms: {'OK' if ms <= 3 else 'MISSED'}" if acc == default else "  (not the default)"
+        verdict = (
+            f"  target <= 3 ms: {'OK' if ms <= 3 else 'MISSED'}" if acc == default else "  (not the default)"
+        )
         print(f"dh1 torch.compile ({acc} acc):{ms:8.2f} ms  {gb / ms * 1e3:7.0f} GB/s{verdict}")
     dht._SUM_DTYPE = default
     results["eager"] = dh.torch_digest(t, compile=False)
@@ -195,8 +256,12 @@ def gpu(args: argparse.Namespace) -> int:
 
     small = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 1)).cuda()
     on_gpu, on_cpu = fingerprint(small), fingerprint(copy.deepcopy(small).cpu(), algorithm="dh1")
-    routed = all(d.digest.startswith("dh1:") for d in on_gpu.tensors.values()) and on_gpu.digest == on_cpu.digest
-    print(f"fingerprint(model on CUDA): {'dh1 on the device, equal to the CPU copy digested with dh1' if routed else 'ROUTING WRONG'}")
+    routed = (
+        all(d.digest.startswith("dh1:") for d in on_gpu.tensors.values()) and on_gpu.digest == on_cpu.digest
+    )
+    print(
+        f"fingerprint(model on CUDA): {'dh1 on the device, equal to the CPU copy digested with dh1' if routed else 'ROUTING WRONG'}"
+    )
     ok = ok and routed
     n = min(args.verify_numel, numel)
     part = t[:n]
@@ -224,8 +289,10 @@ def cpu(args: argparse.Namespace) -> int:
     numel = min(args.numel, args.cpu_numel)
     a = np.random.default_rng(0).standard_normal(numel, dtype=np.float32)
     gb = a.nbytes / 1e9
-    impls: dict[str, Callable[[], str]] = {"numpy_digest": lambda: dh.numpy_digest(a),
-                                           "xxh3 (tensor_digest)": lambda: tensor_digest(a)}
+    impls: dict[str, Callable[[], str]] = {
+        "numpy_digest": lambda: dh.numpy_digest(a),
+        "xxh3 (tensor_digest)": lambda: tensor_digest(a),
+    }
     try:
         import torch
 

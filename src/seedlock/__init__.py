@@ -29,9 +29,27 @@ _PUBLIC = {
     "frameworks.torch": ["worker_init_fn", "torch_generator"],
 }
 # ``seedlock.NAME`` for these loads the submodule, as ``import seedlock.NAME`` would.
-_SUBMODULES = ["api", "audit", "cli", "config", "doctor", "errors", "fingerprint", "frameworks", "integrations",
-               "keras", "launch", "lightning", "pytest_plugin", "repeat", "report", "seeds", "strict", "trace",
-               "verify"]
+_SUBMODULES = [
+    "api",
+    "audit",
+    "cli",
+    "config",
+    "doctor",
+    "errors",
+    "fingerprint",
+    "frameworks",
+    "integrations",
+    "keras",
+    "launch",
+    "lightning",
+    "pytest_plugin",
+    "repeat",
+    "report",
+    "seeds",
+    "strict",
+    "trace",
+    "verify",
+]
 __getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=_SUBMODULES, submod_attrs=_PUBLIC)
 __all__ = [name for names in _PUBLIC.values() for name in names]  # not the submodules: `import *` stays light
 

@@ -126,8 +126,13 @@ def reset_state() -> None:
                 report.add(adapter.name, "failed", f"reset: {type(exc).__name__}: {exc}")
 
 
-def register_rng(name: str, seed: Callable[[int], object], *, reset: Callable[[], object] | None = None,
-                 module: str | None = None) -> None:
+def register_rng(
+    name: str,
+    seed: Callable[[int], object],
+    *,
+    reset: Callable[[], object] | None = None,
+    module: str | None = None,
+) -> None:
     """Have seedlock seed a random number generator of your own, or a library's, with the others.
 
     ``seed(n)`` is called with the master seed by every :func:`seed_everything` (so by
@@ -161,12 +166,18 @@ def register_rng(name: str, seed: Callable[[int], object], *, reset: Callable[[]
     from seedlock.frameworks import ADAPTERS
 
     if not isinstance(name, str) or not name.strip():
-        raise BadArgument(f"name must be a non-empty str, got {name!r}; e.g. register_rng('mylib', mylib.seed)")
+        raise BadArgument(
+            f"name must be a non-empty str, got {name!r}; e.g. register_rng('mylib', mylib.seed)"
+        )
     if any(a.name == name for a in ADAPTERS):
-        raise BadArgument(f"{name!r} is a framework seedlock seeds itself; register your generator under a "
-                          "name of its own, e.g. register_rng('mylib', ...)")
+        raise BadArgument(
+            f"{name!r} is a framework seedlock seeds itself; register your generator under a "
+            "name of its own, e.g. register_rng('mylib', ...)"
+        )
     if not callable(seed) or (reset is not None and not callable(reset)):
-        raise BadArgument(f"seed (and reset) must be callable, got {seed!r}; pass e.g. register_rng({name!r}, rng.seed)")
+        raise BadArgument(
+            f"seed (and reset) must be callable, got {seed!r}; pass e.g. register_rng({name!r}, rng.seed)"
+        )
     if module is not None and (not isinstance(module, str) or not module):
         raise BadArgument(f"module must be a module's import name, got {module!r}; e.g. module='mylib'")
     label = getattr(seed, "__qualname__", None) or repr(seed)
@@ -211,7 +222,9 @@ class reproducible(contextlib.ContextDecorator):  # noqa: N801 - used like a fun
     True
     """
 
-    def __init__(self, seed: int | str | None = None, *, deterministic: bool = True, threads: int | None = None):
+    def __init__(
+        self, seed: int | str | None = None, *, deterministic: bool = True, threads: int | None = None
+    ):
         self.seed = seed
         self.deterministic = deterministic
         self.threads = threads

@@ -59,7 +59,9 @@ def validate_seed(seed: object, *, source: str = "seed") -> int:
         try:
             value = int(seed.__index__())
         except (TypeError, ValueError, RuntimeError):  # a float tensor, a tensor of many
-            raise BadSeed(f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42") from None
+            raise BadSeed(
+                f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42"
+            ) from None
     else:
         raise BadSeed(f"{source} must be an integer, got {seed!r} ({type(seed).__name__}); pass e.g. 42")
     if not 0 <= value <= SEED_MAX:
@@ -101,7 +103,9 @@ def _name_key(name: str) -> int:
 
     # blake2b, not hash(): hash() of a str changes with PYTHONHASHSEED, this must not.
     # surrogatepass: a name with a lone surrogate (from a filename, say) is still a name
-    return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+    )
 
 
 def _check_name(name: object) -> None:
@@ -109,7 +113,9 @@ def _check_name(name: object) -> None:
         raise TypeError(f"name must be a str, got {name!r}; use e.g. derive('dropout')")
 
 
-def seed_sequence(name: str | None = None, *, rank: int | None = None, seed: int | None = None) -> np.random.SeedSequence:
+def seed_sequence(
+    name: str | None = None, *, rank: int | None = None, seed: int | None = None
+) -> np.random.SeedSequence:
     """The :class:`numpy.random.SeedSequence` behind :func:`derive` and :func:`rng`."""
     import numpy as np
 

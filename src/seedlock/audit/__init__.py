@@ -15,8 +15,9 @@ _LAZY = {
     "ops": ["finish", "install", "install_from_env"],
     "records": ["ALTERNATIVES", "AuditRecord", "alternative_for", "explain", "record", "records", "write"],
 }
-__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submodules=["callsite", "ops", "records", "strict", "tf_ops"],
-                                                   submod_attrs=_LAZY)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__, submodules=["callsite", "ops", "records", "strict", "tf_ops"], submod_attrs=_LAZY
+)
 
 if TYPE_CHECKING:  # for type checkers; tests/test_layout.py keeps it equal to _LAZY
     from seedlock.audit.ops import finish, install, install_from_env

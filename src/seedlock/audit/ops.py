@@ -124,8 +124,12 @@ def _install_warning_capture() -> None:
     previous = warnings.showwarning
 
     def showwarning(
-        message: Warning | str, category: type[Warning], filename: str, lineno: int,
-        file: Any = None, line: str | None = None,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
     ) -> None:
         match = _TORCH_ALERT.match(str(message))
         if match is not None:

@@ -18,10 +18,18 @@ from seedlock.audit.callsite import display_path, function_of, user_frame
 # (framework, pattern searched in the op name, what to do instead). Torch names the kernel
 # ("max_unpooling2d_forward_out", "upsample_bilinear2d_backward_out_cuda"), hence patterns.
 ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
-    ("torch", r"^put_", "t.view(-1).index_put_((index,), source) is deterministic "
-     "(repeated indices make put_'s last write arbitrary); accumulate=True is deterministic on CPU"),
-    ("torch", r"max_unpool", "write the values with index_put_ on the flattened output, "
-     "deterministic under use_deterministic_algorithms"),
+    (
+        "torch",
+        r"^put_",
+        "t.view(-1).index_put_((index,), source) is deterministic "
+        "(repeated indices make put_'s last write arbitrary); accumulate=True is deterministic on CPU",
+    ),
+    (
+        "torch",
+        r"max_unpool",
+        "write the values with index_put_ on the flattened output, "
+        "deterministic under use_deterministic_algorithms",
+    ),
     ("torch", r"adaptive_avg_pool", "nn.AvgPool2d/3d with kernel_size = stride = input size // output size"),
     ("torch", r"adaptive_max_pool|fractional_max_pool", "nn.MaxPool2d/3d with a fixed kernel"),
     ("torch", r"upsample|interpolate", "interpolate(mode='nearest'), or nn.ConvTranspose2d"),
@@ -32,17 +40,24 @@ ALTERNATIVES: tuple[tuple[str, str, str], ...] = (
     ("torch", r"histc", "torch.histc on a CPU tensor"),
     ("torch", r"bincount", "torch.zeros(n).index_put_((x,), weights, accumulate=True)"),
     ("tensorflow", r"^Timestamp$", "time.time() in Python, outside the graph"),
-    ("tensorflow", r"^(Random|TruncatedNormal|Multinomial|ParameterizedTruncatedNormal)",
-     "give the op a seed: tf.random.* after tf.random.set_seed (seedlock does this), or "
-     "tf.random.stateless_*(..., seed=[seedlock.derive('name'), 0])"),
-    ("tensorflow", r"SampleDistortedBoundingBox", "pass seed=seedlock.derive('crop'), or use "
-     "tf.image.stateless_sample_distorted_bounding_box"),
+    (
+        "tensorflow",
+        r"^(Random|TruncatedNormal|Multinomial|ParameterizedTruncatedNormal)",
+        "give the op a seed: tf.random.* after tf.random.set_seed (seedlock does this), or "
+        "tf.random.stateless_*(..., seed=[seedlock.derive('name'), 0])",
+    ),
+    (
+        "tensorflow",
+        r"SampleDistortedBoundingBox",
+        "pass seed=seedlock.derive('crop'), or use tf.image.stateless_sample_distorted_bounding_box",
+    ),
     ("tensorflow", r"^Fractional(Max|Avg)Pool", "pass seed=seedlock.derive('pool')"),
     ("tensorflow", r"from_non_deterministic_state", "tf.random.Generator.from_seed(seedlock.derive('name'))"),
     ("tensorflow", r"Segment(Sum|Mean|Prod|Max|Min)", "run it on the CPU (with tf.device('/CPU:0'))"),
     ("tensorflow", r"SparseTensorDenseMatMul", "tf.sparse.to_dense(a) @ b"),
     ("tensorflow", r"Bincount", "tf.reduce_sum(tf.one_hot(x, n), axis=0)"),
 )
+
 
 @dataclass
 class AuditRecord:
@@ -77,6 +92,7 @@ def alternative_for(framework: str, op: str) -> str | None:
 lock = threading.RLock()  # also held by ops.install: one lock for the records and the patching
 _records: dict[tuple[str, str, str, str, int], AuditRecord] = {}
 
+
 def record(framework: str, op: str, device: str, message: str, frame: FrameType | None) -> AuditRecord:
     """Count one run of ``op``; the location is the first frame of user code from ``frame`` out.
 
@@ -94,9 +110,16 @@ def record(framework: str, op: str, device: str, message: str, frame: FrameType 
         rec = _records.get(key)
         if rec is None:
             rec = AuditRecord(
-                framework, op, device, filename, display_path(filename), lineno,
-                function_of(where) if where is not None else "?", 0,
-                alternative_for(framework, op), " ".join(message.split())[:300],
+                framework,
+                op,
+                device,
+                filename,
+                display_path(filename),
+                lineno,
+                function_of(where) if where is not None else "?",
+                0,
+                alternative_for(framework, op),
+                " ".join(message.split())[:300],
             )
             _records[key] = rec
         rec.count += 1

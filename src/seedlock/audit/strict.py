@@ -249,8 +249,11 @@ def _patch_torch(torch: ModuleType) -> None:
         return issubclass(sub, base)
 
     # type(base) is torch's OpaqueBaseMeta: a metaclass must derive from its base's.
-    meta = type("_StrictGeneratorMeta", (type(base),), {"__instancecheck__": instancecheck,
-                                                         "__subclasscheck__": subclasscheck})
+    meta = type(
+        "_StrictGeneratorMeta",
+        (type(base),),
+        {"__instancecheck__": instancecheck, "__subclasscheck__": subclasscheck},
+    )
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         self._seedlock_site = None

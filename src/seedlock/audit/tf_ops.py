@@ -91,8 +91,11 @@ def _patch_ops(ops: ModuleType) -> None:
 
     def raise_from_not_ok_status(e: Any, name: Any) -> None:
         caller = str(sys._getframe(1).f_globals.get("__name__", ""))
-        if caller.startswith("tensorflow.") and caller.rsplit(".", 1)[-1].startswith("gen_") \
-                and REFUSAL.search(str(getattr(e, "message", ""))):
+        if (
+            caller.startswith("tensorflow.")
+            and caller.rsplit(".", 1)[-1].startswith("gen_")
+            and REFUSAL.search(str(getattr(e, "message", "")))
+        ):
             return None
         original(e, name)
 
@@ -135,6 +138,7 @@ def _has_function(ctx: Any, op: str) -> bool:
 
 def _rerun_refused(fn: Callable[..., Any], op: str) -> Callable[..., Any]:
     """``fn`` refuses in Python, before running anything: safe to record and call again."""
+
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:

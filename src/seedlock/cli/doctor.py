@@ -15,14 +15,20 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-@click.command(epilog="Examples:\n\n\b\n  seedlock doctor                    # audit this environment\n"
-               "  seedlock doctor train.py src/      # scan files and directories\n"
-               "  seedlock doctor --sarif src/ > seedlock.sarif")
+@click.command(
+    epilog="Examples:\n\n\b\n  seedlock doctor                    # audit this environment\n"
+    "  seedlock doctor train.py src/      # scan files and directories\n"
+    "  seedlock doctor --sarif src/ > seedlock.sarif"
+)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the audit, or a list of findings.")
 @click.option("--sarif", is_flag=True, help="Print SARIF 2.1.0, for code-scanning tools.")
-@click.option("--env/--no-env", "env", default=None,
-              help="Include the environment audit (default: the full audit without PATHS, a one-line summary with them).")
+@click.option(
+    "--env/--no-env",
+    "env",
+    default=None,
+    help="Include the environment audit (default: the full audit without PATHS, a one-line summary with them).",
+)
 def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None) -> None:
     """Audit the environment, or scan PATHS (files, directories) for sources of nondeterminism.
 
@@ -37,10 +43,14 @@ def doctor(paths: tuple[str, ...], as_json: bool, sarif: bool, env: bool | None)
     if as_json and sarif:
         raise SeedlockError("--json and --sarif are exclusive; pick one")
     if not paths and env is False:
-        raise SeedlockError("nothing to check with --no-env and no PATHS; pass files or directories to scan, or drop --no-env")
+        raise SeedlockError(
+            "nothing to check with --no-env and no PATHS; pass files or directories to scan, or drop --no-env"
+        )
     files = static.iter_files(paths)  # bad paths fail here, before the (slower) audit
     if paths and not files:  # "no problems found in 0 file(s)" read as a clean bill
-        raise SeedlockError(f"no Python files in {', '.join(map(repr, paths))}; pass .py files, or directories that hold them")
+        raise SeedlockError(
+            f"no Python files in {', '.join(map(repr, paths))}; pass .py files, or directories that hold them"
+        )
     findings = [f for file in files for f in static.scan_file(file)]
     # Default: audit without PATHS; with PATHS only in text mode (a summary line), JSON/SARIF stay pure.
     audit = env if env is not None else (not paths or not (as_json or sarif))

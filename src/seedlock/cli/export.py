@@ -13,15 +13,31 @@ def export() -> None:
     """Export an experiment of the store to another tool."""
 
 
-@export.command(epilog="Examples: seedlock export mlflow baseline; "
-                       "seedlock export mlflow baseline --tracking-uri http://localhost:5000")
+@export.command(
+    epilog="Examples: seedlock export mlflow baseline; "
+    "seedlock export mlflow baseline --tracking-uri http://localhost:5000"
+)
 @click.argument("experiment")
-@click.option("--tracking-uri", metavar="URI", default=None,
-              help="MLflow tracking URI. Default: sqlite:///.seedlock/mlflow.db (artifacts in .seedlock/mlartifacts).")
-@click.option("--mlflow-experiment", metavar="NAME", default=None,
-              help="MLflow experiment to write into. Default: EXPERIMENT's name.")
-@click.option("--store", "store_path", metavar="PATH", default=str(DEFAULT_STORE), show_default=True,
-              help="The store `seedlock repeat` writes to.")
+@click.option(
+    "--tracking-uri",
+    metavar="URI",
+    default=None,
+    help="MLflow tracking URI. Default: sqlite:///.seedlock/mlflow.db (artifacts in .seedlock/mlartifacts).",
+)
+@click.option(
+    "--mlflow-experiment",
+    metavar="NAME",
+    default=None,
+    help="MLflow experiment to write into. Default: EXPERIMENT's name.",
+)
+@click.option(
+    "--store",
+    "store_path",
+    metavar="PATH",
+    default=str(DEFAULT_STORE),
+    show_default=True,
+    help="The store `seedlock repeat` writes to.",
+)
 def mlflow(experiment: str, tracking_uri: str | None, mlflow_experiment: str | None, store_path: str) -> None:
     """Write EXPERIMENT to MLflow: a parent run with the statistics over seeds and the report's
     plots, and a child run per seed with its params, metric curves, fingerprint and manifest."""

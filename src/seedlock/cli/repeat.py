@@ -20,8 +20,21 @@ from seedlock.errors import SeedlockError
 from seedlock.repeat.store import DEFAULT_STORE
 from seedlock.seeds import validate_seed
 
-TAKES_VALUE = ("--seeds", "--seed-list", "--name", "--metric", "-M", "--workers", "-j", "--timeout", "--executor",
-               "--address", "--store", "--until-ci", "--max-seeds")
+TAKES_VALUE = (
+    "--seeds",
+    "--seed-list",
+    "--name",
+    "--metric",
+    "-M",
+    "--workers",
+    "-j",
+    "--timeout",
+    "--executor",
+    "--address",
+    "--store",
+    "--until-ci",
+    "--max-seeds",
+)
 FLAGS = ("--retry-failed", "--no-fork", "--mlflow")  # --mlflow takes its URI as --mlflow=URI
 SHORT = ("-j", "-M")
 DEFAULT_MAX_SEEDS = 100
@@ -65,8 +78,10 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 class RepeatCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if any(a in ("-h", "--help") for a in args[: next((i for i, a in enumerate(args) if not a.startswith("-")),
-                                                          len(args))]):
+        if any(
+            a in ("-h", "--help")
+            for a in args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+        ):
             return super().parse_args(ctx, args)
         ours, theirs = split_args(args)
         ctx.meta["seedlock.script_args"] = theirs
@@ -84,18 +99,27 @@ def _seed_list(text: str) -> list[int]:
 
 def _positive(value: float | None, option: str, example: str) -> None:
     if value is not None and not (value > 0 and math.isfinite(value)):  # click's float takes nan and inf
-        raise SeedlockError(f"{option} must be positive and finite, got {value:g}; pass e.g. {option} {example}")
+        raise SeedlockError(
+            f"{option} must be positive and finite, got {value:g}; pass e.g. {option} {example}"
+        )
 
 
 def _count(value: int | None, option: str, least: int, example: str) -> None:
     if value is not None and value < least:
         raise SeedlockError(f"{option} must be at least {least}, got {value}; pass e.g. {option} {example}")
     if value is not None and value > MAX_SEEDS:
-        raise SeedlockError(f"{option} must be at most {MAX_SEEDS}, got {value}; pass e.g. {option} {example}")
+        raise SeedlockError(
+            f"{option} must be at most {MAX_SEEDS}, got {value}; pass e.g. {option} {example}"
+        )
 
 
-def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None, max_seeds: int | None,
-               metrics: tuple[str, ...]) -> tuple[list[int], int]:
+def plan_seeds(
+    seeds: int | None,
+    seed_list: str | None,
+    until_ci: float | None,
+    max_seeds: int | None,
+    metrics: tuple[str, ...],
+) -> tuple[list[int], int]:
     """The seeds to run, in order, and (for --until-ci) how many must finish ok before stopping."""
     _count(seeds, "--seeds", 1, "10")
     listed = _seed_list(seed_list) if seed_list is not None else None
@@ -117,33 +141,89 @@ def plan_seeds(seeds: int | None, seed_list: str | None, until_ci: float | None,
     return pool, max(2, seeds or MIN_SEEDS)
 
 
-@click.command(cls=RepeatCommand,
-               epilog="Example: seedlock repeat train.py --epochs 3 --seeds 10 --metric val_acc")
-@click.option("--seeds", type=int, metavar="N", help="Run seeds 0..N-1 (with --until-ci: at least N, default 5).")
+@click.command(
+    cls=RepeatCommand, epilog="Example: seedlock repeat train.py --epochs 3 --seeds 10 --metric val_acc"
+)
+@click.option(
+    "--seeds", type=int, metavar="N", help="Run seeds 0..N-1 (with --until-ci: at least N, default 5)."
+)
 @click.option("--seed-list", metavar="S,S,...", help="Run these seeds instead, e.g. 1,5,9.")
-@click.option("--name", metavar="EXP", help="Experiment name. Default: the script's stem (+ a hash of its args).")
-@click.option("--metric", "-M", "metrics", multiple=True, metavar="NAME",
-              help="A metric to summarise at the end; it must be reported (repeat for more).")
+@click.option(
+    "--name", metavar="EXP", help="Experiment name. Default: the script's stem (+ a hash of its args)."
+)
+@click.option(
+    "--metric",
+    "-M",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="A metric to summarise at the end; it must be reported (repeat for more).",
+)
 @click.option("--workers", "-j", type=int, metavar="W", help="Trials at once. Default: one per CPU core.")
-@click.option("--timeout", type=float, metavar="S", help="Kill a trial after S seconds (recorded as timeout).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run trials here, or as Ray tasks.")
-@click.option("--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray.init(address=...)).")
-@click.option("--store", "store_path", metavar="PATH", default=str(DEFAULT_STORE), show_default=True,
-              help="The store file.")
+@click.option(
+    "--timeout", type=float, metavar="S", help="Kill a trial after S seconds (recorded as timeout)."
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run trials here, or as Ray tasks.",
+)
+@click.option(
+    "--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray.init(address=...))."
+)
+@click.option(
+    "--store",
+    "store_path",
+    metavar="PATH",
+    default=str(DEFAULT_STORE),
+    show_default=True,
+    help="The store file.",
+)
 @click.option("--retry-failed", is_flag=True, help="Rerun seeds that failed, timed out or were killed.")
-@click.option("--until-ci", type=float, metavar="WIDTH",
-              help="Add seeds until the 95% CI half-width of each --metric is at most WIDTH.")
-@click.option("--max-seeds", type=int, metavar="K", help=f"With --until-ci: stop after K seeds (default {DEFAULT_MAX_SEEDS}).")
+@click.option(
+    "--until-ci",
+    type=float,
+    metavar="WIDTH",
+    help="Add seeds until the 95% CI half-width of each --metric is at most WIDTH.",
+)
+@click.option(
+    "--max-seeds",
+    type=int,
+    metavar="K",
+    help=f"With --until-ci: stop after K seeds (default {DEFAULT_MAX_SEEDS}).",
+)
 @click.option("--no-fork", is_flag=True, help="A fresh interpreter per trial, not the fork-server.")
-@click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[=URI]",
-              help="Then export to MLflow: one run per trial under a parent run (default: sqlite .seedlock/mlflow.db).")
+@click.option(
+    "--mlflow",
+    "mlflow_uri",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[=URI]",
+    help="Then export to MLflow: one run per trial under a parent run (default: sqlite .seedlock/mlflow.db).",
+)
 @click.argument("script", metavar="SCRIPT [ARGS]...")
 @click.pass_context
-def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: str | None, metrics: tuple[str, ...],
-           workers: int | None, timeout: float | None, executor: str, address: str | None, store_path: str,
-           retry_failed: bool, until_ci: float | None, max_seeds: int | None, no_fork: bool, mlflow_uri: str | None,
-           script: str) -> None:
+def repeat(
+    ctx: click.Context,
+    seeds: int | None,
+    seed_list: str | None,
+    name: str | None,
+    metrics: tuple[str, ...],
+    workers: int | None,
+    timeout: float | None,
+    executor: str,
+    address: str | None,
+    store_path: str,
+    retry_failed: bool,
+    until_ci: float | None,
+    max_seeds: int | None,
+    no_fork: bool,
+    mlflow_uri: str | None,
+    script: str,
+) -> None:
     """Run SCRIPT [ARGS...] once per seed, as `seedlock run --seed S` would, keeping every result.
 
     Each trial's metrics (Keras History, seedlock.log_metric(), JSON lines on stdout), exit
@@ -166,10 +246,22 @@ def repeat(ctx: click.Context, seeds: int | None, seed_list: str | None, name: s
     from seedlock.repeat.run import Options
     from seedlock.repeat.run import repeat as run_repeat
 
-    opts = Options(script=script, args=list(ctx.meta.get("seedlock.script_args", [])), seeds=plan, store=store_path,
-                   name=name, metrics=list(dict.fromkeys(metrics)), workers=workers, timeout=timeout,
-                   executor=executor, address=address, retry_failed=retry_failed, until_ci=until_ci,
-                   min_seeds=min_seeds, fork=not no_fork)
+    opts = Options(
+        script=script,
+        args=list(ctx.meta.get("seedlock.script_args", [])),
+        seeds=plan,
+        store=store_path,
+        name=name,
+        metrics=list(dict.fromkeys(metrics)),
+        workers=workers,
+        timeout=timeout,
+        executor=executor,
+        address=address,
+        retry_failed=retry_failed,
+        until_ci=until_ci,
+        min_seeds=min_seeds,
+        fork=not no_fork,
+    )
     code = run_repeat(opts)
     if mlflow_uri is not None:
         from seedlock.integrations.mlflow import export

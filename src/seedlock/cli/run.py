@@ -24,7 +24,9 @@ class LauncherCommand(click.Command):
             if arg in MODULE_FLAGS and i + 1 < len(args):
                 args = [*args[: i + 2], "--", *args[i + 2 :]]
                 break
-            if arg.startswith("--module=") or (arg.startswith("-m") and len(arg) > 2 and not arg.startswith("--")):
+            if arg.startswith("--module=") or (
+                arg.startswith("-m") and len(arg) > 2 and not arg.startswith("--")
+            ):
                 args = [*args[: i + 1], "--", *args[i + 1 :]]
                 break
             if arg == "--" or not arg.startswith("-"):

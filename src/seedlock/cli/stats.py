@@ -22,11 +22,21 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 store_option = click.option(
-    "--store", "store_path", metavar="PATH", default=str(DEFAULT_STORE), show_default=True,
+    "--store",
+    "store_path",
+    metavar="PATH",
+    default=str(DEFAULT_STORE),
+    show_default=True,
     help="The store `seedlock repeat` writes to.",
 )
-metric_option = click.option("--metric", "-M", "metrics", metavar="M", multiple=True,
-                              help="Only this metric (repeat for more). Default: every metric.")
+metric_option = click.option(
+    "--metric",
+    "-M",
+    "metrics",
+    metavar="M",
+    multiple=True,
+    help="Only this metric (repeat for more). Default: every metric.",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -68,13 +78,20 @@ def _pick_metrics(store: Store, exps: Sequence[Experiment], wanted: Sequence[str
     for x, names in zip(exps, per_exp, strict=True):
         if not names:
             ended = {t.status for t in store.trials(x)}
-            why = ("it has no trials" if not ended else "its ok trials reported no metric" if "ok" in ended
-                   else f"no trial finished ok: {', '.join(sorted(ended))}")
+            why = (
+                "it has no trials"
+                if not ended
+                else "its ok trials reported no metric"
+                if "ok" in ended
+                else f"no trial finished ok: {', '.join(sorted(ended))}"
+            )
             raise SeedlockError(f"nothing to summarise for {x.name!r} ({why}); see `seedlock runs {x.name}`")
         for m in wanted:
             if m not in names:
-                raise SeedlockError(f"no ok trial of {x.name!r} reported metric {m!r}; metrics there: "
-                                    f"{', '.join(repr(n) for n in sorted(names))}")
+                raise SeedlockError(
+                    f"no ok trial of {x.name!r} reported metric {m!r}; metrics there: "
+                    f"{', '.join(repr(n) for n in sorted(names))}"
+                )
     if not wanted and not common:
         listed = "; ".join(f"{x.name!r}: {', '.join(sorted(n))}" for x, n in zip(exps, per_exp, strict=True))
         raise SeedlockError(f"the experiments share no metric, so there is nothing to compare ({listed})")
@@ -107,15 +124,28 @@ def runs(experiment: str | None, store_path: str) -> None:
             for r in listing:
                 bad = r.total - r.counts.get("ok", 0) - r.counts.get("running", 0)
                 command = " ".join([r.experiment.script or "?", *r.experiment.args])
-                table.add_row(r.experiment.name, str(r.counts.get("ok", 0)), str(bad), str(r.counts.get("running", 0)),
-                              str(r.total), r.experiment.created[:19], command)
+                table.add_row(
+                    r.experiment.name,
+                    str(r.counts.get("ok", 0)),
+                    str(bad),
+                    str(r.counts.get("running", 0)),
+                    str(r.total),
+                    r.experiment.created[:19],
+                    command,
+                )
             console.print(table)
             return
         trials = store.trials(store.experiment(experiment, create=False))
         table = Table("seed", "status", "exit", "duration (s)", "fingerprint", "reason", title=experiment)
         for t in trials:
-            table.add_row(str(t.seed), t.status, "" if t.exit_code is None else str(t.exit_code),
-                          fmt(t.duration_s, 3), (t.fingerprint or "")[:16], t.reason or "")
+            table.add_row(
+                str(t.seed),
+                t.status,
+                "" if t.exit_code is None else str(t.exit_code),
+                fmt(t.duration_s, 3),
+                (t.fingerprint or "")[:16],
+                t.reason or "",
+            )
         console.print(table)
         if not trials:
             click.echo(f"{experiment!r} has no trials yet")
@@ -132,8 +162,10 @@ def _excluded_line(store: Store, exp: Experiment) -> tuple[str, list[int]]:
     how = ", ".join(f"{n} {s}" for s, n in sorted(kinds.items()))
     seeds = [t.seed for t in out]
     shown = ", ".join(map(str, seeds[:10])) + (", ..." if len(seeds) > 10 else "")
-    return (f"{exp.name}: {len(trials) - len(out)} ok trials; {len(out)} did not finish ok ({how}) "
-            f"and are excluded: seeds {shown}"), seeds
+    return (
+        f"{exp.name}: {len(trials) - len(out)} ok trials; {len(out)} did not finish ok ({how}) "
+        f"and are excluded: seeds {shown}"
+    ), seeds
 
 
 @click.command(epilog="Example: seedlock stats baseline --metric val_acc")
@@ -160,15 +192,32 @@ def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: b
         except SeedlockError as exc:
             raise SeedlockError(f"metric {m!r} of {experiment!r}: {exc}") from None
     if as_json:
-        _print_json({"experiment": experiment, "store": store_path, "excluded_seeds": excluded,
-                     "metrics": {m: s.to_dict() for m, s in summaries.items()}})
+        _print_json(
+            {
+                "experiment": experiment,
+                "store": store_path,
+                "excluded_seeds": excluded,
+                "metrics": {m: s.to_dict() for m, s in summaries.items()},
+            }
+        )
     else:
         click.echo(line)
-        table = Table("metric", "n", "mean", "95% CI (t)", "SD", "median", "95% CI", "IQM", "95% CI", "min .. max")
+        table = Table(
+            "metric", "n", "mean", "95% CI (t)", "SD", "median", "95% CI", "IQM", "95% CI", "min .. max"
+        )
         for m, s in summaries.items():
-            table.add_row(m, str(s.n), fmt(s.mean), _ci(s.mean_ci.low, s.mean_ci.high), fmt(s.sd), fmt(s.median),
-                          _ci(s.median_ci.low, s.median_ci.high), fmt(s.iqm), _ci(s.iqm_ci.low, s.iqm_ci.high),
-                          f"{fmt(s.min)} .. {fmt(s.max)}")
+            table.add_row(
+                m,
+                str(s.n),
+                fmt(s.mean),
+                _ci(s.mean_ci.low, s.mean_ci.high),
+                fmt(s.sd),
+                fmt(s.median),
+                _ci(s.median_ci.low, s.median_ci.high),
+                fmt(s.iqm),
+                _ci(s.iqm_ci.low, s.iqm_ci.high),
+                f"{fmt(s.min)} .. {fmt(s.max)}",
+            )
         _console().print(table)
     for m, s in summaries.items():
         for w in s.warnings:
@@ -179,12 +228,21 @@ def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: b
 @click.argument("experiment_a")
 @click.argument("experiment_b")
 @metric_option
-@click.option("--paired/--unpaired", default=None,
-              help="Pair trials by seed. Default: paired when both ran the same seeds.")
+@click.option(
+    "--paired/--unpaired",
+    default=None,
+    help="Pair trials by seed. Default: paired when both ran the same seeds.",
+)
 @store_option
 @json_option
-def compare(experiment_a: str, experiment_b: str, metrics: tuple[str, ...], paired: bool | None,
-            store_path: str, as_json: bool) -> None:
+def compare(
+    experiment_a: str,
+    experiment_b: str,
+    metrics: tuple[str, ...],
+    paired: bool | None,
+    store_path: str,
+    as_json: bool,
+) -> None:
     """Compare each metric of EXPERIMENT_A with EXPERIMENT_B: the difference of means with its CI,
     t, rank and permutation tests (p-values Holm-adjusted across metrics), P(A>B), Hedges' g."""
     with _open(store_path) as store:
@@ -198,20 +256,36 @@ def compare(experiment_a: str, experiment_b: str, metrics: tuple[str, ...], pair
 
     results = compare_many(va, vb, paired=paired, names=(experiment_a, experiment_b))
     if as_json:
-        _print_json({"a": experiment_a, "b": experiment_b, "store": store_path,
-                     "metrics": {m: c.to_dict() for m, c in results.items()}})
+        _print_json(
+            {
+                "a": experiment_a,
+                "b": experiment_b,
+                "store": store_path,
+                "metrics": {m: c.to_dict() for m, c in results.items()},
+            }
+        )
         return
     console = _console()
     for m, c in results.items():
-        table = Table("", "value", title=f"{m}: {experiment_a} vs {experiment_b} "
-                      f"({'paired by seed' if c.paired else 'unpaired'}, n = {c.n_a} / {c.n_b})")
+        table = Table(
+            "",
+            "value",
+            title=f"{m}: {experiment_a} vs {experiment_b} "
+            f"({'paired by seed' if c.paired else 'unpaired'}, n = {c.n_a} / {c.n_b})",
+        )
         rows = [
             ("mean A / mean B", f"{fmt(c.mean_a)} / {fmt(c.mean_b)}"),
-            ("difference A - B", f"{fmt(c.diff)}  95% CI {_ci(c.diff_ci.low, c.diff_ci.high)} ({c.diff_ci.method})"),
+            (
+                "difference A - B",
+                f"{fmt(c.diff)}  95% CI {_ci(c.diff_ci.low, c.diff_ci.high)} ({c.diff_ci.method})",
+            ),
             (f"{c.t_test} test", f"p = {fmt(c.t_p, 3)}  (Holm {fmt(c.t_p_holm, 3)})"),
             (c.rank_test, f"p = {fmt(c.rank_p, 3)}  (Holm {fmt(c.rank_p_holm, 3)})"),
-            ("permutation test", f"p = {fmt(c.perm_p, 3)}  (Holm {fmt(c.perm_p_holm, 3)})"
-             + ("" if c.perm_exact else ", sampled")),
+            (
+                "permutation test",
+                f"p = {fmt(c.perm_p, 3)}  (Holm {fmt(c.perm_p_holm, 3)})"
+                + ("" if c.perm_exact else ", sampled"),
+            ),
             ("P(A > B)", f"{fmt(c.p_gt, 3)}  95% CI {_ci(c.p_gt_ci.low, c.p_gt_ci.high)}"),
             ("Hedges' g", fmt(c.hedges_g, 3)),
         ]
@@ -224,16 +298,31 @@ def compare(experiment_a: str, experiment_b: str, metrics: tuple[str, ...], pair
             click.echo(f"seedlock: warning: {m}: {w}", err=True)
 
 
-@click.command(epilog="Examples: seedlock power; seedlock power --p-gt 0.7; seedlock power --delta 0.01 --sd 0.02")
+@click.command(
+    epilog="Examples: seedlock power; seedlock power --p-gt 0.7; seedlock power --delta 0.01 --sd 0.02"
+)
 @click.option("--p-gt", type=float, metavar="P", help="P(A > B) to detect, rank test (default 0.75).")
 @click.option("--delta", type=float, metavar="D", help="Difference of means to detect, t-test (needs --sd).")
-@click.option("--sd", type=float, metavar="S", help="SD of the metric across seeds, from a pilot (`seedlock stats`).")
+@click.option(
+    "--sd", type=float, metavar="S", help="SD of the metric across seeds, from a pilot (`seedlock stats`)."
+)
 @click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level.")
-@click.option("--power", "power_", type=float, metavar="POWER",
-              help="Chance to detect the effect if it is there (default 0.95 for --p-gt, 0.8 for --delta).")
+@click.option(
+    "--power",
+    "power_",
+    type=float,
+    metavar="POWER",
+    help="Chance to detect the effect if it is there (default 0.95 for --p-gt, 0.8 for --delta).",
+)
 @json_option
-def power(p_gt: float | None, delta: float | None, sd: float | None, alpha: float, power_: float | None,
-          as_json: bool) -> None:
+def power(
+    p_gt: float | None,
+    delta: float | None,
+    sd: float | None,
+    alpha: float,
+    power_: float | None,
+    as_json: bool,
+) -> None:
     """How many seeds per experiment: for a rank test to detect P(A > B) = P (Noether's formula),
     or with --delta and --sd, for a t-test to detect a difference D of means."""
     from seedlock.repeat.power import noether_n, t_test_n, t_test_power
@@ -242,23 +331,43 @@ def power(p_gt: float | None, delta: float | None, sd: float | None, alpha: floa
         if p_gt is not None:
             raise click.UsageError("pass --p-gt, or --delta with --sd, not both")
         if delta is None or sd is None:
-            raise click.UsageError("--delta and --sd go together: the difference to detect and the SD across seeds")
+            raise click.UsageError(
+                "--delta and --sd go together: the difference to detect and the SD across seeds"
+            )
         pw = 0.8 if power_ is None else power_
         n = t_test_n(delta, sd, alpha, pw)
-        result = {"test": "two-sample t, two-sided", "delta": delta, "sd": sd, "cohens_d": abs(delta) / sd,
-                  "alpha": alpha, "power": pw, "per_experiment": n, "achieved_power": t_test_power(n, delta, sd, alpha)}
-        text = (f"{n} seeds per experiment ({2 * n} in all) to detect a difference of {delta} in means "
-                f"(SD {sd}, Cohen's d {abs(delta) / sd:.3g}) with a two-sided t-test at alpha {alpha} "
-                f"with {pw:.0%} power (exact: noncentral t; achieved {result['achieved_power']:.3f}).")
+        result = {
+            "test": "two-sample t, two-sided",
+            "delta": delta,
+            "sd": sd,
+            "cohens_d": abs(delta) / sd,
+            "alpha": alpha,
+            "power": pw,
+            "per_experiment": n,
+            "achieved_power": t_test_power(n, delta, sd, alpha),
+        }
+        text = (
+            f"{n} seeds per experiment ({2 * n} in all) to detect a difference of {delta} in means "
+            f"(SD {sd}, Cohen's d {abs(delta) / sd:.3g}) with a two-sided t-test at alpha {alpha} "
+            f"with {pw:.0%} power (exact: noncentral t; achieved {result['achieved_power']:.3f})."
+        )
     else:
         p = 0.75 if p_gt is None else p_gt
         pw = 0.95 if power_ is None else power_
         one, two = noether_n(p, alpha, pw), noether_n(p, alpha, pw, two_sided=True)
-        result = {"test": "Mann-Whitney (Noether 1987)", "p_gt": p, "alpha": alpha, "power": pw,
-                  "per_experiment_one_sided": one, "per_experiment_two_sided": two}
-        text = (f"{one} seeds per experiment ({2 * one} in all) to detect P(A > B) = {p} with a one-sided rank test "
-                f"(is A better?) at alpha {alpha} with {pw:.0%} power;\n{two} per experiment ({2 * two} in all) "
-                "for the two-sided tests `seedlock compare` runs (do A and B differ?). Noether (1987).")
+        result = {
+            "test": "Mann-Whitney (Noether 1987)",
+            "p_gt": p,
+            "alpha": alpha,
+            "power": pw,
+            "per_experiment_one_sided": one,
+            "per_experiment_two_sided": two,
+        }
+        text = (
+            f"{one} seeds per experiment ({2 * one} in all) to detect P(A > B) = {p} with a one-sided rank test "
+            f"(is A better?) at alpha {alpha} with {pw:.0%} power;\n{two} per experiment ({2 * two} in all) "
+            "for the two-sided tests `seedlock compare` runs (do A and B differ?). Noether (1987)."
+        )
     if as_json:
         _print_json(result)
     else:
@@ -268,7 +377,9 @@ def power(p_gt: float | None, delta: float | None, sd: float | None, alpha: floa
 @click.command(epilog="Example: seedlock report baseline wider --html report.html")
 @click.argument("experiments", nargs=-1, required=True)
 @metric_option
-@click.option("--html", "out", metavar="OUT", default="report.html", show_default=True, help="The HTML file to write.")
+@click.option(
+    "--html", "out", metavar="OUT", default="report.html", show_default=True, help="The HTML file to write."
+)
 @store_option
 def report(experiments: tuple[str, ...], metrics: tuple[str, ...], out: str, store_path: str) -> None:
     """Write one self-contained HTML report of EXPERIMENTS: summaries, plots, trials, a manifest,

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from seedlock.verify.causes import Cause
     from seedlock.verify.check import RunDivergence
 
-LIMITS = ("{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
-          "more runs: --runs N. Bitwise equality holds for this machine, these library versions and this seed.")
+LIMITS = (
+    "{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
+    "more runs: --runs N. Bitwise equality holds for this machine, these library versions and this seed."
+)
 
 
 def _say(line: str = "") -> None:
@@ -33,16 +35,20 @@ def describe_divergence(div: RunDivergence) -> list[str]:
     layer = div.layer
     if layer:
         if (found is None or found.max_abs is None) and layer.get("max_abs") is not None:
-            lines.append(f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}, "
-                         f"{layer['max_ulp']} ULP (from the localising reruns)")
+            lines.append(
+                f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}, "
+                f"{layer['max_ulp']} ULP (from the localising reruns)"
+            )
         lines.append(f"  {layer.get('message')}")
     return lines
 
 
 def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     if not causes:
-        return ["  no static finding, audit record or environment difference explains it; try `seedlock run --audit`,"
-                " and `seedlock doctor SCRIPT` for the code it imports"]
+        return [
+            "  no static finding, audit record or environment difference explains it; try `seedlock run --audit`,"
+            " and `seedlock doctor SCRIPT` for the code it imports"
+        ]
     out = []
     for i, c in enumerate(causes[:limit], 1):
         where = f"{c.location}: " if c.location else ""
@@ -59,22 +65,50 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     context_settings={"allow_interspersed_args": False},
     epilog="Example: seedlock check --runs 3 train.py --epochs 2",
 )
-@click.option("--runs", default=2, show_default=True, type=int, help="Fresh processes to compare (at least 2).")
+@click.option(
+    "--runs", default=2, show_default=True, type=int, help="Fresh processes to compare (at least 2)."
+)
 @click.option("--seed", metavar="N", help="Master seed. Default: $SEEDLOCK_SEED, else 0.")
 @click.option("--granularity", default="epoch", show_default=True, help="Trace every epoch or every batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--plain", is_flag=True, help="Run without seedlock's seeding: what the script does on its own.")
-@click.option("--ignore-stdout", metavar="REGEX", help="Blank out matches in stdout lines (e.g. wall-clock times).")
-@click.option("--strict", is_flag=True, help="Derive unseeded RNGs (default_rng() etc.) from the master seed.")
+@click.option(
+    "--plain", is_flag=True, help="Run without seedlock's seeding: what the script does on its own."
+)
+@click.option(
+    "--ignore-stdout", metavar="REGEX", help="Blank out matches in stdout lines (e.g. wall-clock times)."
+)
+@click.option(
+    "--strict", is_flag=True, help="Derive unseeded RNGs (default_rng() etc.) from the master seed."
+)
 @click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on them.")
-@click.option("--timeout", type=float, metavar="S", help="Kill a run after S seconds (a crash, not a verdict).")
-@click.option("--workdir", type=click.Path(file_okay=False), help="Keep traces and logs here (default .seedlock/check/…).")
-@click.option("--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs.")
+@click.option(
+    "--timeout", type=float, metavar="S", help="Kill a run after S seconds (a crash, not a verdict)."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    help="Keep traces and logs here (default .seedlock/check/…).",
+)
+@click.option(
+    "--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs."
+)
 @click.option("-m", "module", metavar="MODULE", help="Check a module, as `python -m MODULE`.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: bool, ignore_stdout: str | None,
-          strict: bool, audit: bool, timeout: float | None, workdir: str | None, no_localize: bool,
-          module: str | None, target: tuple[str, ...]) -> None:
+def check(
+    runs: int,
+    seed: str | None,
+    granularity: str,
+    as_json: bool,
+    plain: bool,
+    ignore_stdout: str | None,
+    strict: bool,
+    audit: bool,
+    timeout: float | None,
+    workdir: str | None,
+    no_localize: bool,
+    module: str | None,
+    target: tuple[str, ...],
+) -> None:
     """Run SCRIPT [ARGS...] in fresh processes and say whether it is bitwise reproducible.
 
     Exit code 0: REPRODUCIBLE (steps, tensors and stdout equal in every run); 1: NOT
@@ -99,17 +133,29 @@ def check(runs: int, seed: str | None, granularity: str, as_json: bool, plain: b
         tgt = Target(target[0], list(target[1:]))
     else:
         tgt = Target(module, list(target), module=True)
-    result = run_check(tgt, runs=runs, seed=value, granularity=granularity, plain=plain, ignore_stdout=ignore_stdout,
-                       workdir=Path(workdir) if workdir else None, timeout=timeout, localize=not no_localize,
-                       strict=strict, audit=audit)
+    result = run_check(
+        tgt,
+        runs=runs,
+        seed=value,
+        granularity=granularity,
+        plain=plain,
+        ignore_stdout=ignore_stdout,
+        workdir=Path(workdir) if workdir else None,
+        timeout=timeout,
+        localize=not no_localize,
+        strict=strict,
+        audit=audit,
+    )
     if as_json:
         _say(json.dumps(result.to_json(), indent=2, default=str))
         sys.exit(0 if result.reproducible else 1)
     c = result.compared
     how = "plain python, no seeding" if plain else f"seed {value}"
     _say(f"seedlock check: {runs} runs of {tgt.display()} ({how})")
-    _say(f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
-         f"{c['stdout_lines']} stdout lines")
+    _say(
+        f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
+        f"{c['stdout_lines']} stdout lines"
+    )
     if result.reproducible:
         _say("REPRODUCIBLE: bitwise equal in every run")
         _say("  " + LIMITS.format(runs=runs))
@@ -151,25 +197,41 @@ def diff(a: str, b: str, as_json: bool) -> None:
 
     for path in (a, b):
         if not os.path.exists(path):
-            raise SeedlockError(f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`")
+            raise SeedlockError(
+                f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`"
+            )
     ta, tb = read_trace(a), read_trace(b)
     div = compare_traces(ta, tb)
     if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
         raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
     # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.
-    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(div.reason if div else None, [])
+    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(
+        div.reason if div else None, []
+    )
     for path, t in short:
         if not t.complete:
-            raise SeedlockError(f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
-                                "os._exit, or its exit fingerprint failed), so the models at exit were not "
-                                "compared; the records both traces have are bitwise equal")
+            raise SeedlockError(
+                f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
+                "os._exit, or its exit fingerprint failed), so the models at exit were not "
+                "compared; the records both traces have are bitwise equal"
+            )
     if div is None and not len(ta) and not len(tb):
         raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
     ma, mb = _manifest_for(a), _manifest_for(b)
     env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
     if as_json:
-        _say(json.dumps({"identical": div is None, "divergence": div.to_dict() if div else None,
-                         "environment": env_diff, "records": [len(ta), len(tb)]}, indent=2, default=str))
+        _say(
+            json.dumps(
+                {
+                    "identical": div is None,
+                    "divergence": div.to_dict() if div else None,
+                    "environment": env_diff,
+                    "records": [len(ta), len(tb)],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         sys.exit(0 if div is None else 1)
     if div is None:
         _say(f"IDENTICAL: {len(ta)} records, bitwise equal")

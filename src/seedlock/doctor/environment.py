@@ -32,16 +32,38 @@ from seedlock.seeds import ENV_SEED
 
 # Distributions whose versions change numerics or seeding behaviour.
 PACKAGES: tuple[str, ...] = (
-    "numpy", "scipy", "tensorflow", "tensorflow-cpu", "keras", "tf-keras", "torch", "torchvision",
-    "jax", "jaxlib", "jax-cuda12-plugin", "pytensor", "scikit-learn", "ray", "lightning",
-    "pytorch-lightning", "nvidia-cudnn-cu11", "nvidia-cudnn-cu12", "nvidia-cublas-cu12", "xxhash", "seedlock",
+    "numpy",
+    "scipy",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "tf-keras",
+    "torch",
+    "torchvision",
+    "jax",
+    "jaxlib",
+    "jax-cuda12-plugin",
+    "pytensor",
+    "scikit-learn",
+    "ray",
+    "lightning",
+    "pytorch-lightning",
+    "nvidia-cudnn-cu11",
+    "nvidia-cudnn-cu12",
+    "nvidia-cublas-cu12",
+    "xxhash",
+    "seedlock",
 )
 # Instruction sets that decide which float kernels oneDNN/MKL/OpenBLAS/XLA pick.
 ISA_PREFIXES: tuple[str, ...] = ("avx", "amx", "fma", "f16c", "sse4", "sve", "asimd", "bf16", "i8mm")
 FRAMEWORKS: tuple[str, ...] = ("numpy", "tensorflow", "keras", "tf_keras", "torch", "jax", "pytensor")
 THREAD_VARS: tuple[str, ...] = (
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS", ENV_THREADS,
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    ENV_THREADS,
 )
 
 
@@ -76,26 +98,88 @@ class EnvVar:
 
 
 ENV_VARS: tuple[EnvVar, ...] = (
-    EnvVar("PYTHONHASHSEED", "at interpreter start", lambda: True, "str/bytes hash seed: set and dict-of-str order"),
-    EnvVar("TF_DETERMINISTIC_OPS", "when TensorFlow is imported", _imported("tensorflow"),
-           "deterministic TF kernels (older TF; enable_op_determinism() is the current switch)"),
-    EnvVar("TF_CUDNN_DETERMINISTIC", "when TensorFlow is imported", _imported("tensorflow"),
-           "deterministic cuDNN algorithms (older TF; superseded by TF_DETERMINISTIC_OPS)"),
-    EnvVar("TF_ENABLE_ONEDNN_OPTS", "when TensorFlow is imported", _imported("tensorflow"),
-           "oneDNN CPU kernels (on by default on x86 Linux): results depend on the CPU's instruction sets"),
-    EnvVar("CUBLAS_WORKSPACE_CONFIG", "when CUDA initialises", _cuda_up,
-           "deterministic cuBLAS workspaces (:4096:8 or :16:8) for torch.use_deterministic_algorithms"),
-    EnvVar("XLA_FLAGS", "when the XLA backend starts", _xla_up, "--xla_gpu_deterministic_ops=true for JAX/XLA on GPU"),
-    EnvVar("OMP_NUM_THREADS", "when the OpenMP runtime loads", _imported("numpy", "torch", "tensorflow"),
-           "OpenMP thread count: reduction order in torch and oneDNN"),
-    EnvVar("MKL_NUM_THREADS", "when MKL loads", _imported("numpy", "torch", "tensorflow"), "MKL thread count"),
-    EnvVar("TF_NUM_INTRAOP_THREADS", "when TensorFlow is imported", _imported("tensorflow"), "TF intra-op thread pool"),
-    EnvVar("TF_NUM_INTEROP_THREADS", "when TensorFlow is imported", _imported("tensorflow"), "TF inter-op thread pool"),
-    EnvVar("CUDA_VISIBLE_DEVICES", "when CUDA initialises", _cuda_up, "which GPUs (and so which GPU model) a run uses"),
-    EnvVar("KERAS_BACKEND", "when Keras is imported", _imported("keras"), "Keras 3 backend: tensorflow, jax or torch"),
-    EnvVar("TF_USE_LEGACY_KERAS", "when TensorFlow is imported", _imported("tensorflow"), "tf.keras is tf-keras (Keras 2)"),
+    EnvVar(
+        "PYTHONHASHSEED",
+        "at interpreter start",
+        lambda: True,
+        "str/bytes hash seed: set and dict-of-str order",
+    ),
+    EnvVar(
+        "TF_DETERMINISTIC_OPS",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "deterministic TF kernels (older TF; enable_op_determinism() is the current switch)",
+    ),
+    EnvVar(
+        "TF_CUDNN_DETERMINISTIC",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "deterministic cuDNN algorithms (older TF; superseded by TF_DETERMINISTIC_OPS)",
+    ),
+    EnvVar(
+        "TF_ENABLE_ONEDNN_OPTS",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "oneDNN CPU kernels (on by default on x86 Linux): results depend on the CPU's instruction sets",
+    ),
+    EnvVar(
+        "CUBLAS_WORKSPACE_CONFIG",
+        "when CUDA initialises",
+        _cuda_up,
+        "deterministic cuBLAS workspaces (:4096:8 or :16:8) for torch.use_deterministic_algorithms",
+    ),
+    EnvVar(
+        "XLA_FLAGS",
+        "when the XLA backend starts",
+        _xla_up,
+        "--xla_gpu_deterministic_ops=true for JAX/XLA on GPU",
+    ),
+    EnvVar(
+        "OMP_NUM_THREADS",
+        "when the OpenMP runtime loads",
+        _imported("numpy", "torch", "tensorflow"),
+        "OpenMP thread count: reduction order in torch and oneDNN",
+    ),
+    EnvVar(
+        "MKL_NUM_THREADS", "when MKL loads", _imported("numpy", "torch", "tensorflow"), "MKL thread count"
+    ),
+    EnvVar(
+        "TF_NUM_INTRAOP_THREADS",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "TF intra-op thread pool",
+    ),
+    EnvVar(
+        "TF_NUM_INTEROP_THREADS",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "TF inter-op thread pool",
+    ),
+    EnvVar(
+        "CUDA_VISIBLE_DEVICES",
+        "when CUDA initialises",
+        _cuda_up,
+        "which GPUs (and so which GPU model) a run uses",
+    ),
+    EnvVar(
+        "KERAS_BACKEND",
+        "when Keras is imported",
+        _imported("keras"),
+        "Keras 3 backend: tensorflow, jax or torch",
+    ),
+    EnvVar(
+        "TF_USE_LEGACY_KERAS",
+        "when TensorFlow is imported",
+        _imported("tensorflow"),
+        "tf.keras is tf-keras (Keras 2)",
+    ),
     EnvVar(ENV_SEED, "by seedlock.seed_everything() and derive()", lambda: False, "seedlock's master seed"),
-    EnvVar("PL_GLOBAL_SEED", "by Lightning's seed_everything() and its workers", lambda: False, "Lightning's seed"),
+    EnvVar(
+        "PL_GLOBAL_SEED",
+        "by Lightning's seed_everything() and its workers",
+        lambda: False,
+        "Lightning's seed",
+    ),
 )
 
 
@@ -133,7 +217,11 @@ def parse_nvidia_smi(query: str, header: str | None) -> dict[str, Any]:
     {'devices': [{'name': 'NVIDIA H100 80GB HBM3', 'driver': '550.54.15', 'memory': '81559 MiB', 'compute_cap': '9.0'}], 'driver': '550.54.15', 'cuda_driver': '12.4'}
     """
     keys = ("name", "driver", "memory", "compute_cap")
-    devices = [dict(zip(keys, (p.strip() for p in row.split(",")), strict=False)) for row in query.splitlines() if row.strip()]
+    devices = [
+        dict(zip(keys, (p.strip() for p in row.split(",")), strict=False))
+        for row in query.splitlines()
+        if row.strip()
+    ]
     match = re.search(r"CUDA Version:\s*([\d.]+)", header or "")
     return {
         "devices": devices,
@@ -149,7 +237,12 @@ def _cpu() -> dict[str, Any]:
     except OSError:
         model, flags = None, []
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"model": model or platform.processor() or None, "count": os.cpu_count(), "affinity": affinity, "isa_flags": flags}
+    return {
+        "model": model or platform.processor() or None,
+        "count": os.cpu_count(),
+        "affinity": affinity,
+        "isa_flags": flags,
+    }
 
 
 def _gpu() -> dict[str, Any]:
@@ -209,7 +302,11 @@ def onednn_state(value: str | None, tf_installed: bool, system: str, machine: st
         return {"TF_ENABLE_ONEDNN_OPTS": value, "enabled": on, "reason": f"TF_ENABLE_ONEDNN_OPTS={value}"}
     if system == "Linux" and machine.lower() in ("x86_64", "amd64"):
         return {"TF_ENABLE_ONEDNN_OPTS": None, "enabled": True, "reason": "TensorFlow's default on x86 Linux"}
-    return {"TF_ENABLE_ONEDNN_OPTS": None, "enabled": None, "reason": f"depends on the TensorFlow build for {system} {machine}"}
+    return {
+        "TF_ENABLE_ONEDNN_OPTS": None,
+        "enabled": None,
+        "reason": f"depends on the TensorFlow build for {system} {machine}",
+    }
 
 
 def _hash() -> dict[str, Any]:
@@ -271,7 +368,12 @@ def collect() -> dict[str, Any]:
             "implementation": platform.python_implementation(),
             "executable": sys.executable,
         },
-        "os": {"system": system, "release": platform.release(), "machine": machine, "platform": platform.platform()},
+        "os": {
+            "system": system,
+            "release": platform.release(),
+            "machine": machine,
+            "platform": platform.platform(),
+        },
         "cpu": _cpu(),
         "gpu": _gpu(),
         "packages": packages,

@@ -32,7 +32,12 @@ def _git(cwd: str, *args: str) -> str | None:
     try:
         # --no-optional-locks: never take index.lock (others may be committing in this tree).
         out = subprocess.run(
-            ["git", "--no-optional-locks", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            ["git", "--no-optional-locks", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):  # no git, or it hangs
         return None
@@ -64,8 +69,12 @@ def all_packages() -> dict[str, str]:
 
 
 def build(
-    seed: int | None, argv: list[str], config: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-    *, cwd: str | None = None,
+    seed: int | None,
+    argv: list[str],
+    config: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    *,
+    cwd: str | None = None,
 ) -> Manifest:
     """A JSON-serialisable record of a run: seedlock version, time, seed, command line, cwd, git
     commit and dirty state, the environment audit, the determinism settings in ``config``, and
@@ -118,7 +127,9 @@ def load(path: str | os.PathLike[str]) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise SeedlockError(f"cannot read manifest {target!r} ({exc}); check the file") from None
     except json.JSONDecodeError as exc:
-        raise SeedlockError(f"manifest {target!r} is not valid JSON (line {exc.lineno}); re-create it") from None
+        raise SeedlockError(
+            f"manifest {target!r} is not valid JSON (line {exc.lineno}); re-create it"
+        ) from None
     if not isinstance(data, dict) or "schema" not in data:
         raise SeedlockError(f"{target!r} is not a seedlock manifest; pass a file written by seedlock")
     return data
@@ -143,9 +154,17 @@ def _entry(what: str, key: str, a: Any, b: Any, message: str) -> dict[str, Any]:
     return {"what": what, "key": key, "a": a, "b": b, "message": message}
 
 
-def _pairs(what: str, a: dict[str, Any], b: dict[str, Any], missing: str, fmt: str, show: Show = _show) -> list[dict[str, Any]]:
+def _pairs(
+    what: str, a: dict[str, Any], b: dict[str, Any], missing: str, fmt: str, show: Show = _show
+) -> list[dict[str, Any]]:
     return [
-        _entry(what, key, a.get(key), b.get(key), fmt.format(key=key, a=show(a.get(key), missing), b=show(b.get(key), missing)))
+        _entry(
+            what,
+            key,
+            a.get(key),
+            b.get(key),
+            fmt.format(key=key, a=show(a.get(key), missing), b=show(b.get(key), missing)),
+        )
         for key in sorted(set(a) | set(b))
         if a.get(key) != b.get(key)
     ]
@@ -187,34 +206,60 @@ def diff(a: Manifest, b: Manifest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for key in ("seed", "command"):
         if a.get(key) != b.get(key):
-            out.append(_entry(key, key, a.get(key), b.get(key), f"{key}: {_show(a.get(key), 'none')} vs {_show(b.get(key), 'none')}"))
+            out.append(
+                _entry(
+                    key,
+                    key,
+                    a.get(key),
+                    b.get(key),
+                    f"{key}: {_show(a.get(key), 'none')} vs {_show(b.get(key), 'none')}",
+                )
+            )
     ga, gb = a.get("git") or {}, b.get("git") or {}
     if ga.get("commit") != gb.get("commit"):
         ca, cb = (_show(g.get("commit"), "no git")[:12] for g in (ga, gb))
         out.append(_entry("git", "commit", ga.get("commit"), gb.get("commit"), f"git commit {ca} vs {cb}"))
     if ga.get("dirty") != gb.get("dirty"):
-        out.append(_entry("git", "dirty", ga.get("dirty"), gb.get("dirty"), f"working tree {_tree(ga)} vs {_tree(gb)}"))
+        out.append(
+            _entry(
+                "git", "dirty", ga.get("dirty"), gb.get("dirty"), f"working tree {_tree(ga)} vs {_tree(gb)}"
+            )
+        )
     ea, eb = a.get("environment") or {}, b.get("environment") or {}
     for section, key, label, show in FIELDS:
         va, vb = _get(ea, section, key), _get(eb, section, key)
         if va != vb:
-            out.append(_entry(section, key, va, vb, f"{label} {show(va, 'unknown')} vs {show(vb, 'unknown')}"))
+            out.append(
+                _entry(section, key, va, vb, f"{label} {show(va, 'unknown')} vs {show(vb, 'unknown')}")
+            )
     fa, fb = set(_get(ea, "cpu", "isa_flags") or []), set(_get(eb, "cpu", "isa_flags") or [])
     if fa != fb:
         only = [f"{' '.join(sorted(s))} only in {side}" for s, side in ((fa - fb, "a"), (fb - fa, "b")) if s]
         out.append(_entry("cpu", "isa_flags", sorted(fa), sorted(fb), f"CPU flags: {'; '.join(only)}"))
     na, nb = ([d.get("name") for d in _get(e, "gpu", "devices") or []] for e in (ea, eb))
     if na != nb:
-        out.append(_entry("gpu", "devices", na, nb, f"GPUs: {', '.join(map(str, na)) or 'none'} vs {', '.join(map(str, nb)) or 'none'}"))
+        out.append(
+            _entry(
+                "gpu",
+                "devices",
+                na,
+                nb,
+                f"GPUs: {', '.join(map(str, na)) or 'none'} vs {', '.join(map(str, nb)) or 'none'}",
+            )
+        )
     oa, ob = _get(ea, "onednn", "enabled"), _get(eb, "onednn", "enabled")
     if oa != ob:
-        out.append(_entry("onednn", "enabled", oa, ob, f"oneDNN {_show(oa, 'unknown')} vs {_show(ob, 'unknown')}"))
+        out.append(
+            _entry("onednn", "enabled", oa, ob, f"oneDNN {_show(oa, 'unknown')} vs {_show(ob, 'unknown')}")
+        )
     va_, vb_ = ({k: v.get("value") for k, v in (_get(e, "env") or {}).items()} for e in (ea, eb))
     out += _pairs("env", va_, vb_, "unset", "{key}: {a} vs {b}", _quoted)
     # Thread variables that are also determinism variables were compared just above.
     ta, tb = ({k: v for k, v in (_get(e, "threads") or {}).items() if k not in va_} for e in (ea, eb))
     out += _pairs("threads", ta, tb, "unset", "threads {key}: {a} vs {b}")
-    out += _pairs("determinism", a.get("determinism") or {}, b.get("determinism") or {}, "unset", "{key}: {a} vs {b}")
+    out += _pairs(
+        "determinism", a.get("determinism") or {}, b.get("determinism") or {}, "unset", "{key}: {a} vs {b}"
+    )
     pa = a.get("packages") or _get(ea, "packages") or {}
     pb = b.get("packages") or _get(eb, "packages") or {}
     out += _pairs("package", pa, pb, "not installed", "{key} {a} vs {b}")

@@ -28,7 +28,11 @@ def text_lines(findings: list[Finding]) -> list[str]:
             continue
         out.append(f"  {f.status:<5} {f.id:<14} {f.title}")
         if f.status != "ok":
-            out.extend(f"  {'':<5} {'':<14} {label}: {text}" for label, text in (("why", f.why), ("fix", f.fix)) if text)
+            out.extend(
+                f"  {'':<5} {'':<14} {label}: {text}"
+                for label, text in (("why", f.why), ("fix", f.fix))
+                if text
+            )
     return out
 
 
@@ -57,14 +61,17 @@ def env_lines(info: dict[str, Any], findings: list[Finding]) -> list[str]:
     py, osi, cpu, gpu = info["python"], info["os"], info["cpu"], info["gpu"]
     threads, onednn = info["threads"], info["onednn"]
     devices = ", ".join(d.get("name", "?") for d in gpu.get("devices", [])) or "none found"
-    pinned = ", ".join(f"{k}={v}" for k, v in threads.items() if k.isupper() and v is not None) or "not pinned"
+    pinned = (
+        ", ".join(f"{k}={v}" for k, v in threads.items() if k.isupper() and v is not None) or "not pinned"
+    )
     dnn = {True: "on", False: "off", None: "unknown"}[onednn.get("enabled")]
     lines = [
         "seedlock doctor: environment",
         f"  python    {py['version']} {py['implementation']} ({py['executable']})",
         f"  os        {osi['platform']}",
         f"  cpu       {cpu.get('model') or 'unknown'}, {cpu.get('count')} cores; {' '.join(cpu.get('isa_flags', []))}",
-        f"  gpu       {devices}" + (f" (driver {gpu['driver']}, CUDA {gpu['cuda_driver']})" if gpu.get("driver") else ""),
+        f"  gpu       {devices}"
+        + (f" (driver {gpu['driver']}, CUDA {gpu['cuda_driver']})" if gpu.get("driver") else ""),
         f"  packages  {_packages(info)}",
         f"  threads   {threads.get('cpu_count')} CPUs, {pinned}",
         f"  oneDNN    {dnn} ({onednn.get('reason')})",
@@ -83,7 +90,11 @@ def env_summary(info: dict[str, Any], findings: list[Finding]) -> str:
     """One line about the environment, under a scan's findings."""
     py, osi = info["python"], info["os"]
     bad = [f.id for f in findings if f.failing]
-    tail = f"; {counts([f for f in findings if f.failing])} ({', '.join(bad)}): run `seedlock doctor`" if bad else ""
+    tail = (
+        f"; {counts([f for f in findings if f.failing])} ({', '.join(bad)}): run `seedlock doctor`"
+        if bad
+        else ""
+    )
     return f"environment: Python {py['version']}, {osi['system']} {osi['machine']}, {_packages(info, HEADLINE_PACKAGES)}{tail}"
 
 
@@ -132,9 +143,11 @@ def to_sarif(findings: list[Finding], *, version: str = "0") -> dict[str, Any]:
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": driver},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {"driver": driver},
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
+                "results": results,
+            }
+        ],
     }

@@ -75,7 +75,15 @@ from seedlock.fingerprint.dh1 import (
     algorithm_of,
 )
 
-__all__ = ["ALGORITHM", "PREFIX", "algorithm_of", "device_digest", "jax_digest", "numpy_digest", "torch_digest"]
+__all__ = [
+    "ALGORITHM",
+    "PREFIX",
+    "algorithm_of",
+    "device_digest",
+    "jax_digest",
+    "numpy_digest",
+    "torch_digest",
+]
 
 # --- NumPy: the reference ------------------------------------------------------------------
 
@@ -212,8 +220,12 @@ def device_digest(obj: Any) -> str:
         return jax_digest(obj)
     if "keras" in roots and keras is not None and isinstance(obj, variable):
         return device_digest(obj.value)
-    if "seedlock" in roots and hasattr(obj, "tensor") and hasattr(obj, "device"):  # a DeviceLeaf: not .data, a copy
+    if (
+        "seedlock" in roots and hasattr(obj, "tensor") and hasattr(obj, "device")
+    ):  # a DeviceLeaf: not .data, a copy
         return device_digest(obj.tensor)
     if "seedlock" in roots and all(hasattr(obj, a) for a in ("data", "dtype", "shape")):  # a Leaf
         return numpy_digest(obj.data, dtype=obj.dtype, shape=obj.shape)
-    raise TypeError(f"device_digest takes one tensor (NumPy, torch, JAX, Keras variable), not {type(obj).__name__}")
+    raise TypeError(
+        f"device_digest takes one tensor (NumPy, torch, JAX, Keras variable), not {type(obj).__name__}"
+    )

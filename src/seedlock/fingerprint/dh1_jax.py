@@ -102,8 +102,10 @@ def jax_digest(x: Any) -> str:
     if not isinstance(x, jax.Array):
         arr = np.asarray(x)
         if arr.dtype.itemsize == 8 and not jax.config.read("jax_enable_x64") and arr.dtype.kind in "fiuc":
-            raise TypeError(f"a {arr.dtype} array would become 32-bit in JAX without jax_enable_x64; "
-                            "use numpy_digest for host arrays")
+            raise TypeError(
+                f"a {arr.dtype} array would become 32-bit in JAX without jax_enable_x64; "
+                "use numpy_digest for host arrays"
+            )
         x = jnp.asarray(arr)
     flat = x.reshape(-1)
     itemsize = np.dtype(x.dtype).itemsize

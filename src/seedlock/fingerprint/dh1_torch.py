@@ -93,8 +93,12 @@ def _compiled_fns(device: Any) -> tuple[Callable[[Any, Any], Any], Callable[[Any
             _compiled[key] = (rows, flat)
         except Exception as exc:  # dynamo/inductor errors share no base class
             _compiled[key] = None
-            warnings.warn(f"seedlock.fingerprint.devicehash: torch.compile failed ({type(exc).__name__}: {exc}); "
-                          "using eager ops (same digest, slower)", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"seedlock.fingerprint.devicehash: torch.compile failed ({type(exc).__name__}: {exc}); "
+                "using eager ops (same digest, slower)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return _compiled[key]
 
 

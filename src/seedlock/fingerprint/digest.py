@@ -47,9 +47,24 @@ from seedlock.fingerprint.dh1 import ALGORITHM as DEVICE_ALGORITHM
 from seedlock.fingerprint.dh1 import HOST_ALGORITHM, algorithm_of
 from seedlock.fingerprint.leaves import DeviceLeaf, Leaf, UnsupportedObject, iter_leaves, leaf_of
 
-__all__ = ["ALGORITHMS", "DeviceLeaf", "Fingerprint", "Leaf", "NotComparable", "TensorDigest", "UnknownAlgorithm",
-           "UnsupportedObject", "check_algorithm", "combine", "digest_as", "digest_leaf", "digests", "fingerprint", "iter_leaves",
-           "tensor_digest"]
+__all__ = [
+    "ALGORITHMS",
+    "DeviceLeaf",
+    "Fingerprint",
+    "Leaf",
+    "NotComparable",
+    "TensorDigest",
+    "UnknownAlgorithm",
+    "UnsupportedObject",
+    "check_algorithm",
+    "combine",
+    "digest_as",
+    "digest_leaf",
+    "digests",
+    "fingerprint",
+    "iter_leaves",
+    "tensor_digest",
+]
 
 # "auto": dh1 where a tensor lives on an accelerator, xxh3_128 on the host.
 ALGORITHMS = ("auto", DEVICE_ALGORITHM, HOST_ALGORITHM)
@@ -74,8 +89,10 @@ def check_algorithm(algorithm: str) -> str:
         return algorithm
     if algorithm == "xxh3":
         return HOST_ALGORITHM
-    raise UnknownAlgorithm(f"unknown digest algorithm {algorithm!r}; pass algorithm='auto' (dh1 for tensors "
-                           "on an accelerator, xxh3_128 on the host), 'dh1' or 'xxh3_128'")
+    raise UnknownAlgorithm(
+        f"unknown digest algorithm {algorithm!r}; pass algorithm='auto' (dh1 for tensors "
+        "on an accelerator, xxh3_128 on the host), 'dh1' or 'xxh3_128'"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +121,8 @@ class TensorDigest:
         if self.algorithm != other.algorithm:
             raise NotComparable(
                 f"tensor digests not comparable: {self.algorithm} vs {other.algorithm}, which proves them neither "
-                "equal nor different; digest both with one algorithm, e.g. tensor_digest(t, algorithm='dh1')")
+                "equal nor different; digest both with one algorithm, e.g. tensor_digest(t, algorithm='dh1')"
+            )
         return False
 
     def __hash__(self) -> int:
@@ -164,7 +182,11 @@ class Fingerprint:
         >>> fingerprint(a).incomparable(fingerprint(a, algorithm="dh1"))
         ['w']
         """
-        return [n for n, t in self.tensors.items() if n in other.tensors and t.algorithm != other.tensors[n].algorithm]
+        return [
+            n
+            for n, t in self.tensors.items()
+            if n in other.tensors and t.algorithm != other.tensors[n].algorithm
+        ]
 
     def _require_comparable(self, other: Fingerprint) -> None:
         names = self.incomparable(other)
@@ -180,7 +202,9 @@ class Fingerprint:
         """Names whose digest differs, then names only in ``self``, then names only in ``other``.
         Raises :class:`NotComparable` as ``==`` does."""
         self._require_comparable(other)
-        changed = [n for n, t in self.tensors.items() if n in other.tensors and other.tensors[n].digest != t.digest]
+        changed = [
+            n for n, t in self.tensors.items() if n in other.tensors and other.tensors[n].digest != t.digest
+        ]
         removed = [n for n in self.tensors if n not in other.tensors]
         added = [n for n in other.tensors if n not in self.tensors]
         return changed + removed + added
@@ -205,18 +229,30 @@ class Fingerprint:
             if data.get("format") != FORMAT:
                 raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT!r}")
             tensors = {
-                str(n): TensorDigest(str(t["digest"]), str(t["dtype"]), tuple(int(s) for s in t["shape"]), t.get("sum"), t.get("l2"))
+                str(n): TensorDigest(
+                    str(t["digest"]),
+                    str(t["dtype"]),
+                    tuple(int(s) for s in t["shape"]),
+                    t.get("sum"),
+                    t.get("l2"),
+                )
                 for n, t in data["tensors"].items()
             }
             digest = str(data["digest"])
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise SeedlockError(f"not a seedlock fingerprint ({exc}); pass what Fingerprint.to_dict() wrote") from None
+            raise SeedlockError(
+                f"not a seedlock fingerprint ({exc}); pass what Fingerprint.to_dict() wrote"
+            ) from None
         if combine({n: t.digest for n, t in tensors.items()}) != digest:
-            raise SeedlockError("fingerprint digest does not match its tensors: the file was edited or corrupted")
+            raise SeedlockError(
+                "fingerprint digest does not match its tensors: the file was edited or corrupted"
+            )
         return cls(digest, tensors, data.get("sum"), data.get("l2"))
 
 
-def fingerprint(obj: Any, *, name: str | None = None, summaries: bool = True, algorithm: str = "auto") -> Fingerprint:
+def fingerprint(
+    obj: Any, *, name: str | None = None, summaries: bool = True, algorithm: str = "auto"
+) -> Fingerprint:
     """The bitwise fingerprint of ``obj``: a model, an optimizer, tensors, or containers of them.
 
     Accepts Keras 3 models and layers (weights, and optimizer variables once the optimizer is
@@ -303,7 +339,9 @@ def tensor_digest(obj: Any, *, algorithm: str = "auto") -> str:
     if leaf is None:  # a Keras variable, a 1-element container...
         leaves = [lf for _, lf in iter_leaves(obj)]
         if len(leaves) != 1:
-            raise UnsupportedObject(f"{type(obj).__name__} is not one tensor; use digests() for models and containers")
+            raise UnsupportedObject(
+                f"{type(obj).__name__} is not one tensor; use digests() for models and containers"
+            )
         leaf = leaves[0]
     return digest_leaf(leaf, algorithm=algorithm).digest
 
@@ -346,7 +384,9 @@ def digest_leaf(leaf: Leaf | DeviceLeaf, *, summaries: bool = False, algorithm: 
     raw = leaf.data.reshape(-1).view(np.uint8)  # a view: data is C-contiguous
     if algorithm == DEVICE_ALGORITHM:
         total, l2 = _reduce_blocks(raw, reduce) if reduce is not None else (None, None)
-        return TensorDigest(numpy_digest(leaf.data, dtype=leaf.dtype, shape=leaf.shape), leaf.dtype, leaf.shape, total, l2)
+        return TensorDigest(
+            numpy_digest(leaf.data, dtype=leaf.dtype, shape=leaf.shape), leaf.dtype, leaf.shape, total, l2
+        )
     head = f"{leaf.dtype}\0{','.join(map(str, leaf.shape))}\0".encode()
     h = xxhash.xxh3_128(_TENSOR_TAG + head)
     if reduce is None:
@@ -423,4 +463,6 @@ def digest_as(algorithm: str, obj: Any) -> str:
         return device_digest(obj)
     if algorithm == HOST_ALGORITHM:
         return tensor_digest(obj, algorithm=HOST_ALGORITHM)  # a device tensor too: copied to the host
-    raise ValueError(f"unknown digest algorithm {algorithm!r}; this seedlock knows {DEVICE_ALGORITHM!r} and {HOST_ALGORITHM!r}")
+    raise ValueError(
+        f"unknown digest algorithm {algorithm!r}; this seedlock knows {DEVICE_ALGORITHM!r} and {HOST_ALGORITHM!r}"
+    )

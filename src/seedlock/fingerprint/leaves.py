@@ -68,7 +68,9 @@ def _roots(obj: Any) -> frozenset[str]:
     cls = type(obj)
     roots = _root_cache.get(cls)
     if roots is None:  # cached: a tf.Variable's MRO has 20 classes, and traces ask at every step
-        roots = _root_cache[cls] = frozenset(c.__module__.split(".")[0] for c in cls.__mro__ if isinstance(c.__module__, str))
+        roots = _root_cache[cls] = frozenset(
+            c.__module__.split(".")[0] for c in cls.__mro__ if isinstance(c.__module__, str)
+        )
     return roots
 
 
@@ -119,7 +121,9 @@ def _jax_device_leaf(x: Any) -> DeviceLeaf | None:
         return None
     if not devices or devices[0].platform == "cpu":
         return None
-    where = f"{devices[0].platform}:{devices[0].id}" + (f" (+{len(devices) - 1} shards)" if len(devices) > 1 else "")
+    where = f"{devices[0].platform}:{devices[0].id}" + (
+        f" (+{len(devices) - 1} shards)" if len(devices) > 1 else ""
+    )
     return DeviceLeaf(dtype, tuple(x.shape), x, where)
 
 

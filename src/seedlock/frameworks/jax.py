@@ -43,9 +43,15 @@ def apply(jax: ModuleType, config: Config, report: SeedReport, explicit: bool) -
         report.add("jax.xla", "verified", f"XLA_FLAGS has {DETERMINISTIC_FLAG}")
     elif not _backend_started():
         os.environ["XLA_FLAGS"] = _with_flag(flags)
-        report.add("jax.xla", "switched", f"{DETERMINISTIC_FLAG} added to XLA_FLAGS before the backend started")
+        report.add(
+            "jax.xla", "switched", f"{DETERMINISTIC_FLAG} added to XLA_FLAGS before the backend started"
+        )
     else:
-        report.add("jax.xla", "warning", "XLA backend already started without deterministic GPU ops; use `seedlock run`")
+        report.add(
+            "jax.xla",
+            "warning",
+            "XLA backend already started without deterministic GPU ops; use `seedlock run`",
+        )
 
 
 def key(name: str | None = None, *, rank: int | None = None) -> Any:

@@ -19,7 +19,9 @@ def apply(keras: ModuleType, config: Config, report: SeedReport, explicit: bool)
     # leaves it (Keras 3.15). One path whether seeded on import or after it: an eager
     # SeedGenerator(seed) after it made other numbers, and on import would start the backend.
     global_state.set_global_attribute("global_seed_generator", None)
-    report.add("keras", "seeded", f"keras {version_of(keras)} ({backend} backend): global seed and SeedGenerator")
+    report.add(
+        "keras", "seeded", f"keras {version_of(keras)} ({backend} backend): global seed and SeedGenerator"
+    )
 
 
 def reset(keras: ModuleType, report: SeedReport) -> None:

@@ -56,7 +56,11 @@ def apply(pytensor: ModuleType, config: Config, report: SeedReport, explicit: bo
     global _counter
     _patch()
     _counter = itertools.count()  # each (re)seed restarts the creation-order numbering
-    report.add("pytensor", "seeded", f"pytensor {version_of(pytensor)}: unseeded RandomStream/shared_rng get derived seeds")
+    report.add(
+        "pytensor",
+        "seeded",
+        f"pytensor {version_of(pytensor)}: unseeded RandomStream/shared_rng get derived seeds",
+    )
 
 
 ADAPTER = Adapter("pytensor", "pytensor", apply)

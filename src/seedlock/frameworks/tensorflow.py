@@ -61,7 +61,9 @@ def _patch(tf: ModuleType) -> None:
             from seedlock.seeds import derive
 
             with ops.init_scope():
-                sro.global_generator = sro.Generator.from_seed(derive("tensorflow.global_generator", seed=seed))
+                sro.global_generator = sro.Generator.from_seed(
+                    derive("tensorflow.global_generator", seed=seed)
+                )
         return original_getter()
 
     get_global_generator.__doc__ = original_getter.__doc__
@@ -80,7 +82,11 @@ def apply(tf: ModuleType, config: Config, report: SeedReport, explicit: bool) ->
     graph = ops.get_default_graph()
     graph.seed = config.seed  # graph mode: the default graph that already exists
     sro.global_generator = None  # re-made from the seed on next use
-    report.add("tensorflow", "seeded", f"tensorflow {version_of(tf)}: tf.random.set_seed({config.seed}), graph seeds, global Generator")
+    report.add(
+        "tensorflow",
+        "seeded",
+        f"tensorflow {version_of(tf)}: tf.random.set_seed({config.seed}), graph seeds, global Generator",
+    )
     if config.deterministic:
         from tensorflow.python.framework import config as tf_config
 

@@ -31,12 +31,20 @@ def env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
 
 def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool) -> None:
     torch.manual_seed(config.seed)  # also seeds every CUDA device (lazily, when CUDA starts)
-    report.add("torch", "seeded", f"torch {version_of(torch)}: torch.manual_seed({config.seed}) (CPU and all CUDA devices)")
+    report.add(
+        "torch",
+        "seeded",
+        f"torch {version_of(torch)}: torch.manual_seed({config.seed}) (CPU and all CUDA devices)",
+    )
     if config.deterministic:
         if CUBLAS not in os.environ:
             cuda_up = torch.cuda.is_available() and torch.cuda.is_initialized()
             if cuda_up:
-                report.add("torch.cublas", "warning", f"CUDA already initialised without {CUBLAS}; use `seedlock run`")
+                report.add(
+                    "torch.cublas",
+                    "warning",
+                    f"CUDA already initialised without {CUBLAS}; use `seedlock run`",
+                )
             else:
                 os.environ[CUBLAS] = CUBLAS_VALUE
         torch.use_deterministic_algorithms(True)

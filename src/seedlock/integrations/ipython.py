@@ -42,7 +42,9 @@ def _parse(line: str, magic: str) -> tuple[int | None, bool]:
     rest = [w for w in words if w != "--no-deterministic"]
     unknown = [w for w in rest if w.startswith("-") and not w.lstrip("-").isdigit()]
     if unknown or len(rest) > 1:
-        raise SeedlockError(f"{magic}: unexpected {' '.join(unknown or rest[1:])!r}; use {magic} [SEED] [--no-deterministic]")
+        raise SeedlockError(
+            f"{magic}: unexpected {' '.join(unknown or rest[1:])!r}; use {magic} [SEED] [--no-deterministic]"
+        )
     seed = validate_seed(rest[0], source=f"{magic}'s seed") if rest else None
     return seed, deterministic
 
@@ -111,7 +113,9 @@ def reproducible_magic(line: str, cell: str) -> None:
 
     shell = get_ipython()
     if shell is None:
-        raise SeedlockError("%%reproducible runs in IPython or Jupyter only; in a script use `with seedlock.reproducible(SEED):`")
+        raise SeedlockError(
+            "%%reproducible runs in IPython or Jupyter only; in a script use `with seedlock.reproducible(SEED):`"
+        )
     with api.reproducible(seed, deterministic=deterministic):
         result = shell.run_cell(cell)
     # run_cell has shown the traceback already; re-raising marks the cell failed (nbclient,

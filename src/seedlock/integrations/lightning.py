@@ -76,8 +76,12 @@ class _Callback:
     package = "lightning"
 
     def __init__(
-        self, trace: str | os.PathLike[str] | None = None, every: str = "epoch", *,
-        manifest: bool | str | os.PathLike[str] = True, values: bool = True,
+        self,
+        trace: str | os.PathLike[str] | None = None,
+        every: str = "epoch",
+        *,
+        manifest: bool | str | os.PathLike[str] = True,
+        values: bool = True,
     ) -> None:
         super().__init__()
         if every not in ("epoch", "batch"):
@@ -92,7 +96,9 @@ class _Callback:
         self.values = values
         # With the active trace of `seedlock run --trace`, the launcher writes the manifest itself.
         if manifest is True:
-            self.manifest = None if self.path is None else self.path.with_name(self.path.name + ".manifest.json")
+            self.manifest = (
+                None if self.path is None else self.path.with_name(self.path.name + ".manifest.json")
+            )
         else:
             self.manifest = Path(manifest) if manifest else None
         self.seed = sync_seed()  # now, before the Trainer exists: DDP workers are spawned from it
@@ -104,8 +110,13 @@ class _Callback:
 
             pkg = sys.modules[self.package]
             header: dict[str, Any] = {
-                "framework": "lightning", "granularity": self.every,
-                "meta": {self.package: getattr(pkg, "__version__", "?"), "seedlock": __version__, "seed": self.seed},
+                "framework": "lightning",
+                "granularity": self.every,
+                "meta": {
+                    self.package: getattr(pkg, "__version__", "?"),
+                    "seedlock": __version__,
+                    "seed": self.seed,
+                },
             }
             writer = _trace.active(**header) if self.path is None else _trace.open_writer(self.path, **header)
             if writer is None:
@@ -118,10 +129,19 @@ class _Callback:
         from seedlock.doctor import manifest
 
         config = current_config()
-        determinism = {} if config is None else {"deterministic": config.deterministic, "threads": config.threads}
-        extra = {"lightning": {"max_epochs": trainer.max_epochs, "precision": str(trainer.precision),
-                               "accelerator": type(trainer.accelerator).__name__, "devices": trainer.num_devices,
-                               "strategy": type(trainer.strategy).__name__, "pl_global_seed": os.environ.get(ENV_PL_SEED)}}
+        determinism = (
+            {} if config is None else {"deterministic": config.deterministic, "threads": config.threads}
+        )
+        extra = {
+            "lightning": {
+                "max_epochs": trainer.max_epochs,
+                "precision": str(trainer.precision),
+                "accelerator": type(trainer.accelerator).__name__,
+                "devices": trainer.num_devices,
+                "strategy": type(trainer.strategy).__name__,
+                "pl_global_seed": os.environ.get(ENV_PL_SEED),
+            }
+        }
         assert self.manifest is not None
         manifest.write(self.manifest, manifest.build(self.seed, list(sys.argv), determinism, extra))
 
@@ -133,25 +153,42 @@ class _Callback:
             if self.manifest is not None:
                 self._write_manifest(trainer)
 
-    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self.every == "batch" and trainer.is_global_zero:
-            self._open().write("batch", step=trainer.global_step, epoch=trainer.current_epoch, batch=batch_idx,
-                               metrics=_trace.metric_values(trainer.callback_metrics), tensors=pl_module.state_dict())
+            self._open().write(
+                "batch",
+                step=trainer.global_step,
+                epoch=trainer.current_epoch,
+                batch=batch_idx,
+                metrics=_trace.metric_values(trainer.callback_metrics),
+                tensors=pl_module.state_dict(),
+            )
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
-            self._open().write("epoch", step=trainer.global_step, epoch=trainer.current_epoch,
-                               metrics=_trace.metric_values(trainer.callback_metrics), tensors=pl_module.state_dict())
+            self._open().write(
+                "epoch",
+                step=trainer.global_step,
+                epoch=trainer.current_epoch,
+                metrics=_trace.metric_values(trainer.callback_metrics),
+                tensors=pl_module.state_dict(),
+            )
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.is_global_zero:
             tensors = {"model": pl_module.state_dict(), "optimizers": list(trainer.optimizers)}
-            self._open().final(tensors, values=self.values, step=trainer.global_step, epoch=trainer.current_epoch,
-                               metrics=_trace.metric_values(trainer.callback_metrics))
+            self._open().final(
+                tensors,
+                values=self.values,
+                step=trainer.global_step,
+                epoch=trainer.current_epoch,
+                metrics=_trace.metric_values(trainer.callback_metrics),
+            )
 
 
 def _trace_env() -> str:
-
 
     return ENV_TRACE
 
@@ -182,7 +219,9 @@ def _build(name: str) -> type:
             import pytorch_lightning
 
             base, package = pytorch_lightning.Callback, "pytorch_lightning"
-        cls = _classes[name] = type(name, (_Callback, base), {"__module__": __name__, "__doc__": _DOC, "package": package})
+        cls = _classes[name] = type(
+            name, (_Callback, base), {"__module__": __name__, "__doc__": _DOC, "package": package}
+        )
     return cls
 
 

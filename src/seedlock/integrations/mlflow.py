@@ -42,7 +42,13 @@ from seedlock.repeat.store import Experiment, Store, Trial
 
 DEFAULT_DB = Path(".seedlock") / "mlflow.db"
 DEFAULT_ARTIFACTS = Path(".seedlock") / "mlartifacts"
-_RUN_STATUS = {"ok": "FINISHED", "failed": "FAILED", "timeout": "FAILED", "killed": "KILLED", "interrupted": "KILLED"}
+_RUN_STATUS = {
+    "ok": "FINISHED",
+    "failed": "FAILED",
+    "timeout": "FAILED",
+    "killed": "KILLED",
+    "interrupted": "KILLED",
+}
 _STATS = ("mean", "sd", "sem", "median", "iqm", "q1", "q3", "iqr", "min", "max", "n")
 _MAX_PARAM = 6000  # MLflow's limit on a param value
 
@@ -109,8 +115,12 @@ def _quiet() -> Iterator[None]:
 
 
 def export(
-    store: Store | str | os.PathLike[str], experiment: str | Experiment, tracking_uri: str | None = None, *,
-    mlflow_experiment: str | None = None, n_boot: int = 10_000,
+    store: Store | str | os.PathLike[str],
+    experiment: str | Experiment,
+    tracking_uri: str | None = None,
+    *,
+    mlflow_experiment: str | None = None,
+    n_boot: int = 10_000,
 ) -> str:
     """Write ``experiment`` of ``store`` to MLflow and return the parent run's id.
 
@@ -140,13 +150,22 @@ def _client(uri: str) -> Any:
     try:
         return MlflowClient(tracking_uri=uri)
     except Exception as exc:  # MlflowException, SQLAlchemy errors: a URI MLflow cannot use
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""  # SQLAlchemy adds "(Background on...)"
-        raise SeedlockError(f"cannot open MLflow tracking URI {uri!r} ({type(exc).__name__}: {first}); "
-                            "pass e.g. --tracking-uri sqlite:///mlflow.db") from None
+        first = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        )  # SQLAlchemy adds "(Background on...)"
+        raise SeedlockError(
+            f"cannot open MLflow tracking URI {uri!r} ({type(exc).__name__}: {first}); "
+            "pass e.g. --tracking-uri sqlite:///mlflow.db"
+        ) from None
 
 
-def _export(store: Store, experiment: str | Experiment, tracking_uri: str | None, mlflow_experiment: str | None,
-            n_boot: int) -> str:
+def _export(
+    store: Store,
+    experiment: str | Experiment,
+    tracking_uri: str | None,
+    mlflow_experiment: str | None,
+    n_boot: int,
+) -> str:
     exp = experiment if isinstance(experiment, Experiment) else store.experiment(experiment, create=False)
     trials = store.trials(exp)
     if not trials:
@@ -155,7 +174,9 @@ def _export(store: Store, experiment: str | Experiment, tracking_uri: str | None
     try:
         from mlflow.exceptions import MlflowException  # first: importing mlflow sets its loggers' levels
     except ImportError:
-        raise SeedlockError("mlflow is not installed; install it with `pip install 'seedlock[mlflow]'`") from None
+        raise SeedlockError(
+            "mlflow is not installed; install it with `pip install 'seedlock[mlflow]'`"
+        ) from None
     with _quiet():
         client = _client(uri)
         try:
@@ -168,8 +189,10 @@ def _export(store: Store, experiment: str | Experiment, tracking_uri: str | None
             end = max(filter(None, (_ms(t.finished) for t in trials)), default=None)
             client.set_terminated(parent, "FINISHED", end_time=end)
         except MlflowException as exc:
-            raise SeedlockError(f"MLflow at {uri!r} refused the export ({exc.message}); check the tracking URI, "
-                                "and that the server is up") from None
+            raise SeedlockError(
+                f"MLflow at {uri!r} refused the export ({exc.message}); check the tracking URI, "
+                "and that the server is up"
+            ) from None
     return str(parent)
 
 
@@ -179,8 +202,13 @@ def _mlflow_experiment(client: Any, name: str, uri: str) -> str:
         if found.lifecycle_stage == "deleted":
             client.restore_experiment(found.experiment_id)
         return str(found.experiment_id)
-    return str(client.create_experiment(name, artifact_location=_artifact_location(uri),
-                                        tags={"seedlock.source": "seedlock export mlflow"}))
+    return str(
+        client.create_experiment(
+            name,
+            artifact_location=_artifact_location(uri),
+            tags={"seedlock.source": "seedlock export mlflow"},
+        )
+    )
 
 
 def _delete_earlier(client: Any, exp_id: str, name: str, store: Store) -> None:
@@ -198,8 +226,15 @@ def _tags(exp: Experiment, store: Store, **more: str) -> dict[str, str]:
     return {"seedlock.experiment": exp.name, "seedlock.store": str(store.path.resolve()), **more}
 
 
-def _parent_run(client: Any, exp_id: str, store: Store, exp: Experiment, trials: list[Trial],
-                keys: dict[str, str], n_boot: int) -> str:
+def _parent_run(
+    client: Any,
+    exp_id: str,
+    store: Store,
+    exp: Experiment,
+    trials: list[Trial],
+    keys: dict[str, str],
+    n_boot: int,
+) -> str:
     from mlflow.entities import Metric, Param
 
     from seedlock.repeat.stats import describe
@@ -225,14 +260,26 @@ def _parent_run(client: Any, exp_id: str, store: Store, exp: Experiment, trials:
             continue
         summaries[name] = summary.to_dict()
         values: dict[str, float | None] = {s: getattr(summary, s) for s in _STATS}
-        for label, ci in (("ci", summary.mean_ci), ("median_ci", summary.median_ci), ("iqm_ci", summary.iqm_ci)):
+        for label, ci in (
+            ("ci", summary.mean_ci),
+            ("median_ci", summary.median_ci),
+            ("iqm_ci", summary.iqm_ci),
+        ):
             values[f"{label}_low"], values[f"{label}_high"] = ci.low, ci.high
-        metrics += [Metric(f"{keys[name]}.{s}", float(v), stamp, 0) for s, v in values.items() if v is not None]
-    params = [Param("script", _param(exp.script or "")), Param("args", _param(json.dumps(exp.args))),
-              Param("trials", str(len(trials)))]
+        metrics += [
+            Metric(f"{keys[name]}.{s}", float(v), stamp, 0) for s, v in values.items() if v is not None
+        ]
+    params = [
+        Param("script", _param(exp.script or "")),
+        Param("args", _param(json.dumps(exp.args))),
+        Param("trials", str(len(trials))),
+    ]
     _log(client, run_id, metrics, params)
-    client.log_dict(run_id, {"experiment": exp.name, "config": exp.config, "metrics": summaries,
-                             "metric_keys": keys}, "summary.json")
+    client.log_dict(
+        run_id,
+        {"experiment": exp.name, "config": exp.config, "metrics": summaries, "metric_keys": keys},
+        "summary.json",
+    )
     _log_report(client, run_id, store, exp, n_boot)
     return run_id
 
@@ -252,16 +299,26 @@ def _log_report(client: Any, run_id: str, store: Store, exp: Experiment, n_boot:
         client.log_artifact(run_id, str(report))
 
 
-def _trial_run(client: Any, exp_id: str, parent: str, store: Store, exp: Experiment, trial: Trial,
-               keys: dict[str, str]) -> None:
+def _trial_run(
+    client: Any, exp_id: str, parent: str, store: Store, exp: Experiment, trial: Trial, keys: dict[str, str]
+) -> None:
     from mlflow.entities import Metric, Param
 
-    tags = _tags(exp, store, **{"mlflow.parentRunId": parent, "seedlock.kind": "trial", "seedlock.seed": str(trial.seed),
-                                "seedlock.fingerprint": trial.fingerprint or ""})
+    tags = _tags(
+        exp,
+        store,
+        **{
+            "mlflow.parentRunId": parent,
+            "seedlock.kind": "trial",
+            "seedlock.seed": str(trial.seed),
+            "seedlock.fingerprint": trial.fingerprint or "",
+        },
+    )
     if trial.reason:
         tags["seedlock.reason"] = trial.reason[:8000]
-    run = client.create_run(exp_id, start_time=_ms(trial.started) or _ms(trial.finished), tags=tags,
-                            run_name=f"seed {trial.seed}")
+    run = client.create_run(
+        exp_id, start_time=_ms(trial.started) or _ms(trial.finished), tags=tags, run_name=f"seed {trial.seed}"
+    )
     run_id = str(run.info.run_id)
     stamp = _ms(trial.finished) or _ms(trial.started) or 0
     metrics = [(keys[name], value, step) for name, step, value in store.trial_metrics(trial)]
@@ -269,12 +326,22 @@ def _trial_run(client: Any, exp_id: str, parent: str, store: Store, exp: Experim
     for key, _, step in metrics:
         if step is not None:
             last[key] = max(last.get(key, step), step)
-    logged = [Metric(key, math.nan if value is None else value, stamp if step is not None else stamp + 1,
-                     step if step is not None else last.get(key, 0)) for key, value, step in metrics]
+    logged = [
+        Metric(
+            key,
+            math.nan if value is None else value,
+            stamp if step is not None else stamp + 1,
+            step if step is not None else last.get(key, 0),
+        )
+        for key, value, step in metrics
+    ]
     if trial.duration_s is not None:
         logged.append(Metric("duration_s", trial.duration_s, stamp, 0))
-    params = [Param("seed", str(trial.seed)), Param("status", trial.status),
-              Param("exit_code", "" if trial.exit_code is None else str(trial.exit_code))]
+    params = [
+        Param("seed", str(trial.seed)),
+        Param("status", trial.status),
+        Param("exit_code", "" if trial.exit_code is None else str(trial.exit_code)),
+    ]
     _log(client, run_id, logged, params)
     if trial.manifest is not None:
         client.log_dict(run_id, trial.manifest, "manifest.json")

@@ -62,12 +62,18 @@ def _seed_arg(text: str) -> int | str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seedlock", "seedlock: reseed every RNG before each test")
     group.addoption(
-        "--seedlock-seed", dest="seedlock_seed", metavar="N", type=_seed_arg, default=None,
+        "--seedlock-seed",
+        dest="seedlock_seed",
+        metavar="N",
+        type=_seed_arg,
+        default=None,
         help="Session seed each test's seed is derived from; 'last' reuses the previous session's. "
-             "Default: a new random one, printed in the header.",
+        "Default: a new random one, printed in the header.",
     )
     group.addoption(
-        "--seedlock-deterministic", dest="seedlock_deterministic", action="store_true",
+        "--seedlock-deterministic",
+        dest="seedlock_deterministic",
+        action="store_true",
         help="Also switch frameworks to deterministic kernels for the whole session.",
     )
 
@@ -191,13 +197,19 @@ def seedlock_reproducible(seedlock_seed: int) -> Callable[..., Fingerprint]:
     """``check(fn, seed=None, *, runs=2, deterministic=True)``: :func:`assert_reproducible`, with
     the test's seed by default."""
 
-    def check(fn: Callable[[], Any], seed: int | None = None, *, runs: int = 2, deterministic: bool = True) -> Fingerprint:
-        return assert_reproducible(fn, seedlock_seed if seed is None else seed, runs=runs, deterministic=deterministic)
+    def check(
+        fn: Callable[[], Any], seed: int | None = None, *, runs: int = 2, deterministic: bool = True
+    ) -> Fingerprint:
+        return assert_reproducible(
+            fn, seedlock_seed if seed is None else seed, runs=runs, deterministic=deterministic
+        )
 
     return check
 
 
-def assert_reproducible(fn: Callable[[], Any], seed: int = 0, *, runs: int = 2, deterministic: bool = True) -> Fingerprint:
+def assert_reproducible(
+    fn: Callable[[], Any], seed: int = 0, *, runs: int = 2, deterministic: bool = True
+) -> Fingerprint:
     """Run ``fn()`` ``runs`` times, each inside ``seedlock.reproducible(seed)`` (state reset,
     everything reseeded), and assert that what it returns is bitwise the same every time.
     seedlock's master seed and ``$SEEDLOCK_SEED`` are put back afterwards.
@@ -227,13 +239,17 @@ def assert_reproducible(fn: Callable[[], Any], seed: int = 0, *, runs: int = 2, 
             with reproducible(seed, deterministic=deterministic):
                 result = fn()
                 if result is None:
-                    raise SeedlockError(f"{name}() returned None, so there is nothing to compare; "
-                                        "return what it computed (arrays, a dict of them, a model)")
+                    raise SeedlockError(
+                        f"{name}() returned None, so there is nothing to compare; "
+                        "return what it computed (arrays, a dict of them, a model)"
+                    )
                 try:
                     prints.append(fingerprint(result))  # now: a later run's reset may change a live model
                 except UnsupportedObject as exc:
-                    raise SeedlockError(f"{name}() returned {type(result).__name__}, which cannot be fingerprinted "
-                                        f"({exc}); return arrays, a dict of them, or a model") from None
+                    raise SeedlockError(
+                        f"{name}() returned {type(result).__name__}, which cannot be fingerprinted "
+                        f"({exc}); return arrays, a dict of them, or a model"
+                    ) from None
     first = prints[0]
     for i, other in enumerate(prints[1:], start=2):
         if other != first:
@@ -249,11 +265,15 @@ def _difference(name: str, seed: int, a: Fingerprint, b: Fingerprint, run: int) 
     only_b = [n for n in b.tensors if n not in a.tensors]
     parts = []
     if changed:
-        shown = ", ".join(f"{n} (sum {fmt(a.tensors[n].sum, 8)} vs {fmt(b.tensors[n].sum, 8)})" for n in changed[:10])
+        shown = ", ".join(
+            f"{n} (sum {fmt(a.tensors[n].sum, 8)} vs {fmt(b.tensors[n].sum, 8)})" for n in changed[:10]
+        )
         more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
         parts.append(f"differ in {len(changed)} of {len(a.tensors)} tensors: {shown}{more}")
     if only_a or only_b:
-        parts.append(f"have different tensors (only in run 1: {only_a[:10]}; only in run {run}: {only_b[:10]})")
+        parts.append(
+            f"have different tensors (only in run 1: {only_a[:10]}; only in run {run}: {only_b[:10]})"
+        )
     return f"{name}() is not reproducible: run 1 and run {run} from seed {seed} " + "; ".join(parts)
 
 
@@ -281,8 +301,12 @@ def _torch_flags() -> tuple[bool, bool, bool, bool] | None:
     torch = sys.modules.get("torch")
     if torch is None or not hasattr(torch, "are_deterministic_algorithms_enabled"):
         return None
-    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-            bool(torch.backends.cudnn.deterministic), bool(torch.backends.cudnn.benchmark))
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        bool(torch.backends.cudnn.deterministic),
+        bool(torch.backends.cudnn.benchmark),
+    )
 
 
 def _tf_flag() -> bool | None:

@@ -35,7 +35,9 @@ def _trimmed(tb: TracebackType | None, target_file: str | None) -> TracebackType
         filename = tb.tb_frame.f_code.co_filename
         if target_file is not None and os.path.abspath(filename) == target_file:
             break
-        if not (filename.startswith(here) or filename == runpy.__file__ or filename.startswith("<frozen runpy")):
+        if not (
+            filename.startswith(here) or filename == runpy.__file__ or filename.startswith("<frozen runpy")
+        ):
             break
         tb = tb.tb_next
     return tb
@@ -45,8 +47,13 @@ def _manifest(path: str, settings: Settings, report: SeedReport | None) -> None:
     """Written at start (a crash still leaves one), rewritten at exit with what was applied on import."""
     from seedlock.doctor import manifest
 
-    wanted = {"deterministic": settings.deterministic, "threads": settings.threads, "plain": settings.plain,
-              "strict": settings.strict, "audit": settings.audit}
+    wanted = {
+        "deterministic": settings.deterministic,
+        "threads": settings.threads,
+        "plain": settings.plain,
+        "strict": settings.strict,
+        "audit": settings.audit,
+    }
     data = manifest.build(None if settings.plain else settings.seed, [sys.executable, *sys.argv], wanted)
     manifest.write(path, data)
 
@@ -63,7 +70,9 @@ def _setup() -> None:
     settings = Settings.from_env(os.environ)  # the one read of seedlock's variables
     report = None
     if not settings.plain:
-        report = api.seed_everything(settings.seed, deterministic=settings.deterministic, threads=settings.threads)
+        report = api.seed_everything(
+            settings.seed, deterministic=settings.deterministic, threads=settings.threads
+        )
         if settings.strict:
             from seedlock.audit import strict
 
@@ -164,8 +173,14 @@ def _run_script(path: str) -> None:
         source = f.read()
     code = compile(source, path, "exec", dont_inherit=True)  # not boot's __future__ imports
     main = types.ModuleType("__main__")
-    main.__dict__.update(__file__=path, __cached__=None, __loader__=SourceFileLoader("__main__", path),
-                         __package__=None, __spec__=None, __builtins__=builtins)
+    main.__dict__.update(
+        __file__=path,
+        __cached__=None,
+        __loader__=SourceFileLoader("__main__", path),
+        __package__=None,
+        __spec__=None,
+        __builtins__=builtins,
+    )
     sys.modules["__main__"] = main
     _script_globals.append(main.__dict__)
     exec(code, main.__dict__)

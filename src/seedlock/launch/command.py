@@ -48,17 +48,46 @@ class Option(NamedTuple):
 OPTIONS: tuple[Option, ...] = (
     Option(("--seed",), "seed", "Master seed in [0, 2**32). Default: $SEEDLOCK_SEED, else 0.", True, "N"),
     Option(("--no-deterministic",), "no_deterministic", "Seed only; leave nondeterministic kernels on."),
-    Option(("--threads",), "threads", "Pin TF/torch/OpenMP thread pools to N (slower; only if needed).", True, "N"),
+    Option(
+        ("--threads",),
+        "threads",
+        "Pin TF/torch/OpenMP thread pools to N (slower; only if needed).",
+        True,
+        "N",
+    ),
     Option(("-v", "--verbose"), "verbose", "Say which seed is used and what was seeded and verified."),
-    Option(("--trace",), "trace", "Record a per-step trace (losses, tensor digests, stdout) to FILE.", True, "FILE"),
-    Option(("--granularity",), "granularity", "Trace every epoch, every batch, or only the exit fingerprint and stdout.",
-           True, default="epoch"),
-    Option(("--digest",), "digest", "The trace's digest algorithm (default auto: dh1 on a GPU, xxh3_128 on the host); "
-           "use dh1 on two machines, one with a GPU and one without, to diff their traces.", True,
-           choices=("auto", "dh1", "xxh3_128")),
-    Option(("--manifest",), "manifest", "Write the provenance manifest here (default with --trace: beside it).",
-           True, "FILE"),
-    Option(("--strict",), "strict", "Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed."),
+    Option(
+        ("--trace",),
+        "trace",
+        "Record a per-step trace (losses, tensor digests, stdout) to FILE.",
+        True,
+        "FILE",
+    ),
+    Option(
+        ("--granularity",),
+        "granularity",
+        "Trace every epoch, every batch, or only the exit fingerprint and stdout.",
+        True,
+        default="epoch",
+    ),
+    Option(
+        ("--digest",),
+        "digest",
+        "The trace's digest algorithm (default auto: dh1 on a GPU, xxh3_128 on the host); "
+        "use dh1 on two machines, one with a GPU and one without, to diff their traces.",
+        True,
+        choices=("auto", "dh1", "xxh3_128"),
+    ),
+    Option(
+        ("--manifest",),
+        "manifest",
+        "Write the provenance manifest here (default with --trace: beside it).",
+        True,
+        "FILE",
+    ),
+    Option(
+        ("--strict",), "strict", "Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed."
+    ),
     Option(("--audit",), "audit", "Record nondeterministic ops instead of failing on the first one."),
     Option(("-m", "--module"), "module", "Run a module, as `python -m MODULE`.", True, "MODULE"),
 )
@@ -118,10 +147,18 @@ def parse(args: list[str]) -> RunArgs | None:
     if "module" not in values and not target:
         return None  # click says "missing SCRIPT"
     return RunArgs(
-        seed=values.get("seed"), no_deterministic="no_deterministic" in flags, threads=values.get("threads"),
-        verbose="verbose" in flags, trace=values.get("trace"), granularity=values.get("granularity", "epoch"),
-        digest=values.get("digest"), manifest=values.get("manifest"), strict="strict" in flags,
-        audit="audit" in flags, module=values.get("module"), target=target,
+        seed=values.get("seed"),
+        no_deterministic="no_deterministic" in flags,
+        threads=values.get("threads"),
+        verbose="verbose" in flags,
+        trace=values.get("trace"),
+        granularity=values.get("granularity", "epoch"),
+        digest=values.get("digest"),
+        manifest=values.get("manifest"),
+        strict="strict" in flags,
+        audit="audit" in flags,
+        module=values.get("module"),
+        target=target,
     )
 
 
@@ -156,8 +193,14 @@ def check_threads(threads: str | None) -> int | None:
     return n
 
 
-def layer_env(trace: str | None, granularity: str, manifest: str | None, strict: bool, audit: bool,
-              digest: str | None = None) -> dict[str, str]:
+def layer_env(
+    trace: str | None,
+    granularity: str,
+    manifest: str | None,
+    strict: bool,
+    audit: bool,
+    digest: str | None = None,
+) -> dict[str, str]:
     """The child's settings for the optional layers: trace, manifest, strict mode, audit."""
     from seedlock.launch.paths import check_output
 
@@ -196,8 +239,10 @@ def execute(a: RunArgs) -> None:
     value, source = resolve_seed(a.seed)
     n_threads = check_threads(a.threads)
     if a.audit and a.no_deterministic:
-        raise SeedlockError("--audit records ops that have no deterministic kernel, so it needs deterministic mode; "
-                            "drop --no-deterministic")
+        raise SeedlockError(
+            "--audit records ops that have no deterministic kernel, so it needs deterministic mode; "
+            "drop --no-deterministic"
+        )
     if a.module is None:
         check_script(a.target[0])
     config = Config(seed=value, deterministic=not a.no_deterministic, threads=n_threads)

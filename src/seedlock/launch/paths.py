@@ -11,7 +11,9 @@ import os
 from seedlock.errors import SeedlockError
 
 
-def check_output(path: str | os.PathLike[str], option: str, example: str, *, given: str | None = None) -> None:
+def check_output(
+    path: str | os.PathLike[str], option: str, example: str, *, given: str | None = None
+) -> None:
     """Raise :class:`SeedlockError` unless a file can be written at ``path``: not a directory,
     and its nearest existing folder a writable directory (the writers create missing folders).
 
@@ -37,8 +39,9 @@ def check_output(path: str | os.PathLike[str], option: str, example: str, *, giv
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
-        raise SeedlockError(f"{what}: cannot create files in {folder!r} ({exc.strerror}); "
-                            "pass a path in a writable directory") from None
+        raise SeedlockError(
+            f"{what}: cannot create files in {folder!r} ({exc.strerror}); pass a path in a writable directory"
+        ) from None
     os.unlink(probe)
 
 

@@ -37,9 +37,15 @@ def boot_argv(target: str, args: list[str], *, module: bool = False) -> list[str
     ``random.py`` or ``seedlock.py`` took the place of the real one; boot puts the script's own
     directory there, as ``python SCRIPT`` does."""
     safe = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *safe, "-m", "seedlock.launch.boot", "module" if module else "path", target, *args]
-
-
+    return [
+        sys.executable,
+        *safe,
+        "-m",
+        "seedlock.launch.boot",
+        "module" if module else "path",
+        target,
+        *args,
+    ]
 
 
 def die_with_parent() -> None:
@@ -145,13 +151,26 @@ def _ended(proc: Waitable[Any]) -> bool:
 class FreshProcess:
     """``argv`` started in its own session, its output in ``stdout`` and ``stderr`` (files)."""
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None,
-                 stdout: Path, stderr: Path) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None,
+        stdout: Path,
+        stderr: Path,
+    ) -> None:
         import subprocess
 
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
-            self._p = subprocess.Popen(argv, env={**env, ENV_PARENT: str(os.getpid())}, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=err, start_new_session=True)
+            self._p = subprocess.Popen(
+                argv,
+                env={**env, ENV_PARENT: str(os.getpid())},
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
         self.pid = self._p.pid
 
     def wait(self, timeout: float | None) -> int:

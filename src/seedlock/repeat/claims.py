@@ -35,8 +35,10 @@ class Claims:
         try:
             self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise SeedlockError(f"cannot open {self.path!r} ({exc.strerror}); check the permissions of the "
-                                "store's directory, or pass another --store") from None
+            raise SeedlockError(
+                f"cannot open {self.path!r} ({exc.strerror}); check the permissions of the "
+                "store's directory, or pass another --store"
+            ) from None
 
     @staticmethod
     def _offset(exp_id: int, seed: int) -> int:

@@ -24,7 +24,6 @@ class Interval:
     note: str = ""
 
 
-
 def _finite(values: Iterable[float]) -> tuple[Array, int]:
     x = np.asarray(list(values), dtype=float)
     keep = np.isfinite(x)
@@ -69,8 +68,13 @@ def _iqm(x: Array, axis: int = -1) -> Array:
 
 
 def _bootstrap(
-    data: tuple[Array, ...], statistic: Callable[..., Array], point: float, *,
-    confidence: float, n_boot: int, seed: int,
+    data: tuple[Array, ...],
+    statistic: Callable[..., Array],
+    point: float,
+    *,
+    confidence: float,
+    n_boot: int,
+    seed: int,
 ) -> Interval:
     """BCa, falling back to percentile, falling back to the point estimate; the note says which and why."""
     if min(len(d) for d in data) < 2:
@@ -85,21 +89,38 @@ def _bootstrap(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DegenerateDataWarning: handled below, said in the note
             try:
-                res = bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence, method=method,
-                                vectorized=True, batch=batch, rng=np.random.default_rng(seed))
+                res = bootstrap(
+                    data,
+                    statistic,
+                    n_resamples=n_boot,
+                    confidence_level=confidence,
+                    method=method,
+                    vectorized=True,
+                    batch=batch,
+                    rng=np.random.default_rng(seed),
+                )
                 low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
             except (ValueError, FloatingPointError):
                 continue
         if math.isfinite(low) and math.isfinite(high):
-            note = "" if method == "BCa" else "BCa is undefined for these values (too few distinct ones); percentile"
+            note = (
+                ""
+                if method == "BCa"
+                else "BCa is undefined for these values (too few distinct ones); percentile"
+            )
             if low == high:
                 note = "every resample gave the same value"
             return Interval(low, high, f"{method} bootstrap", note)
-    return Interval(point, point, "none", "bootstrap undefined for these values: the interval is the point estimate")
+    return Interval(
+        point, point, "none", "bootstrap undefined for these values: the interval is the point estimate"
+    )
 
 
 def _scaled(interval: Interval, k: float) -> Interval:
     if k == 1.0:
         return interval
-    return replace(interval, low=None if interval.low is None else interval.low * k,
-                   high=None if interval.high is None else interval.high * k)
+    return replace(
+        interval,
+        low=None if interval.low is None else interval.low * k,
+        high=None if interval.high is None else interval.high * k,
+    )

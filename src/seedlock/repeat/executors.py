@@ -58,7 +58,9 @@ class LocalExecutor:
     runs (``role="check"``) are always fresh processes.
     """
 
-    def __init__(self, workers: int, *, script: str | None, cwd: str, zygote_env: dict[str, str], log: str) -> None:
+    def __init__(
+        self, workers: int, *, script: str | None, cwd: str, zygote_env: dict[str, str], log: str
+    ) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="seedlock-trial")
         self._futures: dict[Future[TrialResult], TrialSpec] = {}
         self._live = Live()  # its `stopped`: interrupted, every trial in flight killed
@@ -106,7 +108,9 @@ class LocalExecutor:
             first, self._announced = not self._announced, True
         if first:
             what = ", ".join(info["imported"]) or "nothing heavy"
-            self._note(f"fork-server: imported {what} once in {info['seconds']:.1f} s; each trial is forked from it")
+            self._note(
+                f"fork-server: imported {what} once in {info['seconds']:.1f} s; each trial is forked from it"
+            )
         return True
 
     def _fork_start(self, spec: TrialSpec) -> Proc:
@@ -115,8 +119,15 @@ class LocalExecutor:
             raise ForkServerGone("fell back to fresh processes")
         fresh_rundir(spec)
         env = trial_env(spec, self._base)
-        return self._live.add(server.spawn(env, spec.cwd, [spec.script, *spec.args],
-                                        str(spec.file("stdout.txt")), str(spec.file("stderr.txt"))))
+        return self._live.add(
+            server.spawn(
+                env,
+                spec.cwd,
+                [spec.script, *spec.args],
+                str(spec.file("stdout.txt")),
+                str(spec.file("stderr.txt")),
+            )
+        )
 
     def _fresh_start(self, spec: TrialSpec) -> Proc:
         return self._live.add(FreshProc(spec, trial_env(spec, self._base)))

@@ -72,8 +72,13 @@ def fork_unsafe(imported: list[str]) -> list[str]:
 
 
 # seedlock's own modules that `seedlock run`'s boot imports in every trial (trace, instrumentation).
-SEEDLOCK_RUNTIME = ("seedlock.trace", "seedlock.trace.instrument", "seedlock.trace.keras_callbacks", "seedlock.trace.layers",
-                    "seedlock.trace.metrics")
+SEEDLOCK_RUNTIME = (
+    "seedlock.trace",
+    "seedlock.trace.instrument",
+    "seedlock.trace.keras_callbacks",
+    "seedlock.trace.layers",
+    "seedlock.trace.metrics",
+)
 _draws: dict[str, int] = {}  # what the imports drew from each seeded RNG (seedlock.repeat.replay)
 
 
@@ -227,8 +232,16 @@ def main(argv: list[str]) -> None:
     reasons = fork_unsafe(imported)
     if cannot:
         reasons.append(f"the imports drew from {', '.join(cannot)} in a way a forked trial cannot replay")
-    _send(events, ready={"imported": imported, "skipped": skipped, "unsafe": reasons, "draws": _draws,
-                         "seconds": round(time.monotonic() - t0, 3)})
+    _send(
+        events,
+        ready={
+            "imported": imported,
+            "skipped": skipped,
+            "unsafe": reasons,
+            "draws": _draws,
+            "seconds": round(time.monotonic() - t0, 3),
+        },
+    )
     if reasons:
         os.read(req_fd, 1)  # wait for the driver to close us
         return
@@ -278,8 +291,13 @@ class ForkServer:
         with open(log, "wb") as out:
             self._p = subprocess.Popen(
                 [sys.executable, "-m", "seedlock.repeat.forkserver", str(req_r), str(event_w), script],
-                env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                pass_fds=(req_r, event_w), start_new_session=True,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                pass_fds=(req_r, event_w),
+                start_new_session=True,
             )
         os.close(req_r)
         os.close(event_w)
@@ -326,7 +344,9 @@ class ForkServer:
             raise ForkServerGone(f"the fork server exited while importing (see {self.log})")
         return self.info
 
-    def spawn(self, env: Mapping[str, str], cwd: str, argv: list[str], stdout: str, stderr: str) -> ForkedProc:
+    def spawn(
+        self, env: Mapping[str, str], cwd: str, argv: list[str], stdout: str, stderr: str
+    ) -> ForkedProc:
         self.ready()
         proc = ForkedProc()
         with self._lock:
@@ -335,12 +355,14 @@ class ForkServer:
             self._next += 1
             key = str(self._next)
             self._procs[key] = proc
-        msg = json.dumps({"id": key, "env": dict(env), "cwd": cwd, "argv": argv, "stdout": stdout, "stderr": stderr})
+        msg = json.dumps(
+            {"id": key, "env": dict(env), "cwd": cwd, "argv": argv, "stdout": stdout, "stderr": stderr}
+        )
         data = (msg + "\n").encode()
         try:
             with self._write_lock:  # a request is longer than PIPE_BUF: never interleave two
                 while data:
-                    data = data[os.write(self._req_w, data):]
+                    data = data[os.write(self._req_w, data) :]
         except OSError as exc:
             raise ForkServerGone(f"the fork server is gone ({exc}; see {self.log})") from None
         proc.started.wait()

@@ -75,11 +75,16 @@ def strip_box(values: Values, metric: str, out_dir: str | os.PathLike[str]) -> P
     rng = np.random.default_rng(0)
     names = list(values)
     data = [_finite(values[name]) for name in names]
-    ax.boxplot(data, positions=range(1, len(names) + 1), widths=0.5, showfliers=False,
-               medianprops={"color": "black"})
+    ax.boxplot(
+        data, positions=range(1, len(names) + 1), widths=0.5, showfliers=False, medianprops={"color": "black"}
+    )
     for i, x in enumerate(data, start=1):
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(x)), x, s=18, alpha=0.75, color=f"C{(i - 1) % 10}", zorder=3)
-    ax.set_xticks(range(1, len(names) + 1), [f"{_text(n, 24)}\nn={len(x)}" for n, x in zip(names, data, strict=True)])
+        ax.scatter(
+            i + rng.uniform(-0.12, 0.12, len(x)), x, s=18, alpha=0.75, color=f"C{(i - 1) % 10}", zorder=3
+        )
+    ax.set_xticks(
+        range(1, len(names) + 1), [f"{_text(n, 24)}\nn={len(x)}" for n, x in zip(names, data, strict=True)]
+    )
     ax.set_ylabel(_text(metric))
     return _save(fig, _file(out_dir, "strip", metric))
 
@@ -103,9 +108,9 @@ def histogram(values: Values, metric: str, out_dir: str | os.PathLike[str]) -> P
     return _save(fig, _file(out_dir, "hist", metric))
 
 
-def mean_band(seeds: Mapping[int, Sequence[tuple[int, float]]], confidence: float = 0.95) -> tuple[
-    list[int], list[float], list[float], list[float]
-]:
+def mean_band(
+    seeds: Mapping[int, Sequence[tuple[int, float]]], confidence: float = 0.95
+) -> tuple[list[int], list[float], list[float], list[float]]:
     """Per step: the mean over the seeds that reported it and its t confidence interval (the mean itself
     where fewer than two seeds did).
 
@@ -124,7 +129,11 @@ def mean_band(seeds: Mapping[int, Sequence[tuple[int, float]]], confidence: floa
     for step in steps:
         x = np.asarray(by_step[step])
         mean = float(x.mean())
-        half = float(t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
+        half = (
+            float(t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+            if len(x) > 1
+            else 0.0
+        )
         means.append(mean)
         lows.append(mean - half)
         highs.append(mean + half)
@@ -142,7 +151,9 @@ def curves(data: Curves, metric: str, out_dir: str | os.PathLike[str]) -> Path:
                 ax.plot(steps, vals, color=color, alpha=0.25, linewidth=0.8)
         steps_m, means, lows, highs = mean_band(seeds)
         if steps_m:
-            ax.plot(steps_m, means, color=color, linewidth=2, label=f"{_text(name, 30)} (mean of {len(seeds)})")
+            ax.plot(
+                steps_m, means, color=color, linewidth=2, label=f"{_text(name, 30)} (mean of {len(seeds)})"
+            )
             ax.fill_between(steps_m, lows, highs, color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel("step")
     ax.set_ylabel(_text(metric))
@@ -151,7 +162,9 @@ def curves(data: Curves, metric: str, out_dir: str | os.PathLike[str]) -> Path:
     return _save(fig, _file(out_dir, "curves", metric))
 
 
-def plot_metric(values: Values, curve_data: Curves | None, metric: str, out_dir: str | os.PathLike[str]) -> list[Path]:
+def plot_metric(
+    values: Values, curve_data: Curves | None, metric: str, out_dir: str | os.PathLike[str]
+) -> list[Path]:
     """Every plot that applies to one metric: strip + box and histogram, and the curves when it has steps."""
     paths = [strip_box(values, metric, out_dir), histogram(values, metric, out_dir)]
     if curve_data and any(points for seeds in curve_data.values() for points in seeds.values()):

@@ -23,7 +23,9 @@ def _check_unit(name: str, value: float, example: str) -> None:
         raise SeedlockError(f"{name} must be strictly between 0 and 1, got {value}; pass e.g. {example}")
 
 
-def noether_n(p_gt: float = 0.75, alpha: float = 0.05, power: float = 0.95, *, two_sided: bool = False) -> int:
+def noether_n(
+    p_gt: float = 0.75, alpha: float = 0.05, power: float = 0.95, *, two_sided: bool = False
+) -> int:
     """Seeds per experiment for a Mann-Whitney test to detect P(A > B) = ``p_gt`` (Noether, 1987).
 
     Noether's total sample size for two equal groups (``c = 1/2``) is
@@ -43,7 +45,9 @@ def noether_n(p_gt: float = 0.75, alpha: float = 0.05, power: float = 0.95, *, t
     _check_unit("--alpha", alpha, "--alpha 0.05")
     _check_unit("--power", power, "--power 0.95")
     if p_gt == 0.5:
-        raise SeedlockError("--p-gt 0.5 means no difference, which no number of seeds can detect; pass e.g. --p-gt 0.75")
+        raise SeedlockError(
+            "--p-gt 0.5 means no difference, which no number of seeds can detect; pass e.g. --p-gt 0.75"
+        )
     from scipy.stats import norm
 
     z_a = float(norm.ppf(1 - alpha / 2 if two_sided else 1 - alpha))
@@ -87,7 +91,9 @@ def _nct_tail(x: float, df: int, nc: float, *, upper: bool) -> float:
     return float(integrate.quad(given_v, 0, math.inf)[0])
 
 
-def t_test_n(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, *, two_sided: bool = True) -> int:
+def t_test_n(
+    delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, *, two_sided: bool = True
+) -> int:
     """Seeds per experiment for a two-sample t-test to detect a difference ``delta`` of means.
 
     ``sd`` is the spread of one experiment across seeds, from a pilot run (``seedlock stats``
@@ -99,9 +105,13 @@ def t_test_n(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, *
     (17, 26, 64)
     """
     if not math.isfinite(delta) or delta == 0:
-        raise SeedlockError(f"--delta must be a non-zero number, got {delta}; pass the smallest difference worth finding")
+        raise SeedlockError(
+            f"--delta must be a non-zero number, got {delta}; pass the smallest difference worth finding"
+        )
     if not math.isfinite(sd) or sd <= 0:
-        raise SeedlockError(f"--sd must be a positive number, got {sd}; take it from a pilot run (`seedlock stats`)")
+        raise SeedlockError(
+            f"--sd must be a positive number, got {sd}; take it from a pilot run (`seedlock stats`)"
+        )
     _check_unit("--alpha", alpha, "--alpha 0.05")
     _check_unit("--power", power, "--power 0.8")
     lo, hi = 2, 4

@@ -29,8 +29,9 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
     """Top-level statements, entering try/if blocks but not functions or classes."""
     for node in body:
         if isinstance(node, ast.Try):
-            yield from _statements([*node.body, *[s for h in node.handlers for s in h.body], *node.orelse,
-                                    *node.finalbody])
+            yield from _statements(
+                [*node.body, *[s for h in node.handlers for s in h.body], *node.orelse, *node.finalbody]
+            )
         elif isinstance(node, ast.If):
             yield from _statements([*node.body, *node.orelse])
         else:
@@ -39,22 +40,36 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 
 def _is_environ(node: ast.expr) -> bool:
     return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
-        isinstance(node, ast.Name) and node.id == "environ")
+        isinstance(node, ast.Name) and node.id == "environ"
+    )
 
 
 def _literal_setenv(node: ast.stmt) -> Step | None:
     """``os.environ["K"] = "v"`` or ``os.environ.setdefault("K", "v")`` with literal strings."""
-    if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript)
-            and _is_environ(node.targets[0].value)):
+    if (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Subscript)
+        and _is_environ(node.targets[0].value)
+    ):
         key, value = node.targets[0].slice, node.value
-        if (isinstance(key, ast.Constant) and isinstance(value, ast.Constant) and isinstance(key.value, str)
-                and isinstance(value.value, str)):
+        if (
+            isinstance(key, ast.Constant)
+            and isinstance(value, ast.Constant)
+            and isinstance(key.value, str)
+            and isinstance(value.value, str)
+        ):
             return ("setenv", key.value, value.value, "set")
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         call = node.value
-        if (isinstance(call.func, ast.Attribute) and call.func.attr == "setdefault" and _is_environ(call.func.value)
-                and len(call.args) == 2 and not call.keywords
-                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+        if (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr == "setdefault"
+            and _is_environ(call.func.value)
+            and len(call.args) == 2
+            and not call.keywords
+            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)
+        ):
             k, v = (a.value for a in call.args if isinstance(a, ast.Constant))
             return ("setenv", str(k), str(v), "setdefault")
     return None
@@ -69,9 +84,13 @@ def _touches_state(node: ast.stmt) -> bool:
         if isinstance(sub, ast.Attribute):
             if _is_environ(sub.value) and sub.attr in _WRITES:
                 return True
-            if sub.attr in _CALLS or (sub.attr == "path" and isinstance(sub.value, ast.Name) and sub.value.id == "sys"):
+            if sub.attr in _CALLS or (
+                sub.attr == "path" and isinstance(sub.value, ast.Name) and sub.value.id == "sys"
+            ):
                 return True
-        if isinstance(sub, ast.Name) and (sub.id in _CALLS or (sub.id == "environ" and not isinstance(sub.ctx, ast.Load))):
+        if isinstance(sub, ast.Name) and (
+            sub.id in _CALLS or (sub.id == "environ" and not isinstance(sub.ctx, ast.Load))
+        ):
             return True
     return False
 

@@ -15,7 +15,9 @@ from seedlock.repeat.storefile import TrialStatus
 
 
 class Progress:
-    def __init__(self, name: str, total: int, *, tty: bool | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, name: str, total: int, *, tty: bool | None = None, stream: TextIO | None = None
+    ) -> None:
         self.name = name
         self._stream = stream
         self.total = total
@@ -30,17 +32,29 @@ class Progress:
             from rich.progress import Progress as Bar
 
             console = Console(stderr=True, highlight=False, markup=False, emoji=False)
-            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                            TextColumn("failed {task.fields[failed]}  running {task.fields[running]}"),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                            transient=False)
+            self._bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn("failed {task.fields[failed]}  running {task.fields[running]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
             self._task = self._bar.add_task(name, total=total, failed=0, running=0)
             self._bar.start()
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done + self.failed, total=self.total,
-                             failed=self.failed, running=self.running)
+            self._bar.update(
+                self._task,
+                completed=self.done + self.failed,
+                total=self.total,
+                failed=self.failed,
+                running=self.running,
+            )
 
     def say(self, line: str) -> None:
         """A message: above the bar on a terminal, a line of its own otherwise."""
@@ -69,8 +83,11 @@ class Progress:
             self._refresh()
             return
         why = f": {reason}" if reason and status != "ok" else ""
-        print(f"seedlock: {self.name}: [{self.done + self.failed}/{self.total}] seed {seed} {status} in {seconds:.2f} s{why}",
-              file=self._stream or sys.stderr, flush=True)
+        print(
+            f"seedlock: {self.name}: [{self.done + self.failed}/{self.total}] seed {seed} {status} in {seconds:.2f} s{why}",
+            file=self._stream or sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._bar is not None:

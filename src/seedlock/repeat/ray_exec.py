@@ -28,8 +28,11 @@ def _use_token_auth() -> None:
     without auth, so this never stops a connection that would have worked."""
     if os.environ.get("RAY_AUTH_MODE") is not None:
         return  # the user's explicit choice
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or (
-            Path.home() / ".ray" / "auth_token").is_file():
+    if (
+        os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+        or (Path.home() / ".ray" / "auth_token").is_file()
+    ):
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
@@ -63,11 +66,22 @@ class RayExecutor:
             if self._started and address:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
             elif self._started:
-                ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+                ray.init(
+                    num_cpus=workers,
+                    include_dashboard=False,
+                    logging_level=logging.ERROR,
+                    log_to_driver=False,
+                )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"at {address!r}" if address else "locally"
-            fix = ("check --address and, if the cluster uses token auth, that its token is here "
-                   "(~/.ray/auth_token or RAY_AUTH_TOKEN)") if address else "start a cluster with `ray start --head`"
+            fix = (
+                (
+                    "check --address and, if the cluster uses token auth, that its token is here "
+                    "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                )
+                if address
+                else "start a cluster with `ray start --head`"
+            )
             raise SeedlockError(f"cannot start Ray {where} ({exc}); {fix}") from None
         # Locally, the trials get this process's environment (as the local executor's do);
         # on a cluster, the worker's own.
@@ -75,7 +89,9 @@ class RayExecutor:
         self._task = ray.remote(num_cpus=1, max_retries=0)(run_fresh)
         self._refs: dict[Any, TrialSpec] = {}
         self._stopping = False
-        self._notes = [f"ray: trials run as Ray tasks ({'cluster ' + address if address else f'local, {workers} CPUs'})"]
+        self._notes = [
+            f"ray: trials run as Ray tasks ({'cluster ' + address if address else f'local, {workers} CPUs'})"
+        ]
 
     def submit(self, spec: TrialSpec) -> None:
         self._refs[self._task.remote(spec, self._base, "ray")] = spec
@@ -93,9 +109,17 @@ class RayExecutor:
             try:
                 out.append(ray.get(ref))
             except ray.exceptions.TaskCancelledError:
-                out.append(TrialResult(spec.seed, spec.role, "interrupted", None,
-                                       "seedlock repeat was interrupted; run the same command again to finish it",
-                                       0.0, "ray"))
+                out.append(
+                    TrialResult(
+                        spec.seed,
+                        spec.role,
+                        "interrupted",
+                        None,
+                        "seedlock repeat was interrupted; run the same command again to finish it",
+                        0.0,
+                        "ray",
+                    )
+                )
             except ray.exceptions.RayError as exc:  # the worker died, the node went away...
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 out.append(lost(spec, "ray", first[:300]))

@@ -44,8 +44,9 @@ def _candidates(pos0: int, pos1: int, limit: int) -> list[int]:
     return sorted(k for k in set(out) if _pos_after(pos0, k) == pos1)
 
 
-def _distance(gen: Any, pos0: int, pos1: int, draw: Callable[[Any, int], None], same: Callable[[Any], bool],
-              limit: int) -> int | None:
+def _distance(
+    gen: Any, pos0: int, pos1: int, draw: Callable[[Any, int], None], same: Callable[[Any], bool], limit: int
+) -> int | None:
     """Words between ``gen`` (at ``pos0``) and the target state (at ``pos1``), or None."""
     done = 0
     for k in _candidates(pos0, pos1, limit):
@@ -87,7 +88,9 @@ def measure(seed: int, limit: int = 1 << 20) -> tuple[dict[str, int], list[str]]
     def python_like(name: str, current: random.Random | Any) -> None:
         target = current.getstate()
         gen = random.Random(seed)
-        k = _distance(gen, gen.getstate()[1][-1], target[1][-1], _py_draw, lambda g: g.getstate() == target, limit)
+        k = _distance(
+            gen, gen.getstate()[1][-1], target[1][-1], _py_draw, lambda g: g.getstate() == target, limit
+        )
         if k is None:
             problems.append(name)
         elif k:
@@ -104,7 +107,9 @@ def measure(seed: int, limit: int = 1 << 20) -> tuple[dict[str, int], list[str]]
 
         def same(g: Any) -> bool:
             s = g.get_state()
-            return bool(s[2] == target[2] and s[3] == target[3] and s[4] == target[4] and (s[1] == target[1]).all())
+            return bool(
+                s[2] == target[2] and s[3] == target[3] and s[4] == target[4] and (s[1] == target[1]).all()
+            )
 
         k = _distance(gen, gen.get_state()[2], target[2], _np_draw, same, limit)
         if k is None:

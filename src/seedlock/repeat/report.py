@@ -63,8 +63,13 @@ def _ci_cell(value: str, low: float | None, high: float | None) -> _Html:
     return _Html(f'{e(value)}<span class="test ci">{e(_ci(low, high))}</span>')
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[object]], left: int | Collection[int] = 1,
-           row_class: Sequence[str] = (), mono: Collection[int] = ()) -> str:
+def _table(
+    head: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    left: int | Collection[int] = 1,
+    row_class: Sequence[str] = (),
+    mono: Collection[int] = (),
+) -> str:
     """An HTML table in a box that scrolls sideways when it is wider than the page. ``left``: the
     first N columns, or these column indexes, are left-aligned text; ``mono`` columns are in a
     fixed-width font. Cells are escaped here (except :class:`_Html` ones, escaped when built)."""
@@ -99,7 +104,9 @@ def _notes(lines: Iterable[str], cls: str = "warn") -> str:
     return f'<ul class="{cls}">{items}</ul>' if items else ""
 
 
-def _summary_table(store: Store, exp: Experiment, metrics: Sequence[str], confidence: float, n_boot: int) -> str:
+def _summary_table(
+    store: Store, exp: Experiment, metrics: Sequence[str], confidence: float, n_boot: int
+) -> str:
     from seedlock.repeat.stats import describe, fmt
 
     rows: list[list[object]] = []
@@ -114,15 +121,39 @@ def _summary_table(store: Store, exp: Experiment, metrics: Sequence[str], confid
         except SeedlockError as exc:
             rows.append([metric, len(values), str(exc), *[""] * 7])
             continue
-        rows.append([metric, s.n, fmt(s.mean), _ci(s.mean_ci.low, s.mean_ci.high), fmt(s.sd), fmt(s.median),
-                     _ci(s.median_ci.low, s.median_ci.high), fmt(s.iqm), _ci(s.iqm_ci.low, s.iqm_ci.high),
-                     f"{fmt(s.min)} .. {fmt(s.max)}"])
+        rows.append(
+            [
+                metric,
+                s.n,
+                fmt(s.mean),
+                _ci(s.mean_ci.low, s.mean_ci.high),
+                fmt(s.sd),
+                fmt(s.median),
+                _ci(s.median_ci.low, s.median_ci.high),
+                fmt(s.iqm),
+                _ci(s.iqm_ci.low, s.iqm_ci.high),
+                f"{fmt(s.min)} .. {fmt(s.max)}",
+            ]
+        )
         warnings += [f"{metric}: {w}" for w in s.warnings]
-        warnings += [f"{metric}: {name} CI: {ci.note}" for name, ci in
-                     (("median", s.median_ci), ("IQM", s.iqm_ci)) if ci.note]
+        warnings += [
+            f"{metric}: {name} CI: {ci.note}"
+            for name, ci in (("median", s.median_ci), ("IQM", s.iqm_ci))
+            if ci.note
+        ]
     pct = f"{confidence:.0%}"
-    head = ["metric", "n", "mean", f"mean {pct} CI (t)", "SD", "median", f"median {pct} CI",
-            "IQM", f"IQM {pct} CI", "min .. max"]
+    head = [
+        "metric",
+        "n",
+        "mean",
+        f"mean {pct} CI (t)",
+        "SD",
+        "median",
+        f"median {pct} CI",
+        "IQM",
+        f"IQM {pct} CI",
+        "min .. max",
+    ]
     return _table(head, rows, left=1) + _notes(warnings)
 
 
@@ -135,32 +166,73 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
         if min(sum(math.isfinite(v) for v in side.values()) for side in (va, vb)) >= 3:
             values_a[metric], values_b[metric] = va, vb
         else:
-            skipped.append(f"{metric}: not compared, it needs at least 3 ok seeds with finite values on each side "
-                           f"({a.name}: {len(va)}, {b.name}: {len(vb)})")
+            skipped.append(
+                f"{metric}: not compared, it needs at least 3 ok seeds with finite values on each side "
+                f"({a.name}: {len(va)}, {b.name}: {len(vb)})"
+            )
     if not values_a:
         return _notes(skipped)
     results = compare_many(values_a, values_b, names=(a.name, b.name), n_boot=n_boot)
     rows, notes = [], list(skipped)
     for metric, c in results.items():
-        pairing = _Html(f'{e(c.n_a)} / {e(c.n_b)}<span class="test">{"paired" if c.paired else "unpaired"}</span>')
-        rows.append([metric, pairing, fmt(c.mean_a), fmt(c.mean_b),
-                     _ci_cell(fmt(c.diff), c.diff_ci.low, c.diff_ci.high), _p_cell(c.t_p, c.t_test),
-                     fmt(c.t_p_holm, 3), _p_cell(c.rank_p, c.rank_test), fmt(c.rank_p_holm, 3),
-                     _p_cell(c.perm_p, "exact" if c.perm_exact else "sampled"),
-                     _ci_cell(fmt(c.p_gt, 3), c.p_gt_ci.low, c.p_gt_ci.high), fmt(c.hedges_g, 3)])
+        pairing = _Html(
+            f'{e(c.n_a)} / {e(c.n_b)}<span class="test">{"paired" if c.paired else "unpaired"}</span>'
+        )
+        rows.append(
+            [
+                metric,
+                pairing,
+                fmt(c.mean_a),
+                fmt(c.mean_b),
+                _ci_cell(fmt(c.diff), c.diff_ci.low, c.diff_ci.high),
+                _p_cell(c.t_p, c.t_test),
+                fmt(c.t_p_holm, 3),
+                _p_cell(c.rank_p, c.rank_test),
+                fmt(c.rank_p_holm, 3),
+                _p_cell(c.perm_p, "exact" if c.perm_exact else "sampled"),
+                _ci_cell(fmt(c.p_gt, 3), c.p_gt_ci.low, c.p_gt_ci.high),
+                fmt(c.hedges_g, 3),
+            ]
+        )
         notes += [f"{metric}: {n}" for n in (*c.warnings, *c.notes)]
-    head = ["metric", "n", f"mean {a.name}", f"mean {b.name}", "difference, 95% CI", "t-test p",
-            "Holm", "rank test p", "Holm", "permutation p", "P(A>B), 95% CI", "Hedges' g"]
+    head = [
+        "metric",
+        "n",
+        f"mean {a.name}",
+        f"mean {b.name}",
+        "difference, 95% CI",
+        "t-test p",
+        "Holm",
+        "rank test p",
+        "Holm",
+        "permutation p",
+        "P(A>B), 95% CI",
+        "Hedges' g",
+    ]
     return _table(head, rows, left=1) + _notes(notes)
 
 
 def _trials_section(trials: list[Trial]) -> str:
     from seedlock.repeat.stats import fmt
 
-    rows = [[t.seed, t.status, "" if t.exit_code is None else t.exit_code, fmt(t.duration_s, 3),
-             (t.fingerprint or "")[:16], t.reason or ""] for t in trials]
-    out = _table(["seed", "status", "exit", "duration (s)", "fingerprint", "reason"], rows, left=(1, 4, 5), mono=(4,),
-                 row_class=["" if t.status in ("ok", "running") else "failed" for t in trials])
+    rows = [
+        [
+            t.seed,
+            t.status,
+            "" if t.exit_code is None else t.exit_code,
+            fmt(t.duration_s, 3),
+            (t.fingerprint or "")[:16],
+            t.reason or "",
+        ]
+        for t in trials
+    ]
+    out = _table(
+        ["seed", "status", "exit", "duration (s)", "fingerprint", "reason"],
+        rows,
+        left=(1, 4, 5),
+        mono=(4,),
+        row_class=["" if t.status in ("ok", "running") else "failed" for t in trials],
+    )
     for t in trials:
         if t.stderr_tail and t.status != "ok":
             out += f"<details><summary>stderr of seed {e(t.seed)} ({e(t.status)})</summary><pre>{e(t.stderr_tail)}</pre></details>"
@@ -184,8 +256,13 @@ def _metrics_for(store: Store, exps: Sequence[Experiment], metrics: Sequence[str
 
 
 def render_html(
-    store: Store, experiments: Sequence[str | Experiment], out_path: str | os.PathLike[str],
-    metrics: Sequence[str] | None = None, *, confidence: float = 0.95, n_boot: int = 10_000,
+    store: Store,
+    experiments: Sequence[str | Experiment],
+    out_path: str | os.PathLike[str],
+    metrics: Sequence[str] | None = None,
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 10_000,
 ) -> Path:
     """Write the report of ``experiments`` (the first is the baseline the others are compared with)
     to ``out_path``, and return that path. ``metrics`` defaults to every metric an ok trial reported."""
@@ -195,19 +272,25 @@ def render_html(
         raise SeedlockError("no experiment to report on; pass one or more names, see `seedlock runs`")
     out = Path(out_path)
     if not out.name or out.is_dir():  # before the work; the CLI checks more (cli.paths)
-        raise SeedlockError(f"{str(out_path)!r} is not a file path (a directory, or no file name); "
-                            "pass the report's file, e.g. report.html")
+        raise SeedlockError(
+            f"{str(out_path)!r} is not a file path (a directory, or no file name); "
+            "pass the report's file, e.g. report.html"
+        )
     exps = [x if isinstance(x, Experiment) else store.experiment(x, create=False) for x in experiments]
     names = [x.name for x in exps]
     chosen = _metrics_for(store, exps, metrics)
-    parts = [f"<h1>seedlock report: {e(', '.join(names))}</h1>",
-             f'<p class="note">Store {e(store.path)}, written {e(datetime.now(timezone.utc).isoformat(timespec="seconds"))}. '
-             "Statistics use the trials that finished ok; failed ones are listed but left out.</p>"]
+    parts = [
+        f"<h1>seedlock report: {e(', '.join(names))}</h1>",
+        f'<p class="note">Store {e(store.path)}, written {e(datetime.now(timezone.utc).isoformat(timespec="seconds"))}. '
+        "Statistics use the trials that finished ok; failed ones are listed but left out.</p>",
+    ]
     if len(exps) >= 2:
         parts.append("<h2>Comparisons</h2>")
         for other in exps[1:]:
-            parts.append(f"<h3>{e(other.name)} vs {e(exps[0].name)}</h3><p>A = {e(other.name)}, B = "
-                         f"{e(exps[0].name)}; differences are A - B; p-values Holm-adjusted across metrics.</p>")
+            parts.append(
+                f"<h3>{e(other.name)} vs {e(exps[0].name)}</h3><p>A = {e(other.name)}, B = "
+                f"{e(exps[0].name)}; differences are A - B; p-values Holm-adjusted across metrics.</p>"
+            )
             parts.append(_compare_table(store, other, exps[0], chosen, n_boot))
     with tempfile.TemporaryDirectory(prefix="seedlock-report-") as tmp:
         if chosen:
@@ -215,7 +298,9 @@ def render_html(
         for metric in chosen:
             values = {x.name: store.metric_values(x, metric) for x in exps}
             curves = {x.name: store.metric_curves(x, metric) for x in exps}
-            images = "".join(_img(p, f"{metric} plot") for p in plots.plot_metric(values, curves, metric, tmp))
+            images = "".join(
+                _img(p, f"{metric} plot") for p in plots.plot_metric(values, curves, metric, tmp)
+            )
             parts.append(f'<h3>{e(metric)}</h3><div class="plots">{images}</div>')
     for exp in exps:
         trials = store.trials(exp)
@@ -224,14 +309,20 @@ def render_html(
             counts[t.status] = counts.get(t.status, 0) + 1
         command = " ".join([exp.script or "?", *exp.args])
         parts.append(f"<h2>Experiment {e(exp.name)}</h2>")
-        parts.append(f"<p>Command: <code>{e(command)}</code>; created {e(exp.created)}; trials: "
-                     f"{e(', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none')}.</p>")
+        parts.append(
+            f"<p>Command: <code>{e(command)}</code>; created {e(exp.created)}; trials: "
+            f"{e(', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none')}.</p>"
+        )
         if exp.config:
-            parts.append(f"<details><summary>config</summary><pre>{e(json.dumps(exp.config, indent=2, sort_keys=True))}</pre></details>")
+            parts.append(
+                f"<details><summary>config</summary><pre>{e(json.dumps(exp.config, indent=2, sort_keys=True))}</pre></details>"
+            )
         parts.append("<h3>Summary</h3>" + _summary_table(store, exp, chosen, confidence, n_boot))
         parts.append("<h3>Trials</h3>" + _trials_section(trials))
-    doc = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e("seedlock report: " + ", ".join(names))}'
-           f"</title><style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    doc = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e("seedlock report: " + ", ".join(names))}'
+        f"</title><style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
     tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -240,6 +331,8 @@ def render_html(
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp_out.unlink()
-        raise SeedlockError(f"cannot write the report to {str(out)!r} ({exc.strerror or exc}); "
-                            "pass a path in a writable directory") from None
+        raise SeedlockError(
+            f"cannot write the report to {str(out)!r} ({exc.strerror or exc}); "
+            "pass a path in a writable directory"
+        ) from None
     return out

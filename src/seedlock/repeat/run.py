@@ -77,8 +77,16 @@ def _safe(name: str) -> str:
 
 
 class Driver:
-    def __init__(self, opts: Options, store: Store, exp: Experiment, executor: Executor, manifest: dict[str, Any],
-                 rundirs: Path, progress: Progress) -> None:
+    def __init__(
+        self,
+        opts: Options,
+        store: Store,
+        exp: Experiment,
+        executor: Executor,
+        manifest: dict[str, Any],
+        rundirs: Path,
+        progress: Progress,
+    ) -> None:
         self.o, self.store, self.exp, self.ex = opts, store, exp, executor
         self.manifest, self.rundirs, self.progress = manifest, rundirs, progress
         self.claims = Claims(store.path)
@@ -107,9 +115,17 @@ class Driver:
         suffix = ".check" if role == "check" else ""
         # The fork-server's check pair is traced per epoch: if they differ, `seedlock diff` says where.
         pair = self.verify == "pending" and seed == self.check_seed
-        return TrialSpec(seed=seed, script=self.o.script, args=self.o.args, cwd=os.getcwd(),
-                         rundir=str(self.rundirs / f"seed-{seed}{suffix}"), timeout=self.o.timeout,
-                         hashseed=self.o.hashseed, role=role, granularity="epoch" if pair else "exit")
+        return TrialSpec(
+            seed=seed,
+            script=self.o.script,
+            args=self.o.args,
+            cwd=os.getcwd(),
+            rundir=str(self.rundirs / f"seed-{seed}{suffix}"),
+            timeout=self.o.timeout,
+            hashseed=self.o.hashseed,
+            role=role,
+            granularity="epoch" if pair else "exit",
+        )
 
     def claim(self, seed: int) -> bool:
         """Take the seed for this process; False if it is done, failed before, or running elsewhere."""
@@ -140,11 +156,23 @@ class Driver:
     # -- results ---------------------------------------------------------------------------------
 
     def record(self, r: TrialResult) -> None:
-        manifest = {**self.manifest, "seed": r.seed,
-                    "determinism": {**self.manifest.get("determinism", {}), "executor": r.mode}}
-        self.store.finish_trial(self.exp, r.seed, r.status, exit_code=r.exit_code, reason=r.reason,
-                                duration_s=r.duration_s, stderr_tail=r.stderr_tail or None, fingerprint=r.fingerprint,
-                                manifest=manifest, metrics=r.metrics)
+        manifest = {
+            **self.manifest,
+            "seed": r.seed,
+            "determinism": {**self.manifest.get("determinism", {}), "executor": r.mode},
+        }
+        self.store.finish_trial(
+            self.exp,
+            r.seed,
+            r.status,
+            exit_code=r.exit_code,
+            reason=r.reason,
+            duration_s=r.duration_s,
+            stderr_tail=r.stderr_tail or None,
+            fingerprint=r.fingerprint,
+            manifest=manifest,
+            metrics=r.metrics,
+        )
         self.claims.release(self.exp.id, r.seed)
         self.counts[r.status] = self.counts.get(r.status, 0) + 1
         self.progress.trial(r.seed, r.status, r.duration_s, r.reason)
@@ -159,8 +187,12 @@ class Driver:
             return
         if r.mode == "fork" and self.verify == "failed" and r.status != "interrupted":
             self.retry.append(r.seed)  # still claimed: run it again, fresh
-        elif r.mode == "fork" and self.verify == "pending" and r.status != "interrupted" and not (
-                self.failures_confirmed and r.status != "ok" and r.seed != self.check_seed):
+        elif (
+            r.mode == "fork"
+            and self.verify == "pending"
+            and r.status != "interrupted"
+            and not (self.failures_confirmed and r.status != "ok" and r.seed != self.check_seed)
+        ):
             self.held.append(r)
             if r.seed == self.check_seed:
                 self.forked = r
@@ -175,10 +207,18 @@ class Driver:
             return
         say = self.progress.say
         if cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
-            only = (" - stdout only: no Keras or torch model was fingerprinted at exit (none, or the script ended "
-                    "with os._exit)") if str(cold.fingerprint).startswith("stdout:") else ""
-            say(f"verified: seed {cold.seed} forked equals a cold run bitwise (fingerprint "
-                f"{str(cold.fingerprint)[:16]}){only}")
+            only = (
+                (
+                    " - stdout only: no Keras or torch model was fingerprinted at exit (none, or the script ended "
+                    "with os._exit)"
+                )
+                if str(cold.fingerprint).startswith("stdout:")
+                else ""
+            )
+            say(
+                f"verified: seed {cold.seed} forked equals a cold run bitwise (fingerprint "
+                f"{str(cold.fingerprint)[:16]}){only}"
+            )
             self.release_held("passed")
         elif cold.status == forked.status != "ok" and self.tries < VERIFY_TRIES and self.signal is None:
             self.failures_confirmed = True
@@ -197,17 +237,25 @@ class Driver:
             say(f"could not verify the fork-server: seed {cold.seed} {cold.status} both forked and cold")
             self.release_held("passed")
         else:
-            how = (f"fingerprint {forked.fingerprint} vs {cold.fingerprint}" if cold.status == forked.status
-                   else f"{forked.status} forked vs {cold.status} cold")
+            how = (
+                f"fingerprint {forked.fingerprint} vs {cold.fingerprint}"
+                if cold.status == forked.status
+                else f"{forked.status} forked vs {cold.status} cold"
+            )
             # The forked trial's directory is kept aside: its seed now runs again, fresh, in its place.
             forked_dir = Path(self.spec(cold.seed).rundir)
             kept = forked_dir.with_name(forked_dir.name + ".forked")
             shutil.rmtree(kept, ignore_errors=True)
             with contextlib.suppress(OSError):
                 forked_dir.rename(kept)
-            traces = " ".join(shlex.quote(str(Path(d) / "trace.jsonl")) for d in (kept, self.spec(cold.seed, "check").rundir))
-            say(f"warning: seed {cold.seed} forked differs from a cold run ({how}); rerunning every trial in a "
-                f"fresh process (where they differ: seedlock diff {traces})")
+            traces = " ".join(
+                shlex.quote(str(Path(d) / "trace.jsonl"))
+                for d in (kept, self.spec(cold.seed, "check").rundir)
+            )
+            say(
+                f"warning: seed {cold.seed} forked differs from a cold run ({how}); rerunning every trial in a "
+                f"fresh process (where they differ: seedlock diff {traces})"
+            )
             self.verify = "failed"
             self.ex.fall_back(f"a forked trial differed from a cold run of seed {cold.seed}")
             self.retry.extend(r.seed for r in self.held)
@@ -231,14 +279,18 @@ class Driver:
             self.no_metric = bool(self.counts.get("ok")) or bool(self.store.done_seeds(self.exp))
             return
         # NaN and inf (a diverged seed) are left out of the interval: so from the count too.
-        values = [[v for v in self.store.metric_values(self.exp, m).values() if math.isfinite(v)]
-                  for m in self.o.metrics]
+        values = [
+            [v for v in self.store.metric_values(self.exp, m).values() if math.isfinite(v)]
+            for m in self.o.metrics
+        ]
         widths = [ci_halfwidth(v) for v in values]
         if min(len(v) for v in values) >= self.o.min_seeds and all(w <= self.o.until_ci for w in widths):
             self.target_reached = True
             shown = ", ".join(f"{m} ±{w:.4g}" for m, w in zip(self.o.metrics, widths, strict=True))
-            self.progress.say(f"--until-ci {self.o.until_ci:g} reached after {min(len(v) for v in values)} ok seeds "
-                              f"with finite values: {shown}")
+            self.progress.say(
+                f"--until-ci {self.o.until_ci:g} reached after {min(len(v) for v in values)} ok seeds "
+                f"with finite values: {shown}"
+            )
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -271,19 +323,31 @@ class Driver:
                 break
             for r in self.ex.wait(0.2):
                 self.handle(r)
-            if (self.verify == "pending" and self.check_seed is None and self.signal is None
-                    and (ok := next((r for r in self.held if r.status == "ok"), None)) is not None):
+            if (
+                self.verify == "pending"
+                and self.check_seed is None
+                and self.signal is None
+                and (ok := next((r for r in self.held if r.status == "ok"), None)) is not None
+            ):
                 self.submit_check(ok.seed)
                 self.forked = ok
             for line in self.ex.notes():
                 self.progress.say(line)
             self.progress.set_running(self.ex.in_flight())
         for r in self.held:  # finished forked before the fork-server was verified: run again later
-            self.record(replace(r, status="interrupted", fingerprint=None,
-                                reason="finished before the fork-server was verified; run the same command again"))
+            self.record(
+                replace(
+                    r,
+                    status="interrupted",
+                    fingerprint=None,
+                    reason="finished before the fork-server was verified; run the same command again",
+                )
+            )
         self.held.clear()
         for seed in self.retry:  # claimed, never rerun
-            self.store.finish_trial(self.exp, seed, "interrupted", reason="interrupted before it could be rerun")
+            self.store.finish_trial(
+                self.exp, seed, "interrupted", reason="interrupted before it could be rerun"
+            )
             self.claims.release(self.exp.id, seed)
         self.retry.clear()
 
@@ -315,20 +379,33 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
     from seedlock.repeat.executors import LocalExecutor
 
     fork = opts.fork and hasattr(os, "fork")
-    return LocalExecutor(opts.workers, script=opts.script if fork else None, cwd=os.getcwd(),
-                         zygote_env=zygote_env(driver_spec), log=str(rundirs / f"forkserver-{os.getpid()}.log"))
+    return LocalExecutor(
+        opts.workers,
+        script=opts.script if fork else None,
+        cwd=os.getcwd(),
+        zygote_env=zygote_env(driver_spec),
+        log=str(rundirs / f"forkserver-{os.getpid()}.log"),
+    )
 
 
 def _manifest(opts: Options, name: str) -> dict[str, Any]:
     """One manifest per run (building one costs ~200 ms); each trial's copy gets its seed."""
     from seedlock.doctor import manifest
 
-    settings = {"deterministic": True, "threads": None, "plain": False, "strict": False, "audit": False,
-                "hashseed": opts.hashseed}
+    settings = {
+        "deterministic": True,
+        "threads": None,
+        "plain": False,
+        "strict": False,
+        "audit": False,
+        "hashseed": opts.hashseed,
+    }
     return manifest.build(None, [opts.script, *opts.args], settings, {"experiment": name})
 
 
-def _summary(opts: Options, store: Store, exp: Experiment, driver: Driver | None, seconds: float, mode: str) -> None:
+def _summary(
+    opts: Options, store: Store, exp: Experiment, driver: Driver | None, seconds: float, mode: str
+) -> None:
     runs = next(r for r in store.runs() if r.experiment.id == exp.id)
     ok = runs.counts.get("ok", 0)
     bad = {s: n for s, n in sorted(runs.counts.items()) if s not in ("ok", "running")}
@@ -371,25 +448,46 @@ def repeat(opts: Options) -> int:
     name = opts.name or default_name(opts.script, opts.args)
     t0 = time.monotonic()
     with Store(opts.store) as store:
-        config = {"hashseed": opts.hashseed, "executor": opts.executor, "workers": opts.workers, "timeout": opts.timeout}
+        config = {
+            "hashseed": opts.hashseed,
+            "executor": opts.executor,
+            "workers": opts.workers,
+            "timeout": opts.timeout,
+        }
         exp = store.experiment(name, script=os.path.normpath(opts.script), args=opts.args, config=config)
         before = {t.seed: t.status for t in store.trials(exp)}
-        todo = [s for s in opts.seeds if before.get(s) != "ok" and (opts.retry_failed or before.get(s) not in FAILED)]
+        todo = [
+            s
+            for s in opts.seeds
+            if before.get(s) != "ok" and (opts.retry_failed or before.get(s) not in FAILED)
+        ]
         progress = Progress(name, total=len(todo))
         done = sum(before.get(s) == "ok" for s in opts.seeds)
         failed = sum(before.get(s) in FAILED for s in opts.seeds)
         if done or failed:
-            progress.say(f"{name}: {done} of these seeds already finished ok"
-                         + (f", {failed} failed ({'rerunning them' if opts.retry_failed else '--retry-failed reruns them'})"
-                            if failed else "") + "; skipping what is done")
+            progress.say(
+                f"{name}: {done} of these seeds already finished ok"
+                + (
+                    f", {failed} failed ({'rerunning them' if opts.retry_failed else '--retry-failed reruns them'})"
+                    if failed
+                    else ""
+                )
+                + "; skipping what is done"
+            )
         driver: Driver | None = None
         mode = opts.executor
         if todo:
             # Absolute: a Ray worker (and the trial it starts) has a working directory of its own.
             rundirs = (store.path.parent / "runs" / f"{exp.id}-{_safe(name)}").absolute()
             rundirs.mkdir(parents=True, exist_ok=True)
-            executor = _make_executor(opts, replace(TrialSpec(todo[0], opts.script, opts.args, os.getcwd(), str(rundirs)),
-                                                    hashseed=opts.hashseed), rundirs)
+            executor = _make_executor(
+                opts,
+                replace(
+                    TrialSpec(todo[0], opts.script, opts.args, os.getcwd(), str(rundirs)),
+                    hashseed=opts.hashseed,
+                ),
+                rundirs,
+            )
             driver = Driver(opts, store, exp, executor, {}, rundirs, progress)
             saved = install_signals(driver)
             try:
@@ -404,22 +502,31 @@ def repeat(opts: Options) -> int:
                 driver.claims.close()
         progress.close()
         if driver is not None and driver.busy_elsewhere:
-            progress.say(f"{driver.busy_elsewhere} seeds were being run by another `seedlock repeat`: left to it")
+            progress.say(
+                f"{driver.busy_elsewhere} seeds were being run by another `seedlock repeat`: left to it"
+            )
         _summary(opts, store, exp, driver, time.monotonic() - t0, mode)
         if driver is not None and driver.signal is not None:
             left = len(todo) - sum(driver.counts.get(s, 0) for s in ("ok", *FAILED))
-            print(f"seedlock: interrupted; {left} seeds left: run the same command again to finish them",
-                  file=sys.stderr, flush=True)
+            print(
+                f"seedlock: interrupted; {left} seeds left: run the same command again to finish them",
+                file=sys.stderr,
+                flush=True,
+            )
             return 128 + driver.signal
         names = store.metric_names(exp)
         missing = [m for m in opts.metrics if m not in names]
         if missing:
             there = ", ".join(repr(n) for n in names) if names else "none"
-            raise SeedlockError(f"no ok trial of {name!r} reported metric {missing[0]!r}; metrics there: {there} "
-                                "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)")
+            raise SeedlockError(
+                f"no ok trial of {name!r} reported metric {missing[0]!r}; metrics there: {there} "
+                "(report one with seedlock.log_metric(), a JSON line on stdout, or Keras fit)"
+            )
         if opts.until_ci is not None and driver is not None and not driver.target_reached:
-            progress.say(f"warning: --until-ci {opts.until_ci:g} not reached: the interval is still wider after "
-                         f"{len(store.done_seeds(exp))} ok seeds (at most {len(opts.seeds)}: --max-seeds)")
+            progress.say(
+                f"warning: --until-ci {opts.until_ci:g} not reached: the interval is still wider after "
+                f"{len(store.done_seeds(exp))} ok seeds (at most {len(opts.seeds)}: --max-seeds)"
+            )
         if driver is not None and driver.counts and not driver.counts.get("ok"):
             progress.say(f"no trial finished ok; see `seedlock runs {shlex.quote(name)}`")
             return 1

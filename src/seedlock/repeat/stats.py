@@ -41,8 +41,21 @@ from seedlock.repeat.estimators import (
 from seedlock.repeat.power import ci_halfwidth, noether_n, t_test_n, t_test_power
 
 __all__ = [
-    "Comparison", "Interval", "Summary", "ci_halfwidth", "compare", "compare_many", "describe", "fmt",
-    "hedges_g", "holm", "noether_n", "p_greater", "permutation_test", "t_test_n", "t_test_power",
+    "Comparison",
+    "Interval",
+    "Summary",
+    "ci_halfwidth",
+    "compare",
+    "compare_many",
+    "describe",
+    "fmt",
+    "hedges_g",
+    "holm",
+    "noether_n",
+    "p_greater",
+    "permutation_test",
+    "t_test_n",
+    "t_test_power",
 ]
 
 MIN_COMPARE = 3  # fewer seeds than this and no test can say anything
@@ -118,9 +131,12 @@ def fmt(x: float | None, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}g}"
 
 
-
 def describe(
-    values: Iterable[float] | Mapping[int, float], *, confidence: float = 0.95, n_boot: int = 10_000, seed: int = 0
+    values: Iterable[float] | Mapping[int, float],
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 10_000,
+    seed: int = 0,
 ) -> Summary:
     """Summarise one metric over seeds: mean (t CI), SD, SEM, median and IQM (BCa bootstrap CIs), IQR, range.
 
@@ -143,8 +159,10 @@ def describe(
     if n == 0:
         raise SeedlockError("no finite values to summarise; check that the trials report this metric")
     if n < SMALL_N:
-        notes.append(f"only {n} value(s) (n < {SMALL_N}): the CIs are rough, the bootstrap ones especially; "
-                     "run more seeds (see `seedlock power`)")
+        notes.append(
+            f"only {n} value(s) (n < {SMALL_N}): the CIs are rough, the bootstrap ones especially; "
+            "run more seeds (see `seedlock power`)"
+        )
     k = _scale(x)  # 1, but for values near the float limit: computed on x / k, then scaled back
     xs = x / k
     mean, median = _mean(xs), float(np.median(xs))
@@ -153,15 +171,26 @@ def describe(
     sd = _sd(xs) if n > 1 else None
     sem = sd / math.sqrt(n) if sd is not None else None
     return Summary(
-        n=n, mean=mean * k, sd=None if sd is None else sd * k, sem=None if sem is None else sem * k,
-        median=median * k, q1=q1 * k, q3=q3 * k, iqr=(q3 - q1) * k, iqm=iqm * k,
-        min=float(x.min()), max=float(x.max()),
+        n=n,
+        mean=mean * k,
+        sd=None if sd is None else sd * k,
+        sem=None if sem is None else sem * k,
+        median=median * k,
+        q1=q1 * k,
+        q3=q3 * k,
+        iqr=(q3 - q1) * k,
+        iqm=iqm * k,
+        min=float(x.min()),
+        max=float(x.max()),
         mean_ci=_scaled(_t_interval(mean, sem, n - 1, confidence), k),
-        median_ci=_scaled(_bootstrap((xs,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed), k),
+        median_ci=_scaled(
+            _bootstrap((xs,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed), k
+        ),
         iqm_ci=_scaled(_bootstrap((xs,), _iqm, iqm, confidence=confidence, n_boot=n_boot, seed=seed), k),
-        confidence=confidence, values=tuple(float(v) for v in x), warnings=tuple(notes),
+        confidence=confidence,
+        values=tuple(float(v) for v in x),
+        warnings=tuple(notes),
     )
-
 
 
 def _p_gt_stat(x: Array, y: Array, axis: int = -1) -> Array:
@@ -221,17 +250,28 @@ def permutation_test(
 
         def statistic(u: Array, v: Array, axis: int = -1) -> Array:
             return np.abs(np.mean(u, axis=axis) - np.mean(v, axis=axis))
+
     if min(len(x), len(y)) < 2:  # scipy wants two values per side; enumerate by hand
         if paired or len(x) + len(y) < 2:
             return 1.0, True
         pooled = np.concatenate([x, y])
         observed = statistic(x, y)
-        null = [statistic(pooled[list(idx)], np.delete(pooled, list(idx)))
-                for idx in itertools.combinations(range(len(pooled)), len(x))]
+        null = [
+            statistic(pooled[list(idx)], np.delete(pooled, list(idx)))
+            for idx in itertools.combinations(range(len(pooled)), len(x))
+        ]
         tol = 1e-12 * max(1.0, float(observed))
         return float(np.mean(np.asarray(null) >= observed - tol)), True
-    res = scipy_permutation_test((x, y), statistic, permutation_type=ptype, vectorized=True, n_resamples=n_resamples,
-                                 alternative="greater", batch=10_000, rng=np.random.default_rng(seed))
+    res = scipy_permutation_test(
+        (x, y),
+        statistic,
+        permutation_type=ptype,
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater",
+        batch=10_000,
+        rng=np.random.default_rng(seed),
+    )
     return float(res.pvalue), count <= n_resamples
 
 
@@ -243,8 +283,15 @@ def _p_or_none(p: float, what: str, notes: list[str]) -> float | None:
 
 
 def compare(
-    a: Mapping[int, float], b: Mapping[int, float], *, paired: bool | None = None, names: tuple[str, str] = ("A", "B"),
-    confidence: float = 0.95, n_boot: int = 10_000, n_perm: int = EXACT_LIMIT, seed: int = 0,
+    a: Mapping[int, float],
+    b: Mapping[int, float],
+    *,
+    paired: bool | None = None,
+    names: tuple[str, str] = ("A", "B"),
+    confidence: float = 0.95,
+    n_boot: int = 10_000,
+    n_perm: int = EXACT_LIMIT,
+    seed: int = 0,
 ) -> Comparison:
     """Compare one metric of two experiments, given as ``{seed: value}``; differences are A - B.
 
@@ -283,20 +330,26 @@ def compare(
     if paired is None:
         paired = same
         if not same:
-            notes.append(f"the two have finite values for different seeds ({len(set(fa) - set(fb))} only in "
-                         f"{name_a!r}, {len(set(fb) - set(fa))} only in {name_b!r}; a seed that failed or reported "
-                         "NaN or inf has none), so they are compared unpaired")
+            notes.append(
+                f"the two have finite values for different seeds ({len(set(fa) - set(fb))} only in "
+                f"{name_a!r}, {len(set(fb) - set(fa))} only in {name_b!r}; a seed that failed or reported "
+                "NaN or inf has none), so they are compared unpaired"
+            )
     seeds = sorted(fa)
     x = np.array([fa[s] for s in seeds] if paired else list(fa.values()))
     y = np.array([fb[s] for s in seeds] if paired else list(fb.values()))
     diff = float(x.mean() - y.mean())
     count = 2 ** len(x) if paired else math.comb(len(x) + len(y), len(x))
     exact = count <= n_perm
-    rank_method: Any = stats.PermutationMethod(n_resamples=n_perm, rng=np.random.default_rng(seed)) if exact else None
+    rank_method: Any = (
+        stats.PermutationMethod(n_resamples=n_perm, rng=np.random.default_rng(seed)) if exact else None
+    )
     if rank_method is None:  # too many arrangements to enumerate: scipy's exact null where it has one
         rank_method = _rank_method(x, y, paired)
         exact = rank_method == "exact"
-    rank_test = ("Wilcoxon signed-rank" if paired else "Mann-Whitney U") + (", exact" if exact else ", normal approx.")
+    rank_test = ("Wilcoxon signed-rank" if paired else "Mann-Whitney U") + (
+        ", exact" if exact else ", normal approx."
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate inputs are handled and explained below
         if paired:
@@ -308,10 +361,16 @@ def compare(
             if not d.any():
                 notes.append("A and B gave the same value on every seed")
             else:
-                t_p = _p_or_none(float(stats.ttest_rel(x, y).pvalue), "the paired t-test", notes) if sd > 0 else None
+                t_p = (
+                    _p_or_none(float(stats.ttest_rel(x, y).pvalue), "the paired t-test", notes)
+                    if sd > 0
+                    else None
+                )
                 if sd == 0:
                     notes.append("the difference is the same on every seed: the t-test is undefined")
-                rank_p = _p_or_none(float(stats.wilcoxon(x, y, method=rank_method).pvalue), "the Wilcoxon test", notes)
+                rank_p = _p_or_none(
+                    float(stats.wilcoxon(x, y, method=rank_method).pvalue), "the Wilcoxon test", notes
+                )
         else:
             res = stats.ttest_ind(x, y, equal_var=False)
             if np.ptp(x) == 0 and np.ptp(y) == 0:
@@ -321,22 +380,42 @@ def compare(
                 t_p = _p_or_none(float(res.pvalue), "Welch's t-test", notes)
                 ci = res.confidence_interval(confidence)
                 diff_ci = Interval(float(ci.low), float(ci.high), "Welch t")
-            rank_p = _p_or_none(float(stats.mannwhitneyu(x, y, alternative="two-sided", method=rank_method).pvalue),
-                                "the Mann-Whitney test", notes)
+            rank_p = _p_or_none(
+                float(stats.mannwhitneyu(x, y, alternative="two-sided", method=rank_method).pvalue),
+                "the Mann-Whitney test",
+                notes,
+            )
     perm_p, perm_exact = permutation_test(x, y, paired=paired, n_resamples=n_perm, seed=seed)
     p_gt = p_greater(x, y)
     n_small = min(len(x), len(y))
     if n_small < SMALL_N:
-        warned.append(f"only {n_small} seeds on one side (n < {SMALL_N}): the tests have little power and the CIs "
-                      "are wide; see `seedlock power`")
+        warned.append(
+            f"only {n_small} seeds on one side (n < {SMALL_N}): the tests have little power and the CIs "
+            "are wide; see `seedlock power`"
+        )
     return Comparison(
-        name_a=name_a, name_b=name_b, paired=paired, n_a=len(x), n_b=len(y),
-        mean_a=float(x.mean()), mean_b=float(y.mean()), diff=diff, diff_ci=diff_ci,
-        t_test="paired t" if paired else "Welch t", t_p=t_p, rank_test=rank_test, rank_p=rank_p,
-        perm_p=perm_p, perm_exact=perm_exact, p_gt=p_gt,
+        name_a=name_a,
+        name_b=name_b,
+        paired=paired,
+        n_a=len(x),
+        n_b=len(y),
+        mean_a=float(x.mean()),
+        mean_b=float(y.mean()),
+        diff=diff,
+        diff_ci=diff_ci,
+        t_test="paired t" if paired else "Welch t",
+        t_p=t_p,
+        rank_test=rank_test,
+        rank_p=rank_p,
+        perm_p=perm_p,
+        perm_exact=perm_exact,
+        p_gt=p_gt,
         # P(A > B) is about random seeds of each: resample each side on its own, even when paired.
         p_gt_ci=_bootstrap((x, y), _p_gt_stat, p_gt, confidence=confidence, n_boot=n_boot, seed=seed),
-        hedges_g=hedges_g(x, y), confidence=confidence, notes=tuple(notes), warnings=tuple(warned),
+        hedges_g=hedges_g(x, y),
+        confidence=confidence,
+        notes=tuple(notes),
+        warnings=tuple(warned),
     )
 
 
@@ -381,5 +460,12 @@ def compare_many(
     out = {m: compare(a[m], b[m], **kwargs) for m in a}
     names = list(out)
     fields = {f: holm([getattr(out[m], f) for m in names]) for f in ("t_p", "rank_p", "perm_p")}
-    return {m: replace(out[m], t_p_holm=fields["t_p"][i], rank_p_holm=fields["rank_p"][i],
-                       perm_p_holm=fields["perm_p"][i]) for i, m in enumerate(names)}
+    return {
+        m: replace(
+            out[m],
+            t_p_holm=fields["t_p"][i],
+            rank_p_holm=fields["rank_p"][i],
+            perm_p_holm=fields["perm_p"][i],
+        )
+        for i, m in enumerate(names)
+    }

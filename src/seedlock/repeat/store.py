@@ -101,16 +101,22 @@ class Store:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_STORE, *, create: bool = True) -> None:
         self.path = Path(path)
         if self.path.is_dir():
-            raise SeedlockError(f"{str(self.path)!r} is a directory; pass the store file, e.g. --store {DEFAULT_STORE}")
+            raise SeedlockError(
+                f"{str(self.path)!r} is a directory; pass the store file, e.g. --store {DEFAULT_STORE}"
+            )
         if not self.path.exists() and not create:
-            raise SeedlockError(f"no store at {str(self.path)!r}; run `seedlock repeat` first or pass --store")
+            raise SeedlockError(
+                f"no store at {str(self.path)!r}; run `seedlock repeat` first or pass --store"
+            )
         self._lock = threading.RLock()
         try:
             if not self.path.exists():
                 create_store(self.path)
             check_header(self.path)
             verify(self.path)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
             self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA synchronous=FULL")  # a trial may have cost hours: fsync each result
@@ -181,7 +187,9 @@ class Store:
         experiments there are, when ``name`` is not in the store.
         """
         if not isinstance(name, str) or not name.strip():
-            raise SeedlockError(f"experiment name must be a non-empty string, got {name!r}; pass e.g. --name baseline")
+            raise SeedlockError(
+                f"experiment name must be a non-empty string, got {name!r}; pass e.g. --name baseline"
+            )
         found = self._find(name)
         if found is None:
             if not create:
@@ -189,7 +197,13 @@ class Store:
             with self._write() as db:
                 db.execute(
                     "INSERT OR IGNORE INTO experiments (name, script, args, created, config) VALUES (?, ?, ?, ?, ?)",
-                    (name, script, json.dumps(list(args or [])), _now(), json.dumps(config or {}, default=str)),
+                    (
+                        name,
+                        script,
+                        json.dumps(list(args or [])),
+                        _now(),
+                        json.dumps(config or {}, default=str),
+                    ),
                 )
             found = self._find(name)
             assert found is not None
@@ -205,13 +219,17 @@ class Store:
         return found
 
     def _find(self, name: str) -> Experiment | None:
-        rows = self._read("SELECT id, name, script, args, created, config FROM experiments WHERE name = ?", (name,))
+        rows = self._read(
+            "SELECT id, name, script, args, created, config FROM experiments WHERE name = ?", (name,)
+        )
         return _experiment(rows[0]) if rows else None
 
     def _unknown(self, name: str) -> SeedlockError:
         names = [e.name for e in self.experiments()]
         if not names:
-            return SeedlockError(f"no experiment {name!r}: the store {str(self.path)!r} is empty; run `seedlock repeat` first")
+            return SeedlockError(
+                f"no experiment {name!r}: the store {str(self.path)!r} is empty; run `seedlock repeat` first"
+            )
         listed = ", ".join(repr(n) for n in names[:20]) + (", ..." if len(names) > 20 else "")
         return SeedlockError(f"no experiment {name!r} in {str(self.path)!r}; experiments there: {listed}")
 
@@ -246,7 +264,9 @@ class Store:
         (another process may have run it); ``replace=True`` discards that result and restarts it."""
         exp_id = self._id(exp)
         with self._write() as db:
-            row = db.execute("SELECT id, status FROM trials WHERE experiment_id = ? AND seed = ?", (exp_id, seed)).fetchone()
+            row = db.execute(
+                "SELECT id, status FROM trials WHERE experiment_id = ? AND seed = ?", (exp_id, seed)
+            ).fetchone()
             if row is None:
                 db.execute(
                     "INSERT INTO trials (experiment_id, seed, status, started) VALUES (?, ?, 'running', ?)",
@@ -290,9 +310,14 @@ class Store:
         now = _now()
         manifest_json = None if manifest is None else json.dumps(manifest, sort_keys=True, default=str)
         with self._write() as db:
-            row = db.execute("SELECT id FROM trials WHERE experiment_id = ? AND seed = ?", (exp_id, seed)).fetchone()
+            row = db.execute(
+                "SELECT id FROM trials WHERE experiment_id = ? AND seed = ?", (exp_id, seed)
+            ).fetchone()
             if row is None:
-                cur = db.execute("INSERT INTO trials (experiment_id, seed, status) VALUES (?, ?, ?)", (exp_id, seed, status))
+                cur = db.execute(
+                    "INSERT INTO trials (experiment_id, seed, status) VALUES (?, ?, ?)",
+                    (exp_id, seed, status),
+                )
                 trial_id = cur.lastrowid
             else:
                 trial_id = row[0]
@@ -301,25 +326,51 @@ class Store:
                 "UPDATE trials SET status = ?, exit_code = ?, reason = ?, "
                 "duration_s = COALESCE(?, (julianday(?) - julianday(started)) * 86400.0), "
                 "stderr_tail = ?, fingerprint = ?, manifest = ?, finished = ? WHERE id = ?",
-                (status, exit_code, reason, duration_s, now, stderr_tail, fingerprint, manifest_json, now, trial_id),
+                (
+                    status,
+                    exit_code,
+                    reason,
+                    duration_s,
+                    now,
+                    stderr_tail,
+                    fingerprint,
+                    manifest_json,
+                    now,
+                    trial_id,
+                ),
             )
-            db.executemany("INSERT INTO metrics (trial_id, name, step, value) VALUES (?, ?, ?, ?)",
-                           [(trial_id, *r) for r in rows])
+            db.executemany(
+                "INSERT INTO metrics (trial_id, name, step, value) VALUES (?, ?, ?, ?)",
+                [(trial_id, *r) for r in rows],
+            )
 
     def trials(self, exp: Experiment | str, status: TrialStatus | None = None) -> list[Trial]:
         """The trials of ``exp`` by seed, all of them or those with ``status``."""
         name = exp.name if isinstance(exp, Experiment) else exp
-        sql = ("SELECT id, seed, status, exit_code, reason, duration_s, stderr_tail, fingerprint, manifest, "
-               "started, finished FROM trials WHERE experiment_id = ?")
+        sql = (
+            "SELECT id, seed, status, exit_code, reason, duration_s, stderr_tail, fingerprint, manifest, "
+            "started, finished FROM trials WHERE experiment_id = ?"
+        )
         params: list[Any] = [self._id(exp)]
         if status is not None:
             sql += " AND status = ?"
             params.append(status)
         rows = self._read(sql + " ORDER BY seed", params)
         return [
-            Trial(id=r[0], experiment=name, seed=r[1], status=r[2], exit_code=r[3], reason=r[4], duration_s=r[5],
-                  stderr_tail=r[6], fingerprint=r[7], manifest=None if r[8] is None else json.loads(r[8]),
-                  started=r[9], finished=r[10])
+            Trial(
+                id=r[0],
+                experiment=name,
+                seed=r[1],
+                status=r[2],
+                exit_code=r[3],
+                reason=r[4],
+                duration_s=r[5],
+                stderr_tail=r[6],
+                fingerprint=r[7],
+                manifest=None if r[8] is None else json.loads(r[8]),
+                started=r[9],
+                finished=r[10],
+            )
             for r in rows
         ]
 
@@ -333,9 +384,13 @@ class Store:
 
     # -- metrics --------------------------------------------------------------------------------
 
-    def _metric_rows(self, exp: Experiment | str, name: str, status: TrialStatus | None) -> list[tuple[Any, ...]]:
-        sql = ("SELECT t.seed, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
-               "WHERE t.experiment_id = ? AND m.name = ?")
+    def _metric_rows(
+        self, exp: Experiment | str, name: str, status: TrialStatus | None
+    ) -> list[tuple[Any, ...]]:
+        sql = (
+            "SELECT t.seed, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
+            "WHERE t.experiment_id = ? AND m.name = ?"
+        )
         params: list[Any] = [self._id(exp), name]
         if status is not None:
             sql += " AND t.status = ?"
@@ -380,8 +435,12 @@ class Store:
 
     def trial_metrics(self, trial: Trial) -> list[tuple[str, int | None, float | None]]:
         """Every ``(name, step, value)`` the trial reported, in the order it reported them (NaN: None)."""
-        return [(r[0], r[1], r[2]) for r in self._read(
-            "SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,))]
+        return [
+            (r[0], r[1], r[2])
+            for r in self._read(
+                "SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,)
+            )
+        ]
 
     def metric_names(self, exp: Experiment | str, *, status: TrialStatus | None = "ok") -> list[str]:
         """The names of the metrics reported by trials of ``exp`` with ``status`` (ok by default), sorted."""

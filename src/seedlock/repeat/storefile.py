@@ -63,7 +63,9 @@ CREATE INDEX metrics_by_trial ON metrics (trial_id, name);
 
 
 def _not_a_store(path: Path, why: str) -> SeedlockError:
-    return SeedlockError(f"{str(path)!r} is not a seedlock store ({why}); pass another --store path or move it away")
+    return SeedlockError(
+        f"{str(path)!r} is not a seedlock store ({why}); pass another --store path or move it away"
+    )
 
 
 def check_header(path: Path) -> None:

@@ -100,8 +100,9 @@ def fresh_rundir(spec: TrialSpec) -> None:
     os.makedirs(spec.rundir, exist_ok=True)
 
 
-def classify(rc: int | None, *, timed_out: bool, interrupted: bool, stderr: str,
-             timeout: float | None) -> tuple[TrialStatus, str | None]:
+def classify(
+    rc: int | None, *, timed_out: bool, interrupted: bool, stderr: str, timeout: float | None
+) -> tuple[TrialStatus, str | None]:
     """``(status, reason)`` from an exit code (negative: the signal that ended the process)."""
     if rc == 0:
         return "ok", None
@@ -128,7 +129,9 @@ def fingerprint(spec: TrialSpec, stdout: bytes) -> str:
         from seedlock.trace import NotATrace, read_trace
 
         try:
-            finals = [r for r in read_trace(path).records if r.kind == "final" and r.extra.get("at") == "exit"]
+            finals = [
+                r for r in read_trace(path).records if r.kind == "final" and r.extra.get("at") == "exit"
+            ]
         except NotATrace:
             finals = []
         if finals and finals[-1].extra.get("digest"):
@@ -143,18 +146,28 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def collect(spec: TrialSpec, rc: int | None, *, timed_out: bool, interrupted: bool, duration_s: float,
-            mode: str) -> TrialResult:
+def collect(
+    spec: TrialSpec, rc: int | None, *, timed_out: bool, interrupted: bool, duration_s: float, mode: str
+) -> TrialResult:
     """Everything a finished trial left in its directory, as a :class:`TrialResult`."""
     out = _read(spec.file("stdout.txt"))
     err = _read(spec.file("stderr.txt")).decode("utf-8", "replace")
-    status, reason = classify(rc, timed_out=timed_out, interrupted=interrupted and rc != 0, stderr=err,
-                              timeout=spec.timeout)
+    status, reason = classify(
+        rc, timed_out=timed_out, interrupted=interrupted and rc != 0, stderr=err, timeout=spec.timeout
+    )
     text = out.decode("utf-8", "replace")
     metrics = read_file(spec.file("metrics.jsonl")) + parse_stdout(text)
     return TrialResult(
-        seed=spec.seed, role=spec.role, status=status, exit_code=rc, reason=reason, duration_s=duration_s,
-        mode=mode, stdout_tail=text[-STDOUT_TAIL:], stderr_tail=err[-STDERR_TAIL:], metrics=metrics,
+        seed=spec.seed,
+        role=spec.role,
+        status=status,
+        exit_code=rc,
+        reason=reason,
+        duration_s=duration_s,
+        mode=mode,
+        stdout_tail=text[-STDOUT_TAIL:],
+        stderr_tail=err[-STDERR_TAIL:],
+        metrics=metrics,
         fingerprint=fingerprint(spec, out) if status == "ok" else None,
     )
 
@@ -171,13 +184,19 @@ class FreshProc(FreshProcess):
         super().__init__(spec.boot_argv(), env, spec.cwd, spec.file("stdout.txt"), spec.file("stderr.txt"))
 
 
-def run(spec: TrialSpec, start: Callable[[TrialSpec], Proc], *, mode: str,
-        interrupted: Callable[[], bool] = lambda: False) -> TrialResult:
+def run(
+    spec: TrialSpec,
+    start: Callable[[TrialSpec], Proc],
+    *,
+    mode: str,
+    interrupted: Callable[[], bool] = lambda: False,
+) -> TrialResult:
     """Start the trial, wait for it (killing it after ``spec.timeout``), then :func:`collect` it."""
     t0 = time.monotonic()
     rc, timed_out = wait_or_kill(start(spec), spec.timeout)
-    return collect(spec, rc, timed_out=timed_out, interrupted=interrupted(), duration_s=time.monotonic() - t0,
-                   mode=mode)
+    return collect(
+        spec, rc, timed_out=timed_out, interrupted=interrupted(), duration_s=time.monotonic() - t0, mode=mode
+    )
 
 
 def run_fresh(spec: TrialSpec, base_env: Mapping[str, str] | None = None, mode: str = "fresh") -> TrialResult:

@@ -16,8 +16,24 @@ import lazy_loader
 
 # submodule -> the names it gives this package: the one list (__all__ and __dir__ derive from it)
 _LAZY = {
-    "tracefile": ["FORMAT_VERSION", "Metric", "NotATrace", "Record", "Trace", "TraceWriter", "active", "as_metric",
-                  "final", "is_active", "metric_values", "open_writer", "read_trace", "record", "start", "stop"],
+    "tracefile": [
+        "FORMAT_VERSION",
+        "Metric",
+        "NotATrace",
+        "Record",
+        "Trace",
+        "TraceWriter",
+        "active",
+        "as_metric",
+        "final",
+        "is_active",
+        "metric_values",
+        "open_writer",
+        "read_trace",
+        "record",
+        "start",
+        "stop",
+    ],
     "compare": ["Divergence", "compare_traces", "ulp_distance"],
 }
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_LAZY)

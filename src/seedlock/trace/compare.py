@@ -70,7 +70,11 @@ class Divergence:
 
     @property
     def where(self) -> str:
-        at = ", ".join(f"{k} {v}" for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step)) if v is not None)
+        at = ", ".join(
+            f"{k} {v}"
+            for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step))
+            if v is not None
+        )
         return f"{self.kind} record" + (f" at {at}" if at else "") + f" (#{self.index})"
 
     def __str__(self) -> str:
@@ -86,8 +90,11 @@ class Divergence:
         line = f"{self.where}: {what} {self.name!r} differs"
         if self.reason in ("metric", "field"):
             line += f" ({self.a!r} vs {self.b!r})"
-        amounts = [f"max abs diff {self.max_abs:.6g}" if self.max_abs is not None else "",
-                   f"{self.max_ulp} ULP" if self.max_ulp is not None else "", self.note or ""]
+        amounts = [
+            f"max abs diff {self.max_abs:.6g}" if self.max_abs is not None else "",
+            f"{self.max_ulp} ULP" if self.max_ulp is not None else "",
+            self.note or "",
+        ]
         amounts = [x for x in amounts if x]
         if amounts:
             line += f"; {', '.join(amounts)}"
@@ -114,7 +121,9 @@ def ulp_distance(a: Any, b: Any) -> np.ndarray:
     """
     a, b = np.asarray(a), np.asarray(b)
     if a.dtype != b.dtype or a.dtype.kind != "f" or a.dtype.itemsize not in (2, 4, 8):
-        raise TypeError(f"ulp_distance needs two float16/32/64 arrays of one dtype, got {a.dtype} and {b.dtype}")
+        raise TypeError(
+            f"ulp_distance needs two float16/32/64 arrays of one dtype, got {a.dtype} and {b.dtype}"
+        )
     unsigned = {2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize]
     return _ulp_bits(a.view(unsigned), b.view(unsigned), 8 * a.dtype.itemsize)
 
@@ -131,7 +140,9 @@ def _ordered(bits: np.ndarray, width: int) -> np.ndarray:
     return np.where(x & sign, ~x & mask, x | sign)  # negatives reversed below the positives
 
 
-def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *, values: bool = True) -> Divergence | None:
+def compare_traces(
+    a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *, values: bool = True
+) -> Divergence | None:
     """The first divergence between two traces, or None when they agree bitwise.
 
     Records are matched by ``(kind, epoch, batch)`` and their order of occurrence, so a
@@ -161,8 +172,12 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
     for key, (i, ra) in _keyed(ta, kinds):
         hit = in_b.get(key)
         if hit is None:
-            note = f"trace b has {len(tb)} records" + (", its last line cut (a crash?)" if tb.truncated else "")
-            return _after(Divergence("missing", ra.kind, ra.step, ra.epoch, ra.batch, i, note=note), unsettled)
+            note = f"trace b has {len(tb)} records" + (
+                ", its last line cut (a crash?)" if tb.truncated else ""
+            )
+            return _after(
+                Divergence("missing", ra.kind, ra.step, ra.epoch, ra.batch, i, note=note), unsettled
+            )
         j, rb = hit
         matched.add(j)
         found = _compare(ra, rb, i, ta, tb, values)
@@ -172,7 +187,9 @@ def compare_traces(a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLi
             return _after(found, unsettled)
     for _, (j, rb) in _keyed(tb, kinds):
         if j not in matched:
-            extra = Divergence("extra", rb.kind, rb.step, rb.epoch, rb.batch, j, note=f"trace a has {len(ta)} records")
+            extra = Divergence(
+                "extra", rb.kind, rb.step, rb.epoch, rb.batch, j, note=f"trace a has {len(ta)} records"
+            )
             return _after(extra, unsettled)
     return unsettled
 
@@ -217,8 +234,12 @@ def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool)
     if any(_crossed(d, rb.tensors.get(n)) for n, d in ra.tensors.items()):
         fa.pop("digest", None)  # combine() of the tensors, which are settled one by one below
         fb.pop("digest", None)
-    groups = (("tensor", "tensors/", ra.tensors, rb.tensors), ("grad", "grads/", ra.grads, rb.grads),
-              ("metric", "metrics/", ra.metrics, rb.metrics), ("field", "", fa, fb))
+    groups = (
+        ("tensor", "tensors/", ra.tensors, rb.tensors),
+        ("grad", "grads/", ra.grads, rb.grads),
+        ("metric", "metrics/", ra.metrics, rb.metrics),
+        ("field", "", fa, fb),
+    )
     found, unsettled, how = [], [], {}
     for reason, prefix, ma, mb in groups:
         for name in _diffs(ma, mb):
@@ -237,29 +258,60 @@ def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool)
         return None
     if not found:
         prefix, name, va, vb = unsettled[0]
-        return Divergence("incomparable", ra.kind, ra.step, ra.epoch, ra.batch, i, name, va, vb,
-                          differing=tuple(p + n for p, n, _, _ in unsettled), note=_why(va, vb))
+        return Divergence(
+            "incomparable",
+            ra.kind,
+            ra.step,
+            ra.epoch,
+            ra.batch,
+            i,
+            name,
+            va,
+            vb,
+            differing=tuple(p + n for p, n, _, _ in unsettled),
+            note=_why(va, vb),
+        )
     reason, _, name, va, vb = found[0]
     max_abs = max_ulp = note = None
     if reason == "metric" and isinstance(va, float) and isinstance(vb, float):
         max_abs, max_ulp = abs(va - vb), int(ulp_distance(va, vb))
     elif reason == "tensor" and values and va is not None and vb is not None:
         max_abs, max_ulp, note = _tensor_amounts(name, ra, rb, ta, tb)
-    notes = [note, how.get(name) if reason == "tensor" else None,
-             f"{len(unsettled)} digests in this record could not be compared" if unsettled else None]
-    return Divergence(reason, ra.kind, ra.step, ra.epoch, ra.batch, i, name, va, vb, max_abs, max_ulp,
-                      tuple(prefix + n for _, prefix, n, _, _ in found), "; ".join(n for n in notes if n) or None)
+    notes = [
+        note,
+        how.get(name) if reason == "tensor" else None,
+        f"{len(unsettled)} digests in this record could not be compared" if unsettled else None,
+    ]
+    return Divergence(
+        reason,
+        ra.kind,
+        ra.step,
+        ra.epoch,
+        ra.batch,
+        i,
+        name,
+        va,
+        vb,
+        max_abs,
+        max_ulp,
+        tuple(prefix + n for _, prefix, n, _, _ in found),
+        "; ".join(n for n in notes if n) or None,
+    )
 
 
 def _why(a: str, b: str) -> str:
-    return (f"trace a digested it with {algorithm_of(a)}, trace b with {algorithm_of(b)} (dh1: on a device; "
-            "xxh3_128: on the host), which proves neither equality nor difference; trace both runs on the same "
-            "kind of device, or both with `seedlock run --trace FILE --digest dh1` (TraceWriter(..., "
-            "algorithm='dh1')), or save values (values=True) so "
-            "that seedlock rehashes them with fingerprint.digest_as")
+    return (
+        f"trace a digested it with {algorithm_of(a)}, trace b with {algorithm_of(b)} (dh1: on a device; "
+        "xxh3_128: on the host), which proves neither equality nor difference; trace both runs on the same "
+        "kind of device, or both with `seedlock run --trace FILE --digest dh1` (TraceWriter(..., "
+        "algorithm='dh1')), or save values (values=True) so "
+        "that seedlock rehashes them with fingerprint.digest_as"
+    )
 
 
-def _rehash(name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: Trace) -> tuple[bool, str] | None:
+def _rehash(
+    name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: Trace
+) -> tuple[bool, str] | None:
     """Whether digests ``da`` and ``db`` (by two algorithms) are of the same bytes, from the values
     one trace saved, rehashed with the other's algorithm; None when neither saved them."""
     sides = [("a", ta, ra, da, db), ("b", tb, rb, db, da)]
@@ -268,7 +320,9 @@ def _rehash(name: str, da: str, db: str, ra: Record, rb: Record, ta: Trace, tb: 
         leaf = _saved_leaf(trace, record, name)
         if leaf is None or digest_as(algorithm_of(own), leaf) != own:
             continue  # not saved, or not the bytes that were digested (the sidecar was replaced)
-        return digest_as(algorithm_of(other), leaf) == other, f"trace {side}'s saved values rehashed with {algorithm_of(other)}"
+        return digest_as(
+            algorithm_of(other), leaf
+        ) == other, f"trace {side}'s saved values rehashed with {algorithm_of(other)}"
     return None
 
 
@@ -303,7 +357,9 @@ def _array(trace: Trace, record: Record, name: str) -> tuple[np.ndarray, str] | 
     return array, (record.values or {}).get("raw", {}).get(name, array.dtype.name)
 
 
-def _tensor_amounts(name: str, ra: Record, rb: Record, ta: Trace, tb: Trace) -> tuple[float | None, int | None, str | None]:
+def _tensor_amounts(
+    name: str, ra: Record, rb: Record, ta: Trace, tb: Trace
+) -> tuple[float | None, int | None, str | None]:
     xa, ya = _array(ta, ra, name), _array(tb, rb, name)
     if xa is None or ya is None:
         saved = ra.values is not None and rb.values is not None  # per-step records never save them

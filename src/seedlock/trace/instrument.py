@@ -76,7 +76,9 @@ class _DigestingBuffer:
         return getattr(self._inner, name)
 
 
-def _callbacks_arg(args: tuple[Any, ...], kwargs: dict[str, Any], position: int) -> tuple[tuple[Any, ...], dict[str, Any], list[Any]]:
+def _callbacks_arg(
+    args: tuple[Any, ...], kwargs: dict[str, Any], position: int
+) -> tuple[tuple[Any, ...], dict[str, Any], list[Any]]:
     """Pull ``callbacks`` out of fit's arguments, wherever the caller put it."""
     if len(args) > position:
         cbs = list(args[position] or [])
@@ -146,7 +148,11 @@ def _roots() -> dict[str, Any]:
     keras = sys.modules.get("keras")
     if keras is not None:
         models = [o for o in gc.get_objects() if isinstance(o, keras.Model)]
-        inner = {id(layer) for m in models for layer in getattr(m, "_flatten_layers", lambda **_: [])(include_self=False)}
+        inner = {
+            id(layer)
+            for m in models
+            for layer in getattr(m, "_flatten_layers", lambda **_: [])(include_self=False)
+        }
         tops = [m for m in models if id(m) not in inner and m.built]
         names = [m.name for m in tops]
         for m in tops:
@@ -156,11 +162,17 @@ def _roots() -> dict[str, Any]:
     torch = sys.modules.get("torch")
     if torch is not None:
         # Keras layers on the torch backend are nn.Modules too: the Keras models above cover them.
-        mods = [o for o in gc.get_objects()
-                if issubclass(type(o), torch.nn.Module) and type(o).__module__.split(".")[0] != "keras"]
+        mods = [
+            o
+            for o in gc.get_objects()
+            if issubclass(type(o), torch.nn.Module) and type(o).__module__.split(".")[0] != "keras"
+        ]
         inner = {id(c) for m in mods for c in m.modules() if c is not m}
-        roots = [m for m in mods if id(m) not in inner
-                 and (any(True for _ in m.state_dict()) or any(True for _ in m.buffers()))]
+        roots = [
+            m
+            for m in mods
+            if id(m) not in inner and (any(True for _ in m.state_dict()) or any(True for _ in m.buffers()))
+        ]
         # A module the script holds in a global is labelled by that name: two models swapped
         # between runs then differ. The rest (in lists, closures...) by class, then digest.
         named = _global_names(roots)
@@ -208,8 +220,11 @@ def _finish(stdout: _DigestingStdout) -> None:
 
     writer = _writer
     if writer is None or writer._file.closed:
-        print("seedlock: the script closed seedlock's trace before exit; it has no exit record, so "
-              "`seedlock check` and `seedlock diff` give no verdict on it", file=sys.stderr)
+        print(
+            "seedlock: the script closed seedlock's trace before exit; it has no exit record, so "
+            "`seedlock check` and `seedlock diff` give no verdict on it",
+            file=sys.stderr,
+        )
         return
     try:
         sys.stdout.flush()
@@ -218,8 +233,11 @@ def _finish(stdout: _DigestingStdout) -> None:
             writer.final(roots, values=True, at="exit")
         writer.write("stdout", digest=stdout.hash.hexdigest(), lines=stdout.lines)
     except Exception as exc:  # anything unfingerprintable: say so, leave the trace incomplete
-        print(f"seedlock: the exit fingerprint failed: {type(exc).__name__}: {exc}; the trace has no "
-              "exit record, so `seedlock check` and `seedlock diff` give no verdict on it", file=sys.stderr)
+        print(
+            f"seedlock: the exit fingerprint failed: {type(exc).__name__}: {exc}; the trace has no "
+            "exit record, so `seedlock check` and `seedlock diff` give no verdict on it",
+            file=sys.stderr,
+        )
     finally:
         writer.close()
         if trace.active() is writer:
@@ -235,8 +253,9 @@ def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> N
     _granularity = granularity
     layers.trace_path = path  # the env var is removed below
     # exit_record: this trace is complete only once it has the stdout record _finish writes
-    _writer = trace.start(path, granularity=granularity, meta={"argv": list(sys.argv), "exit_record": True},
-                          algorithm=algorithm)
+    _writer = trace.start(
+        path, granularity=granularity, meta={"argv": list(sys.argv), "exit_record": True}, algorithm=algorithm
+    )
     # Subprocesses of the script must not open (and truncate) the same trace file.
     os.environ.pop(ENV_TRACE, None)
     hooks.when_imported("keras", _keras)

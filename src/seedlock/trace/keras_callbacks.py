@@ -35,8 +35,12 @@ class _TraceCallback:
     framework = "keras"
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, every: str = "epoch", *,
-        optimizer: bool = True, values: bool = True,
+        self,
+        path: str | os.PathLike[str] | None = None,
+        every: str = "epoch",
+        *,
+        optimizer: bool = True,
+        values: bool = True,
     ) -> None:
         super().__init__()
         if every not in ("epoch", "batch"):
@@ -87,8 +91,11 @@ class _TraceCallback:
         if self._writer is None:
             from seedlock._version import __version__
 
-            header: dict[str, Any] = {"framework": self.framework, "granularity": self.every,
-                      "meta": {**self._meta(), "seedlock": __version__}}
+            header: dict[str, Any] = {
+                "framework": self.framework,
+                "granularity": self.every,
+                "meta": {**self._meta(), "seedlock": __version__},
+            }
             if self.path is None:
                 self._writer = trace.active(**header)
             elif not trace.is_active():
@@ -112,22 +119,34 @@ class _TraceCallback:
         # step needs no read of optimizer.iterations, which costs as much as hashing a weight.
         step = None if self._epoch_step is None else self._epoch_step + batch + 1
         model = self._current_model()
-        self._open().write("batch", step=step, epoch=self._epoch, batch=batch,
-                           metrics=trace.metric_values(logs), tensors=self._weights(model))
+        self._open().write(
+            "batch",
+            step=step,
+            epoch=self._epoch,
+            batch=batch,
+            metrics=trace.metric_values(logs),
+            tensors=self._weights(model),
+        )
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         model = self._current_model()
         tensors = self._weights(model)
         if self.optimizer_state:
             tensors.update(self._optimizer_variables(model))
-        self._open().write("epoch", step=self._step(model), epoch=epoch,
-                           metrics=trace.metric_values(logs), tensors=tensors)
+        self._open().write(
+            "epoch", step=self._step(model), epoch=epoch, metrics=trace.metric_values(logs), tensors=tensors
+        )
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         model = self._current_model()
         tensors = {**self._weights(model), **self._optimizer_variables(model)}
-        self._open().final(tensors, values=self.values, step=self._step(model), epoch=self._epoch,
-                           metrics=trace.metric_values(logs))
+        self._open().final(
+            tensors,
+            values=self.values,
+            step=self._step(model),
+            epoch=self._epoch,
+            metrics=trace.metric_values(logs),
+        )
 
 
 class _TFKerasTraceCallback(_TraceCallback):

@@ -169,7 +169,11 @@ def torch_hooks(torch: Any, optimizer_state: Callable[[Any], dict[str, Any]]) ->
 
     def post(module: Any, args: Any, output: Any) -> None:
         if _recording:
-            leaves = [t.detach().cpu().numpy() for t in torch.utils._pytree.tree_leaves(output) if isinstance(t, torch.Tensor)]
+            leaves = [
+                t.detach().cpu().numpy()
+                for t in torch.utils._pytree.tree_leaves(output)
+                if isinstance(t, torch.Tensor)
+            ]
             _record(names.get(id(module), type(module).__name__), leaves)
 
     def stepped(optimizer: Any, args: Any, kwargs: Any) -> None:

@@ -44,7 +44,9 @@ def _step(name: str, step: Any) -> int | None:
             raise TypeError
         return operator.index(step)  # int, NumPy integers
     except TypeError:
-        raise SeedlockError(f"metric {name!r}: step must be an int or None, got {step!r}; pass e.g. step=epoch") from None
+        raise SeedlockError(
+            f"metric {name!r}: step must be an int or None, got {step!r}; pass e.g. step=epoch"
+        ) from None
 
 
 def _file(path: str) -> IO[str]:
@@ -65,8 +67,12 @@ def _warn_unset() -> None:
     global _warned
     if not _warned:
         _warned = True
-        print(f"seedlock: warning: log_metric() does nothing here: ${ENV_METRICS} is not set "
-              "(it is under `seedlock repeat`)", file=sys.stderr, flush=True)
+        print(
+            f"seedlock: warning: log_metric() does nothing here: ${ENV_METRICS} is not set "
+            "(it is under `seedlock repeat`)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def log_metric(name: str, value: Any, step: int | None = None) -> None:
@@ -91,7 +97,9 @@ def log_metric(name: str, value: Any, step: int | None = None) -> None:
         >>> seedlock.log_metric("test_acc", 0.93)                     # doctest: +SKIP
     """
     if not isinstance(name, str) or not name:
-        raise SeedlockError(f"metric name must be a non-empty string, got {name!r}; pass e.g. log_metric('acc', 0.9)")
+        raise SeedlockError(
+            f"metric name must be a non-empty string, got {name!r}; pass e.g. log_metric('acc', 0.9)"
+        )
     number, at = _number(name, value), _step(name, step)
     path = os.environ.get(ENV_METRICS)
     if not path:

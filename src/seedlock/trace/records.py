@@ -41,12 +41,19 @@ class Record:
     @property
     def where(self) -> str:
         """``"batch record at epoch 1, batch 4, step 12"``: the record's place in the run."""
-        at = ", ".join(f"{k} {v}" for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step)) if v is not None)
+        at = ", ".join(
+            f"{k} {v}"
+            for k, v in (("epoch", self.epoch), ("batch", self.batch), ("step", self.step))
+            if v is not None
+        )
         return f"{self.kind} record" + (f" at {at}" if at else "")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "kind": self.kind, "step": self.step, "epoch": self.epoch, "batch": self.batch,
+            "kind": self.kind,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch": self.batch,
             "metrics": {k: _encode_metric(v) for k, v in self.metrics.items()},
             "tensors": dict(self.tensors),
         }
@@ -71,10 +78,16 @@ class Record:
         if not all(isinstance(m, dict) for m in maps.values()):
             raise ValueError("metrics, tensors and grads must be objects")
         return cls(
-            kind, data.get("step"), data.get("epoch"), data.get("batch"),
+            kind,
+            data.get("step"),
+            data.get("epoch"),
+            data.get("batch"),
             {k: _decode_metric(v) for k, v in maps["metrics"].items()},
-            maps["tensors"], maps["grads"], data.get("values"),
-            {k: v for k, v in data.items() if k not in _FIELDS}, line,
+            maps["tensors"],
+            maps["grads"],
+            data.get("values"),
+            {k: v for k, v in data.items() if k not in _FIELDS},
+            line,
         )
 
 

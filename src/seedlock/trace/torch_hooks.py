@@ -43,8 +43,13 @@ class _Tracked:
 class OptimizerHook:
     """The installed hook; :meth:`remove` uninstalls it."""
 
-    def __init__(self, writer: trace.TraceWriter, modules: Mapping[str, Any] | Iterable[Any] | None,
-                 grads: bool, every: int) -> None:
+    def __init__(
+        self,
+        writer: trace.TraceWriter,
+        modules: Mapping[str, Any] | Iterable[Any] | None,
+        grads: bool,
+        every: int,
+    ) -> None:
         self.writer = writer
         self.grads = grads
         self.every = every
@@ -76,8 +81,11 @@ class OptimizerHook:
             tensors[name] = tensor_digest(p, algorithm=self.writer.algorithm)
             if self.grads and p.grad is not None:
                 grads[name] = tensor_digest(p.grad, algorithm=self.writer.algorithm)
-        self.writer.write_record(trace.Record("step", tracked.steps, tensors=tensors, grads=grads,
-                                              extra={"optimizer": tracked.label}))
+        self.writer.write_record(
+            trace.Record(
+                "step", tracked.steps, tensors=tensors, grads=grads, extra={"optimizer": tracked.label}
+            )
+        )
 
     def _track(self, optimizer: Any) -> _Tracked:
         params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -125,8 +133,11 @@ def _live_modules(wanted: set[int]) -> list[tuple[str, Any]]:
 
 
 def install_optimizer_hook(
-    writer: trace.TraceWriter | str | os.PathLike[str] | None = None, *,
-    modules: Mapping[str, Any] | Iterable[Any] | None = None, grads: bool = True, every: int = 1,
+    writer: trace.TraceWriter | str | os.PathLike[str] | None = None,
+    *,
+    modules: Mapping[str, Any] | Iterable[Any] | None = None,
+    grads: bool = True,
+    every: int = 1,
 ) -> OptimizerHook:
     """Record parameter (and gradient) digests after every ``every``-th step of any torch optimizer.
 
@@ -148,7 +159,9 @@ def install_optimizer_hook(
     if writer is None:
         writer = trace.active(framework="torch", granularity="step")
         if writer is None:
-            raise SeedlockError("no active trace: pass a path, call seedlock.trace.start(PATH), or use `seedlock run --trace`")
+            raise SeedlockError(
+                "no active trace: pass a path, call seedlock.trace.start(PATH), or use `seedlock run --trace`"
+            )
     elif not isinstance(writer, trace.TraceWriter):
         writer = trace.open_writer(writer, framework="torch", granularity="step")
     hook = OptimizerHook(writer, modules, grads, every)

@@ -49,8 +49,24 @@ from seedlock.errors import SeedlockError
 from seedlock.fingerprint import DeviceLeaf, check_algorithm, combine, digest_leaf, iter_leaves
 from seedlock.trace.records import _FIELDS, Metric, NotATrace, Record, as_metric, metric_values
 
-__all__ = ["FORMAT_VERSION", "Metric", "NotATrace", "Record", "Trace", "TraceWriter", "active", "as_metric", "final",
-           "is_active", "metric_values", "open_writer", "read_trace", "record", "start", "stop"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Metric",
+    "NotATrace",
+    "Record",
+    "Trace",
+    "TraceWriter",
+    "active",
+    "as_metric",
+    "final",
+    "is_active",
+    "metric_values",
+    "open_writer",
+    "read_trace",
+    "record",
+    "start",
+    "stop",
+]
 
 FORMAT_VERSION = 1
 _NOT_ARRAYS = {"none", "str", "bytes", "pyint"}  # leaves with no values worth saving
@@ -66,14 +82,22 @@ class TraceWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, framework: str | None = None,
-        granularity: str | None = None, meta: Mapping[str, Any] | None = None, algorithm: str = "auto",
+        self,
+        path: str | os.PathLike[str],
+        *,
+        framework: str | None = None,
+        granularity: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        algorithm: str = "auto",
     ) -> None:
         self.path = Path(path)
         self.algorithm = check_algorithm(algorithm)
         self.header: dict[str, Any] = {
-            "seedlock_trace": FORMAT_VERSION, "kind": "header",
-            "framework": framework, "granularity": granularity, "meta": dict(meta or {}),
+            "seedlock_trace": FORMAT_VERSION,
+            "kind": "header",
+            "framework": framework,
+            "granularity": granularity,
+            "meta": dict(meta or {}),
         }
         self.count = 0  # records written, header excluded
         self._lock = threading.RLock()  # held across a sidecar and its record: the file is named by index
@@ -99,9 +123,17 @@ class TraceWriter:
         return record
 
     def write(
-        self, kind: str = "step", *, step: int | None = None, epoch: int | None = None, batch: int | None = None,
-        metrics: Mapping[str, Any] | None = None, tensors: Any = None, grads: Any = None,
-        values: bool = False, **extra: Any,
+        self,
+        kind: str = "step",
+        *,
+        step: int | None = None,
+        epoch: int | None = None,
+        batch: int | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        tensors: Any = None,
+        grads: Any = None,
+        values: bool = False,
+        **extra: Any,
     ) -> Record:
         """Digest ``tensors`` and ``grads`` (anything :func:`~seedlock.fingerprint.fingerprint`
         accepts: a model, a dict of arrays...) and append a record. ``values=True`` also saves the
@@ -114,7 +146,9 @@ class TraceWriter:
         grad_digests = self._digests(grads, False)[0]
         with self._lock:
             digests, sidecar = self._digests(tensors, values)
-            return self.write_record(Record(kind, step, epoch, batch, metric_map, digests, grad_digests, sidecar, extra))
+            return self.write_record(
+                Record(kind, step, epoch, batch, metric_map, digests, grad_digests, sidecar, extra)
+            )
 
     def final(self, obj: Any, *, values: bool = True, **fields: Any) -> Record:
         """The ``"final"`` record: every tensor of ``obj``, plus ``digest``, equal to
@@ -152,7 +186,9 @@ class TraceWriter:
                     array = leaf.data.reshape(-1).view(np.uint8)
                     raw[n], shapes[n] = leaf.dtype, list(leaf.shape)
                 with zf.open(f"{n}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.require(array, requirements="C"), allow_pickle=False)  # 0-d stays 0-d
+                    np.lib.format.write_array(
+                        member, np.require(array, requirements="C"), allow_pickle=False
+                    )  # 0-d stays 0-d
         return digests, {"file": name, "raw": raw, **({"shape": shapes} if shapes else {})}
 
     def close(self) -> None:
@@ -235,15 +271,25 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
     except ValueError:
         header = None
     if not isinstance(header, dict) or "seedlock_trace" not in header:
-        raise NotATrace(f"{p} is not a seedlock trace (its first line is not a seedlock trace header); {_HOW}")
+        raise NotATrace(
+            f"{p} is not a seedlock trace (its first line is not a seedlock trace header); {_HOW}"
+        )
     version = header["seedlock_trace"]
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise NotATrace(f"{p} is a version {version!r} trace; this seedlock reads up to {FORMAT_VERSION}: upgrade seedlock")
+        raise NotATrace(
+            f"{p} is a version {version!r} trace; this seedlock reads up to {FORMAT_VERSION}: upgrade seedlock"
+        )
     # The fields readers use, typed as TraceWriter writes them: a crafted header is refused here,
     # not met later as an AttributeError.
     fields = (("framework", str, "a string"), ("granularity", str, "a string"), ("meta", dict, "an object"))
-    bad = next((f"{key!r} is {repr(header[key])[:40]}, not {kind} or null" for key, types, kind in fields
-                if header.get(key) is not None and not isinstance(header[key], types)), None)
+    bad = next(
+        (
+            f"{key!r} is {repr(header[key])[:40]}, not {kind} or null"
+            for key, types, kind in fields
+            if header.get(key) is not None and not isinstance(header[key], types)
+        ),
+        None,
+    )
     if bad:
         raise NotATrace(f"{p} is not a seedlock trace (its header's {bad}); {_HOW}")
     records: list[Record] = []
@@ -257,7 +303,9 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
             if last and cut:
                 truncated = True
                 break
-            raise NotATrace(f"{p}: line {number} is not a valid trace record ({exc}); the trace is corrupted") from None
+            raise NotATrace(
+                f"{p}: line {number} is not a valid trace record ({exc}); the trace is corrupted"
+            ) from None
     return Trace(p, header, tuple(records), truncated)
 
 
@@ -279,8 +327,14 @@ def open_writer(path: str | os.PathLike[str], **header: Any) -> TraceWriter:
         return writer
 
 
-def start(path: str | os.PathLike[str], *, framework: str | None = None, granularity: str | None = None,
-          meta: Mapping[str, Any] | None = None, algorithm: str = "auto") -> TraceWriter:
+def start(
+    path: str | os.PathLike[str],
+    *,
+    framework: str | None = None,
+    granularity: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    algorithm: str = "auto",
+) -> TraceWriter:
     """Start tracing to ``path``: :func:`record` and the framework hooks write there."""
     global _active
     _active = open_writer(path, framework=framework, granularity=granularity, meta=meta, algorithm=algorithm)
@@ -307,9 +361,18 @@ def stop() -> None:
         _active = None
 
 
-def record(step: int | None = None, /, *, kind: str = "step", epoch: int | None = None, batch: int | None = None,
-           metrics: Mapping[str, Any] | None = None, grads: Any = None, values: bool = False,
-           **tensors: Any) -> Record | None:
+def record(
+    step: int | None = None,
+    /,
+    *,
+    kind: str = "step",
+    epoch: int | None = None,
+    batch: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    grads: Any = None,
+    values: bool = False,
+    **tensors: Any,
+) -> Record | None:
     """Record tensors (by keyword) and metrics to the active trace; a no-op when none is active.
 
     >>> record(3, metrics={"loss": 0.25}, w=np.zeros(2))   # without a trace: nothing happens
@@ -317,12 +380,19 @@ def record(step: int | None = None, /, *, kind: str = "step", epoch: int | None 
     writer = active()
     if writer is None:
         return None
-    return writer.write(kind, step=step, epoch=epoch, batch=batch, metrics=metrics,
-                        tensors=tensors or None, grads=grads, values=values)
+    return writer.write(
+        kind,
+        step=step,
+        epoch=epoch,
+        batch=batch,
+        metrics=metrics,
+        tensors=tensors or None,
+        grads=grads,
+        values=values,
+    )
 
 
 def final(obj: Any, **fields: Any) -> Record | None:
     """The ``"final"`` record of ``obj`` (all its tensors and their arrays) to the active trace."""
     writer = active()
     return None if writer is None else writer.final(obj, **fields)
-

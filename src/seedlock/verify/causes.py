@@ -26,19 +26,40 @@ class Cause:
     rule: str | None = None  # the doctor rule that found it (static causes)
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"source": self.source, "rule": self.rule, "rank": self.rank,
-                               "location": self.location, "message": self.message, "fix": self.fix}
+        out: dict[str, Any] = {
+            "source": self.source,
+            "rule": self.rule,
+            "rank": self.rank,
+            "location": self.location,
+            "message": self.message,
+            "fix": self.fix,
+        }
         if self.rule is None:
             del out["rule"]
         return out
+
 
 # Static rules, most likely cause of a run-to-run divergence first. Unseeded entropy and
 # order from sets/threads change every run; the others change results across machines or
 # only with worker processes or GPUs.
 _RULE_RANK = {
-    "SL104": 0, "SL101": 1, "SL102": 1, "SL103": 1, "SL203": 2, "SL201": 3, "SL202": 4,
-    "SL301": 5, "SL302": 5, "SL403": 5, "SL402": 6, "SL502": 6, "SL303": 7, "SL401": 8,
-    "SL503": 9, "SL504": 9, "SL501": 10,
+    "SL104": 0,
+    "SL101": 1,
+    "SL102": 1,
+    "SL103": 1,
+    "SL203": 2,
+    "SL201": 3,
+    "SL202": 4,
+    "SL301": 5,
+    "SL302": 5,
+    "SL403": 5,
+    "SL402": 6,
+    "SL502": 6,
+    "SL303": 7,
+    "SL401": 8,
+    "SL503": 9,
+    "SL504": 9,
+    "SL501": 10,
 }
 _STRICT_RULES = {"SL101", "SL102", "SL103"}
 
@@ -53,8 +74,16 @@ def static_causes(files: list[str]) -> list[Cause]:
         fix = f.fix
         if f.id in _STRICT_RULES:
             fix = f"{fix} Or run with `seedlock run --strict` / `seedlock check --strict`, which derives it from the master seed."
-        out.append(Cause("static", _RULE_RANK.get(f.id, 20) + (0 if f.status != "info" else 10), f.title, fix,
-                         f"{f.file}:{f.line}", f.id))
+        out.append(
+            Cause(
+                "static",
+                _RULE_RANK.get(f.id, 20) + (0 if f.status != "info" else 10),
+                f.title,
+                fix,
+                f"{f.file}:{f.line}",
+                f.id,
+            )
+        )
     return out
 
 
@@ -74,9 +103,15 @@ def audit_causes(paths: list[Path]) -> list[Cause]:
             if key in seen:
                 continue
             seen.add(key)
-            out.append(Cause("audit", 1, f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
-                             rec.get("alternative") or "use a deterministic alternative, or accept the variation",
-                             rec.get("location")))
+            out.append(
+                Cause(
+                    "audit",
+                    1,
+                    f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
+                    rec.get("alternative") or "use a deterministic alternative, or accept the variation",
+                    rec.get("location"),
+                )
+            )
     return out
 
 

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 
 GRANULARITIES = ("epoch", "batch")
 PLAIN_CAUSE = causes_mod.Cause(
-    "plain", -1, "run with --plain: nothing was seeded, so Python's, NumPy's and the frameworks' global RNGs and "
-    "the str hash seed start from OS entropy in every run", "drop --plain: `seedlock check SCRIPT` seeds them all")
+    "plain",
+    -1,
+    "run with --plain: nothing was seeded, so Python's, NumPy's and the frameworks' global RNGs and "
+    "the str hash seed start from OS entropy in every run",
+    "drop --plain: `seedlock check SCRIPT` seeds them all",
+)
 
 
 @dataclass
@@ -90,7 +94,9 @@ class RunCrashed(SeedlockError):
     def __init__(self, result: RunResult, runs: int):
         how = "timed out" if result.timed_out else f"exited with code {result.returncode}"
         tail = result.stderr_tail.strip().splitlines()[-15:]
-        super().__init__(f"run {result.index + 1} of {runs} {how}; no verdict. Its stderr ends:\n" + "\n".join(tail))
+        super().__init__(
+            f"run {result.index + 1} of {runs} {how}; no verdict. Its stderr ends:\n" + "\n".join(tail)
+        )
         self.result = result
 
 
@@ -103,7 +109,9 @@ def validate(runs: int, granularity: str, timeout: float | None = None) -> None:
     if runs > MAX_RUNS:
         raise SeedlockError(f"--runs must be at most {MAX_RUNS}, got {runs}; pass e.g. --runs 10")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise SeedlockError(f"--timeout must be a positive number of seconds, got {timeout:g}; pass e.g. --timeout 600")
+        raise SeedlockError(
+            f"--timeout must be a positive number of seconds, got {timeout:g}; pass e.g. --timeout 600"
+        )
     if granularity not in GRANULARITIES:
         raise SeedlockError(f"unknown granularity {granularity!r}; use one of: {', '.join(GRANULARITIES)}")
 
@@ -125,9 +133,12 @@ def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None
         return None
     i = next((k for k, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
     return RunDivergence(
-        (a.index + 1, b.index + 1), "stdout",
+        (a.index + 1, b.index + 1),
+        "stdout",
         f"stdout line {i + 1} differs: {la[i] if i < len(la) else '<end>'!r} vs {lb[i] if i < len(lb) else '<end>'!r}",
-        line=i + 1, a=la[i] if i < len(la) else None, b=lb[i] if i < len(lb) else None,
+        line=i + 1,
+        a=la[i] if i < len(la) else None,
+        b=lb[i] if i < len(lb) else None,
     )
 
 
@@ -151,25 +162,35 @@ def _steps(result: RunResult) -> Trace:
     trace = read_trace(result.trace)
     if not trace.complete:
         said = [line for line in result.stderr_tail.splitlines() if line.startswith("seedlock: the ")]
-        why = said[-1].removeprefix("seedlock: ") if said else (
-            "its exit fingerprint failed, the script closed seedlock's trace, or it ended with os._exit")
+        why = (
+            said[-1].removeprefix("seedlock: ")
+            if said
+            else (
+                "its exit fingerprint failed, the script closed seedlock's trace, or it ended with os._exit"
+            )
+        )
         raise SeedlockError(
             f"no verdict: run {result.index + 1}'s trace has no exit record, so the models at exit were not "
-            f"compared ({why.split('; ')[0]}); see {result.trace.parent / 'stderr.txt'}")
+            f"compared ({why.split('; ')[0]}); see {result.trace.parent / 'stderr.txt'}"
+        )
     return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
 
 
 def _no_clock_seeds(target: Target) -> None:
     """Equal runs of a script seeded from the clock prove nothing: runs an hour (or a day) apart
     would differ. SL104 finds such seeds (time, pid, entropy); its hits leave check with no verdict."""
-    hits = [c for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
-            if c.rule == "SL104"]
+    hits = [
+        c
+        for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
+        if c.rule == "SL104"
+    ]
     if hits:
         raise SeedlockError(
             f"no verdict: the runs were bitwise equal, but {hits[0].location}: {hits[0].message}; where "
             "that line runs, runs at another time give other results. Use a fixed seed (seedlock run --seed N; "
             "seedlock.derive('name') for sub-seeds); if it does not run here (a branch not taken), mark it "
-            "`# seedlock: ignore[SL104]`")
+            "`# seedlock: ignore[SL104]`"
+        )
 
 
 def _counts(steps: Trace | None) -> dict[str, int]:
@@ -184,25 +205,49 @@ def _counts(steps: Trace | None) -> dict[str, int]:
     }
 
 
-def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "epoch", plain: bool = False,
-          ignore_stdout: str | None = None, workdir: Path | None = None, jobs: int | None = None,
-          timeout: float | None = None, localize: bool = True, strict: bool = False,
-          audit: bool = False) -> CheckResult:
+def check(
+    target: Target,
+    *,
+    runs: int = 2,
+    seed: int = 0,
+    granularity: str = "epoch",
+    plain: bool = False,
+    ignore_stdout: str | None = None,
+    workdir: Path | None = None,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    localize: bool = True,
+    strict: bool = False,
+    audit: bool = False,
+) -> CheckResult:
     """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed."""
     validate(runs, granularity, timeout)
     try:
         ignore = re.compile(ignore_stdout) if ignore_stdout else None
     except re.error as exc:
-        raise SeedlockError(f"--ignore-stdout {ignore_stdout!r} is not a valid regular expression ({exc})") from None
-    workdir = workdir or Path(".seedlock", "check", time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}")
+        raise SeedlockError(
+            f"--ignore-stdout {ignore_stdout!r} is not a valid regular expression ({exc})"
+        ) from None
+    workdir = workdir or Path(
+        ".seedlock", "check", time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}"
+    )
     config = Config(seed=seed, deterministic=True)
     extra = {}
     if strict:
         extra[ENV_STRICT] = "1"
     if audit:
         extra[ENV_AUDIT] = "1"
-    results = run_many(target, runs, config, workdir, plain=plain, granularity=granularity, jobs=jobs,
-                       timeout=timeout, extra_env=extra)
+    results = run_many(
+        target,
+        runs,
+        config,
+        workdir,
+        plain=plain,
+        granularity=granularity,
+        jobs=jobs,
+        timeout=timeout,
+        extra_env=extra,
+    )
     for r in results:
         if not r.ok:
             raise RunCrashed(r, runs)
@@ -210,7 +255,9 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
     divergence: RunDivergence | None = None
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
     for other in results[1:]:
-        divergence = trace_divergence(results[0], other, first) or stdout_divergence(results[0], other, ignore)
+        divergence = trace_divergence(results[0], other, first) or stdout_divergence(
+            results[0], other, ignore
+        )
         if divergence:
             break
     counts = _counts(first)
@@ -224,19 +271,32 @@ def check(target: Target, *, runs: int = 2, seed: int = 0, granularity: str = "e
         _no_clock_seeds(target)
     if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":
         # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
-        raise SeedlockError(f"no verdict: runs {divergence.runs[0]} and {divergence.runs[1]} cannot be "
-                            f"compared: {divergence.summary}")
+        raise SeedlockError(
+            f"no verdict: runs {divergence.runs[0]} and {divergence.runs[1]} cannot be "
+            f"compared: {divergence.summary}"
+        )
     found: list[causes_mod.Cause] = []
     if divergence is not None:
         if localize and divergence.trace is not None:
             from seedlock.verify.localize import localize as find_layer
 
-            divergence.layer = find_layer(target, config, divergence.trace, workdir, plain=plain, extra_env=extra)
+            divergence.layer = find_layer(
+                target, config, divergence.trace, workdir, plain=plain, extra_env=extra
+            )
         found = causes_mod.rank(
             causes_mod.environment_causes([r.manifest for r in results])
             + causes_mod.audit_causes([r.trace.with_name("audit.json") for r in results])
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
             + ([PLAIN_CAUSE] if plain else [])
         )
-    return CheckResult(divergence is None, runs, None if plain else seed, plain, divergence, found, compared,
-                       str(workdir), results)
+    return CheckResult(
+        divergence is None,
+        runs,
+        None if plain else seed,
+        plain,
+        divergence,
+        found,
+        compared,
+        str(workdir),
+        results,
+    )

@@ -22,7 +22,11 @@ def window(divergence: Divergence) -> dict[str, Any] | None:
     """The training window to record, from the divergent record's kind and position."""
     kind = divergence.kind
     if kind in ("epoch", "batch") and divergence.epoch is not None:
-        return {"framework": "keras", "epoch": divergence.epoch, "batch": divergence.batch if kind == "batch" else None}
+        return {
+            "framework": "keras",
+            "epoch": divergence.epoch,
+            "batch": divergence.batch if kind == "batch" else None,
+        }
     if kind == "step" and divergence.step is not None:
         return {"framework": "torch", "step": divergence.step}
     return None
@@ -35,20 +39,35 @@ def first_difference(a: list[list[str]], b: list[list[str]]) -> tuple[int, str] 
     return None
 
 
-def localize(target: Target, config: Config, divergence: Divergence, workdir: Path, *, plain: bool,
-             extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def localize(
+    target: Target,
+    config: Config,
+    divergence: Divergence,
+    workdir: Path,
+    *,
+    plain: bool,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     spec = window(divergence)
     if spec is None:
-        return {"layer": None, "message": "not localised below the step: the divergence is not at a training step "
-                "(a final or stdout record); record steps with the Keras Trace callback or the torch hook"}
+        return {
+            "layer": None,
+            "message": "not localised below the step: the divergence is not at a training step "
+            "(a final or stdout record); record steps with the Keras Trace callback or the torch hook",
+        }
     env = {**(extra_env or {}), ENV_LOCALIZE: json.dumps(spec)}
-    results = run_many(target, 2, config, workdir, plain=plain, granularity="epoch", extra_env=env, tag="localize")
+    results = run_many(
+        target, 2, config, workdir, plain=plain, granularity="epoch", extra_env=env, tag="localize"
+    )
     calls, saved = [], []
     for r in results:
         path = r.trace.with_name("layers.json")
         if not path.exists():
-            return {"layer": None, "message": f"not localised: the localising run {r.index + 1} wrote no layer record "
-                    f"(exit code {r.returncode})"}
+            return {
+                "layer": None,
+                "message": f"not localised: the localising run {r.index + 1} wrote no layer record "
+                f"(exit code {r.returncode})",
+            }
         data = json.loads(path.read_text())
         calls.append(data["calls"])
         saved.append((data.get("values") or [], path.with_suffix(".npz")))
@@ -58,12 +77,20 @@ def localize(target: Target, config: Config, divergence: Divergence, workdir: Pa
     where = f"epoch {spec['epoch']}" if spec["framework"] == "keras" else f"step {spec['step']}"
     found = first_difference(calls[0], calls[1])
     if found is None:
-        return {"layer": None, **amounts,
-                "message": f"no layer's forward output differs in {where} ({len(calls[0])} layer calls "
-                "compared): the divergence comes from the backward pass or the optimizer update"}
+        return {
+            "layer": None,
+            **amounts,
+            "message": f"no layer's forward output differs in {where} ({len(calls[0])} layer calls "
+            "compared): the divergence comes from the backward pass or the optimizer update",
+        }
     index, name = found
-    return {"layer": name, "call": index, "window": spec, **amounts,
-            "message": f"first visible in the forward output of layer {name!r} ({where}, layer call {index + 1})"}
+    return {
+        "layer": name,
+        "call": index,
+        "window": spec,
+        **amounts,
+        "message": f"first visible in the forward output of layer {name!r} ({where}, layer call {index + 1})",
+    }
 
 
 def _amounts(name: str | None, saved: list[tuple[list[str], Path]]) -> dict[str, Any]:
@@ -82,4 +109,7 @@ def _amounts(name: str | None, saved: list[tuple[list[str], Path]]) -> dict[str,
     if a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind != "f":
         return {}
     diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return {"max_abs": float(diff.max()) if diff.size else 0.0, "max_ulp": int(np.max(ulp_distance(a, b))) if a.size else 0}
+    return {
+        "max_abs": float(diff.max()) if diff.size else 0.0,
+        "max_ulp": int(np.max(ulp_distance(a, b))) if a.size else 0,
+    }

@@ -60,7 +60,9 @@ class RunResult:
         return self.returncode == 0 and not self.timed_out
 
 
-def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def run_env(
+    config: Config, rundir: Path, *, plain: bool, granularity: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     base = without_settings(os.environ)
     if plain:
         env = base
@@ -76,8 +78,14 @@ def run_env(config: Config, rundir: Path, *, plain: bool, granularity: str, extr
     return env
 
 
-def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, timeout: float | None,
-             live: Live | None = None) -> RunResult:
+def run_once(
+    index: int,
+    target: Target,
+    env: dict[str, str],
+    rundir: Path,
+    timeout: float | None,
+    live: Live | None = None,
+) -> RunResult:
     """One run in a fresh process of its own session: a timeout kills the script's children too."""
     rundir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -93,8 +101,16 @@ def run_once(index: int, target: Target, env: dict[str, str], rundir: Path, time
     # surrogateescape: two different invalid bytes must not both become U+FFFD
     out = out_path.read_bytes().decode(errors="surrogateescape")
     err = err_path.read_bytes().decode(errors="replace")
-    return RunResult(index, code, out, err[-STDERR_TAIL:], Path(env[ENV_TRACE]), Path(env[ENV_MANIFEST]),
-                     time.perf_counter() - start, timed_out)
+    return RunResult(
+        index,
+        code,
+        out,
+        err[-STDERR_TAIL:],
+        Path(env[ENV_TRACE]),
+        Path(env[ENV_MANIFEST]),
+        time.perf_counter() - start,
+        timed_out,
+    )
 
 
 def default_jobs(runs: int) -> int:
@@ -108,9 +124,19 @@ def default_jobs(runs: int) -> int:
 STAGGER_S = 1.5
 
 
-def run_many(target: Target, runs: int, config: Config, workdir: Path, *, plain: bool, granularity: str,
-             jobs: int | None = None, timeout: float | None = None, extra_env: dict[str, str] | None = None,
-             tag: str = "run") -> list[RunResult]:
+def run_many(
+    target: Target,
+    runs: int,
+    config: Config,
+    workdir: Path,
+    *,
+    plain: bool,
+    granularity: str,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    extra_env: dict[str, str] | None = None,
+    tag: str = "run",
+) -> list[RunResult]:
     """Run the target ``runs`` times in fresh processes, ``jobs`` at a time, starting
     :data:`STAGGER_S` seconds apart."""
     lock = threading.Lock()

@@ -54,7 +54,9 @@ def suppressions(source: str) -> dict[int, frozenset[str] | None]:
         match = SUPPRESS.search(text)
         if match:
             ids = match.group(1)
-            out[line] = None if ids is None else frozenset(i.strip().upper() for i in ids.split(",") if i.strip())
+            out[line] = (
+                None if ids is None else frozenset(i.strip().upper() for i in ids.split(",") if i.strip())
+            )
     return out
 
 
@@ -80,10 +82,16 @@ def scan_source(source: str, filename: str = "<string>") -> list[Finding]:
         for node, message in r.check(module):
             line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1
             ids = silenced.get(line, frozenset())
-            if (line in silenced and ids is None) or (ids is not None and r.id in ids) or (r.id, line, col) in seen:
+            if (
+                (line in silenced and ids is None)
+                or (ids is not None and r.id in ids)
+                or (r.id, line, col) in seen
+            ):
                 continue
             seen.add((r.id, line, col))
-            out.append(Finding(r.id, r.level, message, why=r.why, fix=r.fix, file=filename, line=line, col=col))
+            out.append(
+                Finding(r.id, r.level, message, why=r.why, fix=r.fix, file=filename, line=line, col=col)
+            )
     return sorted(out, key=lambda f: (f.line or 0, f.col or 0, f.id))
 
 
@@ -116,7 +124,9 @@ def _is_python(path: str) -> bool:
 
 def _check_file(path: str) -> None:
     if not _is_python(path):
-        raise SeedlockError(f"{path!r} is not a Python file (expected .py); pass .py files or a directory to scan")
+        raise SeedlockError(
+            f"{path!r} is not a Python file (expected .py); pass .py files or a directory to scan"
+        )
     try:
         with open(path, "rb") as f:
             head = f.read(8192)
@@ -132,17 +142,26 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     out: list[str] = []
     for p in (os.fspath(x) for x in paths):
         if not os.path.exists(p):
-            raise SeedlockError(f"path {p!r} not found; check the path, or pass a directory to scan every .py file in it")
+            raise SeedlockError(
+                f"path {p!r} not found; check the path, or pass a directory to scan every .py file in it"
+            )
         if not os.path.isdir(p):
             _check_file(p)
             out.append(p)
             continue
         for root, dirs, files in os.walk(p):
             dirs[:] = sorted(
-                d for d in dirs
-                if not d.startswith(".") and d not in SKIP_DIRS and not os.path.exists(os.path.join(root, d, "pyvenv.cfg"))
+                d
+                for d in dirs
+                if not d.startswith(".")
+                and d not in SKIP_DIRS
+                and not os.path.exists(os.path.join(root, d, "pyvenv.cfg"))
             )
-            out.extend(os.path.normpath(os.path.join(root, name)) for name in sorted(files) if name.endswith(SUFFIXES))
+            out.extend(
+                os.path.normpath(os.path.join(root, name))
+                for name in sorted(files)
+                if name.endswith(SUFFIXES)
+            )
     return list(dict.fromkeys(out))  # a file named twice is scanned once
 
 

@@ -14,10 +14,25 @@ from typing import Any
 SCOPES = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 # Consumers for which the order of their argument's items does not matter (not sum: float sums are
 # order-dependent).
-ORDER_FREE = frozenset({
-    "sorted", "set", "frozenset", "len", "any", "all", "min", "max", "Counter", "bool",
-    "assertLen", "assertIn", "assertNotIn", "assertCountEqual", "assertSetEqual",
-})
+ORDER_FREE = frozenset(
+    {
+        "sorted",
+        "set",
+        "frozenset",
+        "len",
+        "any",
+        "all",
+        "min",
+        "max",
+        "Counter",
+        "bool",
+        "assertLen",
+        "assertIn",
+        "assertNotIn",
+        "assertCountEqual",
+        "assertSetEqual",
+    }
+)
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -107,8 +122,12 @@ class Module:
         self._names: dict[ast.AST, str | None] = {}
         self._scope_assigns: dict[ast.AST, dict[str, list[ast.expr]]] | None = None
         buckets: dict[type, list[Any]] = {
-            ast.Call: self.calls, ast.For: self.loops, ast.AsyncFor: self.loops, ast.NamedExpr: self._bindings,
-            ast.Assign: self.assigns, ast.AnnAssign: self.assigns,
+            ast.Call: self.calls,
+            ast.For: self.loops,
+            ast.AsyncFor: self.loops,
+            ast.NamedExpr: self._bindings,
+            ast.Assign: self.assigns,
+            ast.AnnAssign: self.assigns,
             **dict.fromkeys((ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp), self.comprehensions),
         }
         todo: list[ast.AST] = [self.tree]
@@ -182,9 +201,12 @@ class Module:
         """Calls ``receiver.method(...)`` in ``scope`` (nested scopes included)."""
         wanted = set(methods)
         return [
-            n for n in ast.walk(scope)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-            and n.func.attr in wanted and dotted(n.func.value) == receiver
+            n
+            for n in ast.walk(scope)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in wanted
+            and dotted(n.func.value) == receiver
         ]
 
     def bound_to(self, node: ast.AST) -> str | None:

@@ -40,7 +40,9 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     SYNTAX_ERROR: Rule(
-        SYNTAX_ERROR, "error", "file could not be parsed",
+        SYNTAX_ERROR,
+        "error",
+        "file could not be parsed",
         why="a file that does not parse cannot be checked (and will not run)",
         fix="fix the syntax error, or exclude the file from the scan",
     ),

@@ -9,7 +9,15 @@ from seedlock.doctor.static.context import Module, argument, dotted, is_const, k
 from seedlock.doctor.static.registry import Hit, rule
 from seedlock.doctor.static.rules_random import RNG_CTORS
 
-TFDATA_METHODS = {"map", "interleave", "batch", "padded_batch", "parallel_interleave", "map_and_batch", "ragged_batch"}
+TFDATA_METHODS = {
+    "map",
+    "interleave",
+    "batch",
+    "padded_batch",
+    "parallel_interleave",
+    "map_and_batch",
+    "ragged_batch",
+}
 RNG_FACTORIES = {"default_rng", "RandomState", "Random", "Generator", "rng", "SystemRandom"}
 FIT_METHODS = {"fit", "fit_generator", "evaluate", "evaluate_generator", "predict", "predict_generator"}
 THREADS_COST = "on a 2-core box one thread cost +43-75 % on a conv net, while op determinism costs +4-12 %"
@@ -27,14 +35,18 @@ def _tf_call(m: Module, call: ast.Call) -> bool:
 
 def _options_names(m: Module) -> set[str]:
     return {
-        t for n in m.assigns
+        t
+        for n in m.assigns
         if isinstance(n.value, ast.Call) and last_name(n.value.func) == "Options"
-        for t in [dotted(x) for x in (n.targets if isinstance(n, ast.Assign) else [n.target])] if t
+        for t in [dotted(x) for x in (n.targets if isinstance(n, ast.Assign) else [n.target])]
+        if t
     }
 
 
 @rule(
-    "SL301", "warn", "tf.data allowed to be nondeterministic",
+    "SL301",
+    "warn",
+    "tf.data allowed to be nondeterministic",
     why="deterministic=False lets parallel map/interleave/batch emit elements in the order threads finish: "
     "the element order, and so training, changes from run to run",
     fix="drop deterministic=False (and options.deterministic = False): the default still runs map/interleave "
@@ -55,7 +67,8 @@ def sl301(m: Module) -> Iterator[Hit]:
             owner = dotted(t.value) or ""
             is_options = (
                 (isinstance(t.value, ast.Call) and last_name(t.value.func) == "Options")
-                or owner in options or "opt" in owner.rsplit(".", 1)[-1].lower()
+                or owner in options
+                or "opt" in owner.rsplit(".", 1)[-1].lower()
             )
             if t.attr == "experimental_deterministic" or (t.attr == "deterministic" and is_options):
                 yield t, f"{_src(t)} = False lets tf.data emit elements in completion order"
@@ -67,12 +80,16 @@ def _rng_names(m: Module) -> set[str]:
         if isinstance(n.value, ast.Call) and (
             last_name(n.value.func) in RNG_FACTORIES or m.qualname(n.value.func) in RNG_CTORS
         ):
-            out.update(t for x in (n.targets if isinstance(n, ast.Assign) else [n.target]) if (t := dotted(x)))
+            out.update(
+                t for x in (n.targets if isinstance(n, ast.Assign) else [n.target]) if (t := dotted(x))
+            )
     return out
 
 
 @rule(
-    "SL302", "warn", "tf.data shuffle without a seed",
+    "SL302",
+    "warn",
+    "tf.data shuffle without a seed",
     why="without seed= the shuffle order comes from the global seed and a counter of the random ops created "
     "before it: with no global seed it changes every run, and adding any random op earlier changes it too. "
     "Dataset.list_files shuffles by default, the same way",
@@ -87,7 +104,10 @@ def sl302(m: Module) -> Iterator[Hit]:
         if not isinstance(call.func, ast.Attribute) or not _tf_call(m, call):
             continue
         if name == "shuffle" and dotted(call.func.value) not in rngs and _unseeded(argument(call, 1, "seed")):
-            explicit = keyword(call, "buffer_size") is not None or keyword(call, "reshuffle_each_iteration") is not None
+            explicit = (
+                keyword(call, "buffer_size") is not None
+                or keyword(call, "reshuffle_each_iteration") is not None
+            )
             if tf_file or explicit:
                 yield call, f"{written(call)}() has no seed="
             continue
@@ -100,9 +120,10 @@ def _unseeded(seed: ast.expr | None) -> bool:
     return seed is None or is_const(seed, None)
 
 
-
 @rule(
-    "SL303", "info", "tf.data reshuffles on every iteration",
+    "SL303",
+    "info",
+    "tf.data reshuffles on every iteration",
     why="with reshuffle_each_iteration=True every new iterator over the dataset draws a new order: an extra "
     "pass (a peek with ds.take(1), an evaluation over the same dataset) or resuming from a checkpoint "
     "without the iterator's state shifts the order of every later epoch",
@@ -116,7 +137,9 @@ def sl303(m: Module) -> Iterator[Hit]:
 
 
 @rule(
-    "SL401", "info", "torch DataLoader with worker processes",
+    "SL401",
+    "info",
+    "torch DataLoader with worker processes",
     why="PyTorch seeds worker i with base_seed + i, and seeds Python's random and NumPy in each worker from it; "
     "base_seed comes from the loader's generator (or torch's default one, which seedlock seeds). Not covered: a "
     "custom worker_init_fn that draws OS entropy; non-torch RNGs (random.Random(), np.random.default_rng()) "
@@ -129,7 +152,11 @@ def sl401(m: Module) -> Iterator[Hit]:
     for call in m.calls:
         name = m.qualname(call.func) or ""
         workers = keyword(call, "num_workers")
-        if not (name.startswith("torch.") and name.endswith(".DataLoader")) or workers is None or is_const(workers, 0):
+        if (
+            not (name.startswith("torch.") and name.endswith(".DataLoader"))
+            or workers is None
+            or is_const(workers, 0)
+        ):
             continue
         notes = []
         if keyword(call, "worker_init_fn") is not None:
@@ -137,7 +164,10 @@ def sl401(m: Module) -> Iterator[Hit]:
         if is_const(keyword(call, "persistent_workers"), True):
             notes.append("persistent_workers=True carries worker RNG state across epochs")
         tail = f"; {'; '.join(notes)}" if notes else ""
-        yield call, f"DataLoader(num_workers={_src(workers)}): workers are seeded from the loader's base seed{tail}"
+        yield (
+            call,
+            f"DataLoader(num_workers={_src(workers)}): workers are seeded from the loader's base seed{tail}",
+        )
 
 
 def _assigned(m: Module, qualname: str, value: bool) -> Iterator[Hit]:
@@ -149,7 +179,9 @@ def _assigned(m: Module, qualname: str, value: bool) -> Iterator[Hit]:
 
 
 @rule(
-    "SL402", "warn", "cuDNN benchmark mode on",
+    "SL402",
+    "warn",
+    "cuDNN benchmark mode on",
     why="cudnn.benchmark=True times several convolution algorithms at start-up and keeps the fastest, which "
     "can differ from run to run and between GPUs; it also overrides the setting seedlock made on import",
     fix="leave torch.backends.cudnn.benchmark = False for runs that must be reproducible (seedlock sets it)",
@@ -160,7 +192,9 @@ def sl402(m: Module) -> Iterator[Hit]:
 
 
 @rule(
-    "SL403", "warn", "deterministic algorithms switched off",
+    "SL403",
+    "warn",
+    "deterministic algorithms switched off",
     why="the script switches off the deterministic kernels that seedlock (or an earlier line) switched on: "
     "CUDA atomics and nondeterministic cuDNN algorithms come back",
     fix="delete the line; if a deterministic kernel is missing, torch says which op, and "
@@ -170,12 +204,16 @@ def sl403(m: Module) -> Iterator[Hit]:
     for node, text in _assigned(m, "torch.backends.cudnn.deterministic", False):
         yield node, f"{text} undoes deterministic cuDNN"
     for call in m.calls:
-        if m.qualname(call.func) == "torch.use_deterministic_algorithms" and is_const(argument(call, 0, "mode"), False):
+        if m.qualname(call.func) == "torch.use_deterministic_algorithms" and is_const(
+            argument(call, 0, "mode"), False
+        ):
             yield call, f"{written(call)}(False) switches deterministic algorithms off"
 
 
 @rule(
-    "SL501", "info", "TF1 thread settings through ConfigProto",
+    "SL501",
+    "info",
+    "TF1 thread settings through ConfigProto",
     why="intra_op/inter_op_parallelism_threads in a TF1 ConfigProto only reach tf.compat.v1 sessions; pinned "
     "threads are rarely needed for determinism on one machine, and cost speed: " + THREADS_COST,
     fix="drop them and rely on op determinism (seedlock run); when you do need fixed threads, use "
@@ -184,13 +222,22 @@ def sl403(m: Module) -> Iterator[Hit]:
 def sl501(m: Module) -> Iterator[Hit]:
     for call in m.calls:
         name = m.qualname(call.func) or ""
-        threads = [k for k in call.keywords if k.arg in ("intra_op_parallelism_threads", "inter_op_parallelism_threads")]
+        threads = [
+            k
+            for k in call.keywords
+            if k.arg in ("intra_op_parallelism_threads", "inter_op_parallelism_threads")
+        ]
         if name.startswith("tensorflow") and name.endswith(".ConfigProto") and threads:
-            yield call, f"ConfigProto({', '.join(f'{k.arg}={_src(k.value)}' for k in threads)}): TF1 thread pinning"
+            yield (
+                call,
+                f"ConfigProto({', '.join(f'{k.arg}={_src(k.value)}' for k in threads)}): TF1 thread pinning",
+            )
 
 
 @rule(
-    "SL502", "warn", "Keras 2 fit() with worker threads or processes",
+    "SL502",
+    "warn",
+    "Keras 2 fit() with worker threads or processes",
     why="workers>1 runs your Sequence or generator in several threads, and use_multiprocessing=True in forked "
     "processes that copy the parent's RNG state: random augmentations repeat across workers or come in thread "
     "order (Keras 3 moved these arguments to PyDataset)",
@@ -203,12 +250,18 @@ def sl502(m: Module) -> Iterator[Hit]:
         workers, multi = keyword(call, "workers"), keyword(call, "use_multiprocessing")
         many = workers is not None and not is_const(workers, 0, 1)
         if is_const(multi, True) or many:
-            args = ", ".join(f"{k.arg}={_src(k.value)}" for k in call.keywords if k.arg in ("workers", "use_multiprocessing"))
+            args = ", ".join(
+                f"{k.arg}={_src(k.value)}"
+                for k in call.keywords
+                if k.arg in ("workers", "use_multiprocessing")
+            )
             yield call, f".{call.func.attr}({args}): batches are made in parallel workers"
 
 
 @rule(
-    "SL503", "warn", "recurrent_dropout in a recurrent layer",
+    "SL503",
+    "warn",
+    "recurrent_dropout in a recurrent layer",
     why="a nonzero recurrent_dropout rules out the fused cuDNN LSTM/GRU kernel on GPU: Keras runs the generic "
     "step loop (much slower), whose numbers differ from cuDNN runs of the same model, and draws a dropout "
     "mask at every step",
@@ -223,7 +276,9 @@ def sl503(m: Module) -> Iterator[Hit]:
 
 
 @rule(
-    "SL504", "info", "XLA compilation (jit_compile)",
+    "SL504",
+    "info",
+    "XLA compilation (jit_compile)",
     why="XLA fuses ops and, on GPU, autotunes kernels: the numbers depend on the XLA version and the device, "
     "so they differ from a run without XLA and can differ between machines",
     fix="compare bit for bit only on the same machine and versions, with deterministic ops on (seedlock run); "
@@ -233,5 +288,7 @@ def sl504(m: Module) -> Iterator[Hit]:
     for call in m.calls:
         if is_const(keyword(call, "jit_compile"), True):
             yield call, f"{written(call)}(jit_compile=True) compiles with XLA"
-        elif m.qualname(call.func) == "tensorflow.config.optimizer.set_jit" and not is_const(argument(call, 0, "enabled"), False):
+        elif m.qualname(call.func) == "tensorflow.config.optimizer.set_jit" and not is_const(
+            argument(call, 0, "enabled"), False
+        ):
             yield call, f"{written(call)}() turns on XLA auto-clustering"

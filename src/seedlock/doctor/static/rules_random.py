@@ -21,12 +21,31 @@ RNG_CTORS: dict[str, tuple[int, str]] = {
     "random.Random": (0, "x"),
 }
 # Reseeding functions that take OS entropy (or the clock) when called with no argument.
-RESEEDERS = {"random.seed", "numpy.random.seed", "torch.seed", "torch.random.seed", "torch.cuda.seed", "torch.cuda.seed_all"}
+RESEEDERS = {
+    "random.seed",
+    "numpy.random.seed",
+    "torch.seed",
+    "torch.random.seed",
+    "torch.cuda.seed",
+    "torch.cuda.seed_all",
+}
 ENTROPY: dict[str, str] = {
     **dict.fromkeys(
-        ("time.time", "time.time_ns", "time.perf_counter", "time.perf_counter_ns", "time.monotonic",
-         "time.monotonic_ns", "time.process_time", "time.process_time_ns", "time.thread_time",
-         "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today"),
+        (
+            "time.time",
+            "time.time_ns",
+            "time.perf_counter",
+            "time.perf_counter_ns",
+            "time.monotonic",
+            "time.monotonic_ns",
+            "time.process_time",
+            "time.process_time_ns",
+            "time.thread_time",
+            "datetime.datetime.now",
+            "datetime.datetime.utcnow",
+            "datetime.datetime.today",
+            "datetime.date.today",
+        ),
         "the clock",
     ),
     "os.getpid": "the process id",
@@ -41,9 +60,25 @@ ENTROPY: dict[str, str] = {
 BUILTIN_ENTROPY = {"hash": "hash(), which changes with PYTHONHASHSEED", "id": "an object address (id())"}
 # Calls whose arguments are seeds, by the called name, and keywords that are seeds in any call.
 SEED_SINKS = {
-    "seed", "manual_seed", "manual_seed_all", "set_seed", "set_random_seed", "seed_everything", "default_rng",
-    "RandomState", "SeedSequence", "Random", "PRNGKey", "from_seed", "PCG64", "PCG64DXSM", "MT19937",
-    "Philox", "SFC64", "reproducible", "SeedGenerator",
+    "seed",
+    "manual_seed",
+    "manual_seed_all",
+    "set_seed",
+    "set_random_seed",
+    "seed_everything",
+    "default_rng",
+    "RandomState",
+    "SeedSequence",
+    "Random",
+    "PRNGKey",
+    "from_seed",
+    "PCG64",
+    "PCG64DXSM",
+    "MT19937",
+    "Philox",
+    "SFC64",
+    "reproducible",
+    "SeedGenerator",
 }
 SEED_KEYWORDS = {"seed", "random_state", "random_seed", "rng_seed", "seed_value", "entropy"}
 SET_METHODS = {"union", "intersection", "difference", "symmetric_difference", "copy"}
@@ -51,14 +86,23 @@ SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
 ORDERED_BUILTINS = {"list", "tuple", "enumerate", "iter", "zip", "reversed"}
 ORDERED_CALLS = {"numpy.array", "numpy.asarray", "numpy.fromiter", "torch.tensor", "torch.as_tensor"}
 LISTINGS = {
-    "os.listdir", "os.scandir", "os.walk", "glob.glob", "glob.iglob",
-    "tensorflow.io.gfile.listdir", "tensorflow.io.gfile.glob", "tensorflow.io.gfile.walk",
+    "os.listdir",
+    "os.scandir",
+    "os.walk",
+    "glob.glob",
+    "glob.iglob",
+    "tensorflow.io.gfile.listdir",
+    "tensorflow.io.gfile.glob",
+    "tensorflow.io.gfile.walk",
 }
 PATH_LISTINGS = {"iterdir", "glob", "rglob"}  # pathlib.Path methods
 WALKS = {"os.walk", "tensorflow.io.gfile.walk"}
 COMPLETION_ORDER = {
-    "concurrent.futures.as_completed", "asyncio.as_completed", "ray.wait",
-    "distributed.as_completed", "dask.distributed.as_completed",
+    "concurrent.futures.as_completed",
+    "asyncio.as_completed",
+    "ray.wait",
+    "distributed.as_completed",
+    "dask.distributed.as_completed",
 }
 
 
@@ -72,7 +116,9 @@ def _seeded_later(m: Module, call: ast.Call, methods: tuple[str, ...]) -> bool:
 
 
 @rule(
-    "SL101", "warn", "random number generator created or reseeded without a seed",
+    "SL101",
+    "warn",
+    "random number generator created or reseeded without a seed",
     why="with no seed NumPy, Python's random and torch draw OS entropy: every run gets different numbers, "
     "and seedlock cannot seed an RNG object you create yourself",
     fix="pass a seed: np.random.default_rng(seedlock.derive('noise')) or seedlock.rng('noise'); "
@@ -86,17 +132,25 @@ def sl101(m: Module) -> Iterator[Hit]:
         if name in RNG_CTORS:
             pos, kw = RNG_CTORS[name]
             seed = argument(call, pos, kw)
-            spread = any(k.arg is None for k in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args)
-            if ((seed is None and not spread) or is_const(seed, None)) and not _seeded_later(m, call, ("seed",)):
+            spread = any(k.arg is None for k in call.keywords) or any(
+                isinstance(a, ast.Starred) for a in call.args
+            )
+            if ((seed is None and not spread) or is_const(seed, None)) and not _seeded_later(
+                m, call, ("seed",)
+            ):
                 yield call, f"{written(call)}() without a seed draws OS entropy: different numbers every run"
-        elif name in RESEEDERS and ((not call.args and not call.keywords) or is_const(argument(call, 0, "a"), None)):
+        elif name in RESEEDERS and (
+            (not call.args and not call.keywords) or is_const(argument(call, 0, "a"), None)
+        ):
             yield call, f"{written(call)}() with no seed reseeds from OS entropy or the clock"
         elif name == "random.SystemRandom":
             yield call, f"{written(call)}() reads os.urandom and ignores seeds"
 
 
 @rule(
-    "SL102", "warn", "torch.Generator never seeded",
+    "SL102",
+    "warn",
+    "torch.Generator never seeded",
     why="a new torch.Generator starts from a fixed default seed (67280421310721) that ignores "
     "torch.manual_seed: every loader or op using it repeats the same stream whatever seed you set",
     fix="g.manual_seed(seedlock.derive('loader')) right after creating it, or use seedlock.torch_generator('loader')",
@@ -115,7 +169,9 @@ def sl102(m: Module) -> Iterator[Hit]:
 
 
 @rule(
-    "SL103", "warn", "tf.random.Generator from nondeterministic state",
+    "SL103",
+    "warn",
+    "tf.random.Generator from nondeterministic state",
     why="from_non_deterministic_state() seeds the generator from OS entropy: tf.random.set_seed does not reach it",
     fix="tf.random.Generator.from_seed(seedlock.derive('tf-gen'))",
 )
@@ -134,7 +190,11 @@ def _entropy(m: Module, expr: ast.AST, tainted: dict[str, str]) -> str | None:
                 return f"{ENTROPY[name]} ({dotted(node.func)})"
             if name is not None and name.startswith("secrets."):
                 return f"OS entropy ({dotted(node.func)})"
-            if isinstance(node.func, ast.Name) and node.func.id in BUILTIN_ENTROPY and node.func.id not in m.aliases:
+            if (
+                isinstance(node.func, ast.Name)
+                and node.func.id in BUILTIN_ENTROPY
+                and node.func.id not in m.aliases
+            ):
                 return BUILTIN_ENTROPY[node.func.id]
         elif isinstance(node, ast.Name) and node.id in tainted:
             return f"{tainted[node.id]}, via {node.id!r}"
@@ -153,7 +213,9 @@ def _tainted(m: Module, scope: ast.AST) -> dict[str, str]:
 
 
 @rule(
-    "SL104", "warn", "seed taken from the clock, the process id or OS entropy",
+    "SL104",
+    "warn",
+    "seed taken from the clock, the process id or OS entropy",
     why="a seed from time.time(), os.getpid(), os.urandom(), uuid or secrets differs every run: "
     "the run is seeded, but not reproducible",
     fix="use a fixed seed (seedlock run --seed 42) and named sub-seeds: seedlock.derive('name')",
@@ -201,12 +263,18 @@ def _is_set(node: ast.AST, names: set[str]) -> bool:
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Name) and node.func.id in ("set", "frozenset"):
             return True
-        return isinstance(node.func, ast.Attribute) and node.func.attr in SET_METHODS and _is_set(node.func.value, names)
+        return (
+            isinstance(node.func, ast.Attribute)
+            and node.func.attr in SET_METHODS
+            and _is_set(node.func.value, names)
+        )
     return isinstance(node, ast.BinOp) and isinstance(node.op, SET_OPS) and _is_set(node.left, names)
 
 
 @rule(
-    "SL201", "warn", "order taken from iterating a set",
+    "SL201",
+    "warn",
+    "order taken from iterating a set",
     why="a set's iteration order depends on its items' hashes, and str/bytes hashes change from process to "
     "process unless PYTHONHASHSEED is fixed: a list, a loop or a join over a set comes out in a different order",
     fix="iterate sorted(the_set) instead; `seedlock run` fixes PYTHONHASHSEED, but sorted() is independent of it",
@@ -233,7 +301,9 @@ def sl201(m: Module) -> Iterator[Hit]:
                     yield gen.iter, "comprehension over a set: item order changes with the hash seed"
     for call in m.calls:
         func = call.func
-        ordered = (isinstance(func, ast.Name) and func.id in ORDERED_BUILTINS) or m.qualname(func) in ORDERED_CALLS
+        ordered = (isinstance(func, ast.Name) and func.id in ORDERED_BUILTINS) or m.qualname(
+            func
+        ) in ORDERED_CALLS
         ordered = ordered or (isinstance(func, ast.Attribute) and func.attr in ("join", "extend"))
         args = [a.value if isinstance(a, ast.Starred) else a for a in call.args]
         if ordered and any(is_set(a) for a in args) and not m.order_free(call):
@@ -262,12 +332,16 @@ def _walk_sorted(m: Module, call: ast.Call) -> bool:
     if not isinstance(loop, ast.For) or loop.iter is not call:
         return False
     return any(
-        isinstance(n, ast.Call) and last_name(n.func) in ("sort", "sorted") for stmt in loop.body for n in ast.walk(stmt)
+        isinstance(n, ast.Call) and last_name(n.func) in ("sort", "sorted")
+        for stmt in loop.body
+        for n in ast.walk(stmt)
     )
 
 
 @rule(
-    "SL202", "warn", "directory listing not sorted",
+    "SL202",
+    "warn",
+    "directory listing not sorted",
     why="os.listdir, os.scandir, glob and Path.iterdir/glob return entries in file-system order, which differs "
     "between machines, file systems and even copies of the same data: the data order, and so training, changes",
     fix="wrap the listing in sorted(...): sorted(os.listdir(d)), sorted(root.glob('*.png')); "
@@ -287,7 +361,9 @@ def sl202(m: Module) -> Iterator[Hit]:
 
 
 @rule(
-    "SL203", "warn", "results gathered in completion order",
+    "SL203",
+    "warn",
+    "results gathered in completion order",
     why="as_completed, imap_unordered and ray.wait hand back whichever task finished first: the order of "
     "results (and anything accumulated from them, such as float sums) changes from run to run",
     fix="keep submission order: executor.map(...) or pool.imap(...), or key results by input and read them in input order",
@@ -295,7 +371,8 @@ def sl202(m: Module) -> Iterator[Hit]:
 def sl203(m: Module) -> Iterator[Hit]:
     for call in m.calls:
         name = m.qualname(call.func)
-        unordered = name in COMPLETION_ORDER or (isinstance(call.func, ast.Attribute) and call.func.attr == "imap_unordered")
+        unordered = name in COMPLETION_ORDER or (
+            isinstance(call.func, ast.Attribute) and call.func.attr == "imap_unordered"
+        )
         if unordered and not m.order_free(call):
             yield call, f"{written(call)}() yields results in completion order"
-
