@@ -184,13 +184,15 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
         "fork-server: imported" in r.stderr
         and "verified: seed 0 forked equals a cold run bitwise" in r.stderr
     )
-    assert "stdout only: no Keras or torch model" in r.stderr  # no model: verified on stdout, and said so
+    assert (
+        "stdout and metrics only: no Keras or torch model" in r.stderr
+    )  # no model: verified on those, and said so
     assert r.stdout.startswith("tiny: 4 ok of 4 trials") and "next: seedlock stats tiny" in r.stdout
     db = tmp_path / ".seedlock" / "seedlock.db"
     with Store(db, create=False) as store:
         trials = store.trials("tiny")
         assert [(t.seed, t.status) for t in trials] == [(s, "ok") for s in range(4)]
-        assert all(t.fingerprint and t.fingerprint.startswith("stdout:") for t in trials)
+        assert all(t.fingerprint and t.fingerprint.startswith("stdout+metrics:") for t in trials)
         assert [t.manifest["seed"] for t in trials if t.manifest] == [0, 1, 2, 3]
         assert trials[0].manifest and trials[0].manifest["determinism"]["hashseed"] == 0
         assert store.metric_names("tiny") == ["loss", "x"]
@@ -221,6 +223,63 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
     assert r.returncode == 0, r.stderr
     name = default_name("tiny.py", ["extra"])
     assert r.stdout.startswith(f"{name}: 2 ok") and set(fingerprints(db, name)) == {7, 9}
+
+
+METRICS_ONLY = """\
+import random
+import seedlock
+
+seedlock.log_metric("acc", 0.8 + random.random() / 20)  # reported, never printed
+"""
+
+
+@pytest.mark.slow
+def test_metrics_are_part_of_the_fingerprint(tmp_path: Path) -> None:
+    """A script that prints nothing and reports acc through log_metric: each seed's acc differs,
+    so must its fingerprint (all four were the digest of the same empty stdout)."""
+    write(tmp_path, "quiet.py", METRICS_ONLY)
+    r = run_seedlock(["repeat", "quiet.py", "--seeds", "4", "-j", "2"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert (
+        "verified: seed 0 forked equals a cold run bitwise" in r.stderr
+        and "stdout and metrics only" in r.stderr
+    )
+    db = tmp_path / ".seedlock" / "seedlock.db"
+    with Store(db, create=False) as store:
+        acc = store.metric_values("quiet", "acc")
+        assert len(set(acc.values())) == 4
+    prints = fingerprints(db, "quiet")
+    assert len(set(prints.values())) == 4 and all(
+        str(f).startswith("stdout+metrics:") for f in prints.values()
+    )
+
+
+REPORTS_ITS_ENVIRONMENT = """\
+import os, sys
+import seedlock
+
+seedlock.log_metric("hash_randomization", sys.flags.hash_randomization)
+seedlock.log_metric("hashseed", int(os.environ["PYTHONHASHSEED"]))
+seedlock.log_metric("seed", int(os.environ["SEEDLOCK_SEED"]))
+"""
+
+
+@pytest.mark.slow
+def test_each_trials_manifest_records_the_environment_the_trial_had(tmp_path: Path) -> None:
+    write(tmp_path, "env.py", REPORTS_ITS_ENVIRONMENT)
+    r = run_seedlock(["repeat", "--seeds", "2", "-j", "1", "env.py"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
+        seen = {m: store.metric_values("env", m) for m in ("hash_randomization", "hashseed", "seed")}
+        for t in store.trials("env"):
+            assert t.manifest is not None
+            env = t.manifest["environment"]
+            assert seen["seed"][t.seed] == t.seed and env["env"]["SEEDLOCK_SEED"]["value"] == str(t.seed)
+            assert seen["hashseed"][t.seed] == 0 and env["hash"]["PYTHONHASHSEED_at_start"] == "0"
+            assert env["hash"]["fixed"] is True and env["hash"]["randomization"] is bool(
+                seen["hash_randomization"][t.seed]
+            )
+            assert env["seedlock_active"] is True
 
 
 def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:

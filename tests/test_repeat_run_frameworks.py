@@ -10,6 +10,7 @@ import pytest
 
 from conftest import clean_env, run_seedlock
 from seedlock.repeat.store import Store
+from seedlock.repeat.trial import TrialSpec, collect
 from seedlock.trace import read_trace
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,14 @@ def write(tmp_path: Path, name: str, source: str) -> None:
     (tmp_path / name).write_text(textwrap.dedent(source))
 
 
+def cold_fingerprint(cwd: Path, rundir: Path) -> str:
+    """The fingerprint of the cold verification run in ``rundir``, read as repeat reads a trial."""
+    spec = TrialSpec(seed=0, script="fit.py", args=[], cwd=str(cwd), rundir=str(rundir))
+    result = collect(spec, 0, timed_out=False, interrupted=False, duration_s=0.0, mode="fresh")
+    assert result.fingerprint is not None
+    return result.fingerprint
+
+
 def test_forked_keras_trial_equals_a_cold_run_bitwise(tmp_path: Path) -> None:
     write(tmp_path, "fit.py", KERAS)
     r = run_seedlock(
@@ -77,7 +86,8 @@ def test_forked_keras_trial_equals_a_cold_run_bitwise(tmp_path: Path) -> None:
     runs = tmp_path / ".seedlock" / "runs" / "1-fit"
     final = read_trace(runs / "seed-0.check" / "trace.jsonl").final
     assert final is not None and final.extra["at"] == "exit"
-    assert trial.fingerprint == final.extra["digest"] and not trial.fingerprint.startswith("stdout:")
+    assert trial.fingerprint == cold_fingerprint(tmp_path, runs / "seed-0.check")
+    assert trial.fingerprint.startswith("model+metrics:")  # the model's exit digest and the losses
     forked = read_trace(runs / "seed-0" / "trace.jsonl").final
     assert forked is not None and forked.tensors == final.tensors  # tensor by tensor, not just the digest
 
@@ -100,7 +110,8 @@ def test_forked_torch_trial_fingerprints_the_model_as_a_cold_run_does(tmp_path: 
         prints = {t.seed: t.fingerprint for t in store.trials("fit")}
     runs = tmp_path / ".seedlock" / "runs" / "1-fit"
     final = read_trace(runs / "seed-0.check" / "trace.jsonl").final
-    assert final is not None and prints[0] == final.extra["digest"]
+    assert final is not None and prints[0] == cold_fingerprint(tmp_path, runs / "seed-0.check")
+    assert prints[0].startswith("model+metrics:")
     assert sorted(final.tensors) == [f"torch:model/{n}" for n in ("0.bias", "0.weight", "2.bias", "2.weight")]
     assert prints[1] != prints[0]  # the fingerprint tells seeds apart: the check is not vacuous
 
@@ -192,7 +203,8 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
         import os, random
         import seedlock
         seedlock.log_metric("x", random.random())
-        seedlock.log_metric("pid", os.getpid())
+        with open(f"pid-{seedlock.master_seed()}", "w") as f:  # not a metric: it is no result
+            f.write(str(os.getpid()))
     """,
     )
     env = clean_env(RAY_USAGE_STATS_ENABLED="0")
@@ -245,6 +257,9 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
         )
         assert r.returncode == 0, r.stderr
         assert f"cluster 127.0.0.1:{port}" in r.stderr and "3 ok of 3 trials" in r.stdout
+        # Run by the cluster's workers, not by processes of the driver's.
+        pids = {(tmp_path / f"pid-{seed}").read_text() for seed in range(3)}
+        assert len(pids) == 3
         r2 = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--name", "local"], cwd=tmp_path, env=env)
         assert r2.returncode == 0, r2.stderr
         with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
@@ -252,9 +267,6 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
             assert [t.fingerprint for t in store.trials("cluster")] == [
                 t.fingerprint for t in store.trials("local")
             ]
-            # Run by the cluster's workers, not by processes of the driver's.
-            pids = set(store.metric_values("cluster", "pid").values())
-        assert len(pids) == 3
     finally:
         head.terminate()  # --block: stopping the command stops the cluster it started
         try:

@@ -86,6 +86,11 @@ def test_failures_are_recorded_with_reasons_and_excluded_from_stats(tmp_path: Pa
     )
     assert "│ score  │ 25 │" in r.stdout
 
+    # Retried seeds that fail again: the experiment's 25 ok trials stand; that is no failed command.
+    r = run_seedlock([*args, "--retry-failed"], cwd=tmp_path, env=clean_env(FLAKY="1"))
+    assert r.returncode == 0 and "no trial finished ok" not in r.stderr, r.stderr
+    assert "none of the 5 seeds run now finished ok; 25 of 30 trials of flaky are ok" in r.stderr
+
     # A rerun leaves the failures alone; --retry-failed reruns exactly them.
     r = run_seedlock(args, cwd=tmp_path, env=clean_env())
     assert r.returncode == 0 and "0 ran now" in r.stdout and "--retry-failed reruns them" in r.stderr

@@ -78,6 +78,11 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     "--ignore-stdout", metavar="REGEX", help="Blank out matches in stdout lines (e.g. wall-clock times)."
 )
 @click.option(
+    "--exact-stdout",
+    is_flag=True,
+    help="Compare stdout byte for byte (default: as a terminal shows it, progress-bar timings masked).",
+)
+@click.option(
     "--strict", is_flag=True, help="Derive unseeded RNGs (default_rng() etc.) from the master seed."
 )
 @click.option("--audit", is_flag=True, help="Record nondeterministic ops instead of failing on them.")
@@ -101,6 +106,7 @@ def check(
     as_json: bool,
     plain: bool,
     ignore_stdout: str | None,
+    exact_stdout: bool,
     strict: bool,
     audit: bool,
     timeout: float | None,
@@ -145,6 +151,7 @@ def check(
         localize=not no_localize,
         strict=strict,
         audit=audit,
+        exact_stdout=exact_stdout,
     )
     if as_json:
         _say(json.dumps(result.to_json(), indent=2, default=str))
@@ -158,6 +165,12 @@ def check(
     )
     if result.reproducible:
         _say("REPRODUCIBLE: bitwise equal in every run")
+        if c.get("stdout_lines_masked"):
+            _say(
+                f"  note: {c['stdout_lines_masked']} stdout line(s) differed only in what a terminal does not show "
+                "(progress-bar redraws) or in progress-bar timings (ms/step, ETA, it/s), which are masked; "
+                "every number and other character was compared. --exact-stdout compares every byte"
+            )
         _say("  " + LIMITS.format(runs=runs))
         if c["tensors"] == 0:
             _say("  note: no model weights were seen; only stdout and recorded metrics were compared")

@@ -21,7 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -384,6 +384,40 @@ def collect() -> dict[str, Any]:
         "imported": [m for m in FRAMEWORKS if m in sys.modules],
         "seedlock_active": os.environ.get(ENV_ACTIVE) == "1",
     }
+
+
+def as_started_with(info: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``info`` (a :func:`collect` of this process) for a child started with ``environ``: the hash
+    seed, the variables and ``seedlock_active`` as that child has them, the rest (machine,
+    packages) as measured here. How ``seedlock repeat``, which audits once, describes each trial.
+
+    >>> child = as_started_with(collect(), {"PYTHONHASHSEED": "0", "SEEDLOCK_SEED": "3", "SEEDLOCK_ACTIVE": "1"})
+    >>> child["hash"]["randomization"], child["hash"]["fixed"], child["env"]["SEEDLOCK_SEED"]["value"]
+    (False, True, '3')
+    """
+    seed = environ.get("PYTHONHASHSEED")
+    digits = seed is not None and seed.strip().isdigit()
+    out = dict(info)
+    out["hash"] = {
+        "randomization": not (digits and int(seed or 0) == 0),  # PYTHONHASHSEED=0 turns it off
+        "PYTHONHASHSEED_at_start": seed,
+        "start_known": True,  # the environment it is started with
+        "PYTHONHASHSEED_now": seed,
+        "fixed": digits,
+    }
+    out["env"] = {
+        var.name: {
+            "value": environ.get(var.name),
+            "at_start": environ.get(var.name),
+            "start_known": True,
+            "read": var.read,
+            "can_take_effect": True,  # set before the child's interpreter starts
+        }
+        for var in ENV_VARS
+    }
+    out["seedlock_active"] = environ.get(ENV_ACTIVE) == "1"
+    out["imported"] = []
+    return out
 
 
 def findings(info: dict[str, Any] | None = None) -> list[Finding]:

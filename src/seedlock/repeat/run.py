@@ -156,9 +156,15 @@ class Driver:
     # -- results ---------------------------------------------------------------------------------
 
     def record(self, r: TrialResult) -> None:
+        from seedlock.doctor.environment import as_started_with
+
+        # The audit was taken once, in this process: the trial's own variables (its seed, the
+        # hash seed, determinism settings) are those its interpreter started with.
+        started = trial_env(self.spec(r.seed, r.role), os.environ)
         manifest = {
             **self.manifest,
             "seed": r.seed,
+            "environment": as_started_with(self.manifest.get("environment", {}), started),
             "determinism": {**self.manifest.get("determinism", {}), "executor": r.mode},
         }
         self.store.finish_trial(
@@ -207,12 +213,13 @@ class Driver:
             return
         say = self.progress.say
         if cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
+            what = "stdout and metrics" if str(cold.fingerprint).startswith("stdout+metrics:") else "stdout"
             only = (
                 (
-                    " - stdout only: no Keras or torch model was fingerprinted at exit (none, or the script ended "
+                    f" - {what} only: no Keras or torch model was fingerprinted at exit (none, or the script ended "
                     "with os._exit)"
                 )
-                if str(cold.fingerprint).startswith("stdout:")
+                if str(cold.fingerprint).startswith("stdout")
                 else ""
             )
             say(
@@ -528,6 +535,14 @@ def repeat(opts: Options) -> int:
                 f"{len(store.done_seeds(exp))} ok seeds (at most {len(opts.seeds)}: --max-seeds)"
             )
         if driver is not None and driver.counts and not driver.counts.get("ok"):
-            progress.say(f"no trial finished ok; see `seedlock runs {shlex.quote(name)}`")
-            return 1
+            ok, total = len(store.done_seeds(exp)), len(store.trials(exp))
+            ran = sum(driver.counts.values())
+            if not ok:
+                progress.say(f"no trial finished ok; see `seedlock runs {shlex.quote(name)}`")
+                return 1
+            # Retried seeds that failed again: the experiment's earlier ok trials still stand.
+            progress.say(
+                f"none of the {ran} seeds run now finished ok; {ok} of {total} trials of {name} are ok "
+                f"(see `seedlock runs {shlex.quote(name)}`)"
+            )
     return 0

@@ -23,7 +23,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -122,8 +122,19 @@ def classify(
     return "failed", f"exit code {rc}" + (f": {last[:300]}" if last else "")
 
 
-def fingerprint(spec: TrialSpec, stdout: bytes) -> str:
-    """The digest of the trace's exit ``"final"`` record (every live model), else of stdout."""
+def fingerprint(spec: TrialSpec, stdout: bytes, metrics: Sequence[Metric] = ()) -> str:
+    """What a trial computed, as one digest: the trace's exit ``"final"`` record (every live model),
+    else stdout as a terminal shows it (progress-bar timings masked, :mod:`seedlock.trace.stdout`);
+    with every metric it reported (name, step, the value's exact bits) when there are any.
+
+    >>> spec = TrialSpec(seed=0, script="s.py", args=[], cwd=".", rundir="/nonexistent")
+    >>> a = fingerprint(spec, b"", [("acc", None, 0.8188)])
+    >>> a.startswith("stdout+metrics:"), a == fingerprint(spec, b"", [("acc", None, 0.8258)])
+    (True, False)
+    >>> fingerprint(spec, b"loss 1\\n").startswith("stdout:")
+    True
+    """
+    kind, base = "stdout", _stdout_digest(stdout)
     path = spec.file("trace.jsonl")
     if path.exists():
         from seedlock.trace import NotATrace, read_trace
@@ -135,8 +146,22 @@ def fingerprint(spec: TrialSpec, stdout: bytes) -> str:
         except NotATrace:
             finals = []
         if finals and finals[-1].extra.get("digest"):
-            return str(finals[-1].extra["digest"])
-    return "stdout:" + hashlib.blake2b(stdout, digest_size=16).hexdigest()
+            kind, base = "model", str(finals[-1].extra["digest"])
+    if not metrics:
+        return base if kind == "model" else f"stdout:{base}"
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{kind}:{base}\n".encode())
+    for name, step, value in metrics:  # in the order reported: the order is part of the result
+        h.update(f"{name}\0{step}\0{float(value).hex()}\n".encode("utf-8", "surrogatepass"))
+    return f"{kind}+metrics:{h.hexdigest()}"
+
+
+def _stdout_digest(stdout: bytes) -> str:
+    from seedlock.trace.stdout import view
+
+    lines = stdout.decode(errors="surrogateescape").split("\n")
+    text = "\n".join(view(line) for line in lines)
+    return hashlib.blake2b(text.encode(errors="surrogateescape"), digest_size=16).hexdigest()
 
 
 def _read(path: Path) -> bytes:
@@ -168,7 +193,7 @@ def collect(
         stdout_tail=text[-STDOUT_TAIL:],
         stderr_tail=err[-STDERR_TAIL:],
         metrics=metrics,
-        fingerprint=fingerprint(spec, out) if status == "ok" else None,
+        fingerprint=fingerprint(spec, out, metrics) if status == "ok" else None,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,49 @@ def environment_causes(manifests: list[Path]) -> list[Cause]:
         for d in manifest.diff(loaded[0], other):
             out.append(Cause("environment", 0, d["message"], "run both with the same environment"))
     return out
+
+
+# A time as scripts print them: "1.53s", "12 ms", "0:01:02"; the word before it anchors the regex.
+_TIME = re.compile(
+    r"(?<![\w.])(?:\d+(?:\.\d+)?\s?(?:ns|us|µs|ms|s|sec|secs|seconds|min|mins|minutes|h|hours)"
+    r"|\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?)(?![\w.])"
+)
+
+
+def stdout_timing_cause(line: int, a: str, b: str) -> Cause | None:
+    """A stdout line whose only difference is a printed time: the fix is ``--ignore-stdout``
+    with a regex that makes the two lines equal (checked here), else nothing is suggested.
+
+    >>> c = stdout_timing_cause(4, "epoch 1 took 1.53s, loss 0.25", "epoch 1 took 1.61s, loss 0.25")
+    >>> c.fix
+    "if it is a time, not a result: seedlock check --ignore-stdout 'took [0-9.:]+s' SCRIPT"
+    >>> stdout_timing_cause(4, "loss 0.25 took 1s", "loss 0.26 took 1s") is None
+    True
+    """
+    start = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    times = [m for m in _TIME.finditer(a) if m.start() <= start <= m.end()]
+    if not times:
+        return None
+    token = times[0]
+    before = a[: token.start()]
+    word = before.rstrip().split()[-1:]
+    space = before[len(before.rstrip()) :]  # between the word and the time, as printed
+    unit = re.sub(r"[\d.:\s]", "", token.group())
+    regex = (
+        (re.escape(word[0]) + space if word else "")
+        + "[0-9.:]+"
+        + (" " if " " in token.group() else "")
+        + unit
+    )
+    if re.sub(regex, "", a) != re.sub(regex, "", b):
+        return None  # something else differs too
+    return Cause(
+        "stdout",
+        -1,
+        f"stdout line {line} differs only in a printed time ({token.group()!r} in one run): wall-clock times "
+        "differ in every run",
+        f"if it is a time, not a result: seedlock check --ignore-stdout '{regex}' SCRIPT",
+    )
 
 
 def rank(causes: list[Cause]) -> list[Cause]:

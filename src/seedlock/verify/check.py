@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from seedlock.config import ENV_AUDIT, ENV_STRICT
 from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
+from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
 from seedlock.verify.runner import RunResult, Target, run_many
 
@@ -122,13 +123,23 @@ def _lines(text: str) -> list[str]:
     return text.split("\n")
 
 
-def _filtered(text: str, ignore: re.Pattern[str] | None) -> list[str]:
-    lines = _lines(text)
+def _filtered(text: str, ignore: re.Pattern[str] | None, exact: bool = True) -> list[str]:
+    """The lines compared: as a terminal shows them with progress-bar timings masked
+    (:mod:`seedlock.trace.stdout`) unless ``exact``, then with ``--ignore-stdout``'s matches blanked."""
+    lines = _lines(text) if exact else [view(line) for line in _lines(text)]
     return [ignore.sub("", line) for line in lines] if ignore else lines
 
 
-def stdout_divergence(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None) -> RunDivergence | None:
-    la, lb = _filtered(a.stdout, ignore), _filtered(b.stdout, ignore)
+def masked_lines(a: RunResult, b: RunResult, ignore: re.Pattern[str] | None) -> int:
+    """How many lines of ``a`` and ``b`` differ byte for byte but not as a terminal shows them."""
+    raw = zip(_filtered(a.stdout, ignore), _filtered(b.stdout, ignore), strict=False)
+    return sum(x != y and view(x) == view(y) for x, y in raw)
+
+
+def stdout_divergence(
+    a: RunResult, b: RunResult, ignore: re.Pattern[str] | None, exact: bool = False
+) -> RunDivergence | None:
+    la, lb = _filtered(a.stdout, ignore, exact), _filtered(b.stdout, ignore, exact)
     if la == lb:
         return None
     i = next((k for k, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))
@@ -193,6 +204,19 @@ def _no_clock_seeds(target: Target) -> None:
         )
 
 
+def _timing(divergence: RunDivergence) -> list[causes_mod.Cause]:
+    """A stdout line that differs only in a printed time: the cause, with the --ignore-stdout that fixes it."""
+    if (
+        divergence.source != "stdout"
+        or divergence.line is None
+        or divergence.a is None
+        or divergence.b is None
+    ):
+        return []
+    cause = causes_mod.stdout_timing_cause(divergence.line, divergence.a, divergence.b)
+    return [cause] if cause is not None else []
+
+
 def _counts(steps: Trace | None) -> dict[str, int]:
     """What a run's trace holds: records, and tensor digests across them."""
     if steps is None:
@@ -219,8 +243,12 @@ def check(
     localize: bool = True,
     strict: bool = False,
     audit: bool = False,
+    exact_stdout: bool = False,
 ) -> CheckResult:
-    """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed."""
+    """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed.
+
+    stdout is compared as a terminal shows it, progress-bar timings masked
+    (:mod:`seedlock.trace.stdout`); ``exact_stdout`` compares every byte."""
     validate(runs, granularity, timeout)
     try:
         ignore = re.compile(ignore_stdout) if ignore_stdout else None
@@ -256,12 +284,14 @@ def check(
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
     for other in results[1:]:
         divergence = trace_divergence(results[0], other, first) or stdout_divergence(
-            results[0], other, ignore
+            results[0], other, ignore, exact_stdout
         )
         if divergence:
             break
     counts = _counts(first)
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
+    if not exact_stdout:  # said with the verdict: which lines only a terminal's view made equal
+        compared["stdout_lines_masked"] = max(masked_lines(results[0], r, ignore) for r in results[1:])
     if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
         raise SeedlockError(
             "nothing to compare: the script printed nothing and trained no model seedlock could see; "
@@ -288,6 +318,7 @@ def check(
             + causes_mod.audit_causes([r.trace.with_name("audit.json") for r in results])
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
             + ([PLAIN_CAUSE] if plain else [])
+            + _timing(divergence)
         )
     return CheckResult(
         divergence is None,
