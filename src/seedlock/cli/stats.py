@@ -175,7 +175,8 @@ def _excluded_line(store: Store, exp: Experiment) -> tuple[str, list[int]]:
 @json_option
 def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: bool) -> None:
     """Summarise each metric of EXPERIMENT over its seeds: mean with a t CI, SD, median and IQM
-    with bootstrap CIs, range. Only trials that finished ok count; the others are listed."""
+    with bootstrap CIs, range. Only trials that finished ok count; the others are listed. A t CI
+    marked ! reaches past 0 where no value is, or comes from strongly skewed values."""
     with _open(store_path) as store:
         exp = store.experiment(experiment, create=False)
         chosen = _pick_metrics(store, [exp], metrics)
@@ -210,7 +211,7 @@ def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: b
                 m,
                 str(s.n),
                 fmt(s.mean),
-                _ci(s.mean_ci.low, s.mean_ci.high),
+                _ci(s.mean_ci.low, s.mean_ci.high) + (" !" if s.mean_ci_flags else ""),
                 fmt(s.sd),
                 fmt(s.median),
                 _ci(s.median_ci.low, s.median_ci.high),
@@ -219,89 +220,137 @@ def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: b
                 f"{fmt(s.min)} .. {fmt(s.max)}",
             )
         _console().print(table)
+        flagged = [m for m, s in summaries.items() if s.mean_ci_flags]
+        if flagged:  # the numbers stay as computed; the mark says not to lean on them
+            click.echo(
+                f"! the t CI of {', '.join(flagged)} reaches past 0 to a side no value is on, or rests on "
+                "strongly skewed values (the warning says which): read the bootstrap CIs of the median and "
+                "IQM instead"
+            )
     for m, s in summaries.items():
         for w in s.warnings:
             click.echo(f"seedlock: warning: {m}: {w}", err=True)
 
 
-@click.command(epilog="Example: seedlock compare wider baseline --metric val_acc")
-@click.argument("experiment_a")
-@click.argument("experiment_b")
+@click.command(
+    epilog="Examples: seedlock compare wider baseline --metric val_acc; seedlock compare a b c (every pair)"
+)
+@click.argument("experiments", nargs=-1, required=True, metavar="A B [C ...]")
 @metric_option
 @click.option(
     "--paired/--unpaired",
     default=None,
-    help="Pair trials by seed. Default: paired when both ran the same seeds.",
+    help="Pair trials by seed. Default: paired when both of a pair ran the same seeds.",
 )
 @store_option
 @json_option
 def compare(
-    experiment_a: str,
-    experiment_b: str,
+    experiments: tuple[str, ...],
     metrics: tuple[str, ...],
     paired: bool | None,
     store_path: str,
     as_json: bool,
 ) -> None:
-    """Compare each metric of EXPERIMENT_A with EXPERIMENT_B: the difference of means with its CI,
-    t, rank and permutation tests (p-values Holm-adjusted across metrics), P(A>B), Hedges' g."""
+    """Compare each metric of A with B: the difference of means with its CI, t, rank and
+    permutation tests, P(A>B), Hedges' g. With more experiments, every pair (the first named
+    minus the second). p-values are Holm-adjusted over every pair and metric compared."""
+    if len(experiments) < 2:
+        raise SeedlockError(
+            f"compare needs two or more experiments, got 1 ({experiments[0]!r}); "
+            f"pass e.g. `seedlock compare {experiments[0]} OTHER`"
+        )
+    twice = sorted({x for x in experiments if experiments.count(x) > 1})
+    if twice:
+        raise SeedlockError(
+            f"{twice[0]!r} is named twice; name each experiment once, e.g. `seedlock compare "
+            f"{' '.join(dict.fromkeys(experiments))}`"
+        )
     with _open(store_path) as store:
-        exps = [store.experiment(experiment_a, create=False), store.experiment(experiment_b, create=False)]
+        exps = [store.experiment(x, create=False) for x in experiments]
         chosen = _pick_metrics(store, exps, metrics)
-        va = {m: store.metric_values(exps[0], m) for m in chosen}
-        vb = {m: store.metric_values(exps[1], m) for m in chosen}
+        values = {x.name: {m: store.metric_values(x, m) for m in chosen} for x in exps}
     from rich.table import Table
 
-    from seedlock.repeat.stats import compare_many, fmt
+    from seedlock.repeat.pairwise import compare_pairs
+    from seedlock.repeat.stats import fmt
 
-    results = compare_many(va, vb, paired=paired, names=(experiment_a, experiment_b))
+    pairs = compare_pairs(values, paired=paired)
+    n_pairs, n_metrics = len(pairs), len(chosen)
     if as_json:
-        _print_json(
-            {
-                "a": experiment_a,
-                "b": experiment_b,
+        if n_pairs == 1:  # two experiments: the shape it always had
+            ((a, b), results), *_ = pairs.items()
+            out: dict[str, Any] = {"a": a, "b": b, "store": store_path}
+            out["metrics"] = {m: c.to_dict() for m, c in results.items()}
+        else:
+            out = {
+                "experiments": list(experiments),
                 "store": store_path,
-                "metrics": {m: c.to_dict() for m, c in results.items()},
+                "correction": {
+                    "method": "Holm",
+                    "pairs": n_pairs,
+                    "metrics": n_metrics,
+                    "family": n_pairs * n_metrics,
+                },
+                "pairs": [
+                    {"a": a, "b": b, "metrics": {m: c.to_dict() for m, c in results.items()}}
+                    for (a, b), results in pairs.items()
+                ],
             }
-        )
+        _print_json(out)
         return
     console = _console()
-    for m, c in results.items():
-        table = Table(
-            "",
-            "value",
-            title=f"{m}: {experiment_a} vs {experiment_b} "
-            f"({'paired by seed' if c.paired else 'unpaired'}, n = {c.n_a} / {c.n_b})",
+    if n_pairs > 1:
+        click.echo(
+            f"{len(experiments)} experiments, every pair (A minus B, A the first named): p-values "
+            f"with Holm's correction over {n_pairs} pairs x {n_metrics} metric{'s' if n_metrics > 1 else ''} "
+            f"= {n_pairs * n_metrics} comparisons per kind of test"
         )
-        rows = [
-            ("mean A / mean B", f"{fmt(c.mean_a)} / {fmt(c.mean_b)}"),
-            (
-                "difference A - B",
-                f"{fmt(c.diff)}  95% CI {_ci(c.diff_ci.low, c.diff_ci.high)} ({c.diff_ci.method})",
-            ),
-            (f"{c.t_test} test", f"p = {fmt(c.t_p, 3)}  (Holm {fmt(c.t_p_holm, 3)})"),
-            (c.rank_test, f"p = {fmt(c.rank_p, 3)}  (Holm {fmt(c.rank_p_holm, 3)})"),
-            (
-                "permutation test",
-                f"p = {fmt(c.perm_p, 3)}  (Holm {fmt(c.perm_p_holm, 3)})"
-                + ("" if c.perm_exact else ", sampled"),
-            ),
-            ("P(A > B)", f"{fmt(c.p_gt, 3)}  95% CI {_ci(c.p_gt_ci.low, c.p_gt_ci.high)}"),
-            ("Hedges' g", fmt(c.hedges_g, 3)),
-        ]
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-        for note in c.notes:
-            click.echo(f"  note: {note}")
-        for w in c.warnings:
-            click.echo(f"seedlock: warning: {m}: {w}", err=True)
+    for (a, b), results in pairs.items():
+        for m, c in results.items():
+            # The difference and the tests pair by seed when c.paired; P(A > B) and Hedges' g never do.
+            how = "paired by seed" if c.paired else "unpaired"
+            which = "difference and tests paired by seed" if c.paired else "unpaired"
+            table = Table("", "value", "pairing", title=f"{m}: {a} vs {b} ({which}, n = {c.n_a} / {c.n_b})")
+            rows = [
+                ("mean A / mean B", f"{fmt(c.mean_a)} / {fmt(c.mean_b)}", ""),
+                (
+                    "difference A - B",
+                    f"{fmt(c.diff)}  95% CI {_ci(c.diff_ci.low, c.diff_ci.high)} ({c.diff_ci.method})",
+                    how,
+                ),
+                (f"{c.t_test} test", f"p = {fmt(c.t_p, 3)}  (Holm {fmt(c.t_p_holm, 3)})", how),
+                (c.rank_test, f"p = {fmt(c.rank_p, 3)}  (Holm {fmt(c.rank_p_holm, 3)})", how),
+                (
+                    "permutation test",
+                    f"p = {fmt(c.perm_p, 3)}  (Holm {fmt(c.perm_p_holm, 3)})"
+                    + ("" if c.perm_exact else ", sampled"),
+                    how,
+                ),
+                (
+                    "P(A > B)",
+                    f"{fmt(c.p_gt, 3)}  95% CI {_ci(c.p_gt_ci.low, c.p_gt_ci.high)}",
+                    "unpaired: every seed of A against every seed of B",
+                ),
+                ("Hedges' g", fmt(c.hedges_g, 3), "unpaired: pooled SD of A and B"),
+            ]
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+            for note in c.notes:
+                click.echo(f"  note: {note}")
+            for w in c.warnings:
+                click.echo(f"seedlock: warning: {m}: {w}", err=True)
 
 
 @click.command(
     epilog="Examples: seedlock power; seedlock power --p-gt 0.7; seedlock power --delta 0.01 --sd 0.02"
 )
-@click.option("--p-gt", type=float, metavar="P", help="P(A > B) to detect, rank test (default 0.75).")
+@click.option(
+    "--p-gt",
+    type=float,
+    metavar="P",
+    help="P(A > B) to detect with a rank test: the chance a random seed of A beats one of B (default 0.75).",
+)
 @click.option("--delta", type=float, metavar="D", help="Difference of means to detect, t-test (needs --sd).")
 @click.option(
     "--sd", type=float, metavar="S", help="SD of the metric across seeds, from a pilot (`seedlock stats`)."
@@ -363,10 +412,14 @@ def power(
             "per_experiment_one_sided": one,
             "per_experiment_two_sided": two,
         }
+        # P(A > B) is about single seeds, not means: say so, and which way the one-sided test looks.
+        side = "above" if p > 0.5 else "below"
         text = (
-            f"{one} seeds per experiment ({2 * one} in all) to detect P(A > B) = {p} with a one-sided rank test "
-            f"(is A better?) at alpha {alpha} with {pw:.0%} power;\n{two} per experiment ({2 * two} in all) "
-            "for the two-sided tests `seedlock compare` runs (do A and B differ?). Noether (1987)."
+            f"{one} seeds per experiment ({2 * one} in all) to detect P(A > B) = {p}, that is a random seed "
+            f"of A beats a random seed of B {p * 100:.3g}% of the time, with a one-sided rank test (alternative: "
+            f"P(A > B) {side} 1/2) at alpha {alpha} with {pw:.0%} power;\n{two} per experiment ({2 * two} "
+            "in all) for the two-sided tests `seedlock compare` runs (alternative: P(A > B) differs from "
+            "1/2, either way). Noether (1987)."
         )
     if as_json:
         _print_json(result)

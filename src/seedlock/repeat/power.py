@@ -33,10 +33,12 @@ def noether_n(
     ``z_a = z_{1-alpha}`` (one-sided) or ``z_{1-alpha/2}`` (two-sided); each experiment needs
     ``N / 2``, rounded up. This returns that per-experiment count.
 
+    P(A > B) is the chance that a random seed of A beats a random seed of B (ties count 1/2).
     The often-quoted 29 (Bouthillier et al., "Accounting for variance in machine learning
     benchmarks", MLSys 2021, who write it ``(z_a + z_b)**2 / (6 (p_gt - 1/2)**2)``) is *per
-    experiment* and *one-sided*: is A better than B? N = 58 in all. Asking the two-sided question
-    (do A and B differ?) at the same alpha takes 35 per experiment, 70 in all.
+    experiment* and *one-sided*: the alternative is P(A > B) above 1/2 only. N = 58 in all. The
+    two-sided test (P(A > B) differs from 1/2, either way) at the same alpha takes 35 per
+    experiment, 70 in all.
 
     >>> noether_n(0.75, 0.05, 0.95), noether_n(0.75, 0.05, 0.95, two_sided=True)
     (29, 35)

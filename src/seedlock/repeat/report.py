@@ -176,7 +176,7 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
     rows, notes = [], list(skipped)
     for metric, c in results.items():
         pairing = _Html(
-            f'{e(c.n_a)} / {e(c.n_b)}<span class="test">{"paired" if c.paired else "unpaired"}</span>'
+            f'{e(c.n_a)} / {e(c.n_b)}<span class="test">{"paired by seed" if c.paired else "unpaired"}</span>'
         )
         rows.append(
             [
@@ -206,8 +206,9 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
         "rank test p",
         "Holm",
         "permutation p",
-        "P(A>B), 95% CI",
-        "Hedges' g",
+        # "paired" in the n column is for the difference and the tests; these two never pair.
+        "P(A>B), 95% CI (unpaired)",
+        "Hedges' g (unpaired)",
     ]
     return _table(head, rows, left=1) + _notes(notes)
 

@@ -36,6 +36,8 @@ from seedlock.repeat.estimators import (
     _scale,
     _scaled,
     _sd,
+    _skewness,
+    _t_caveat,
     _t_interval,
 )
 from seedlock.repeat.power import ci_halfwidth, noether_n, t_test_n, t_test_power
@@ -84,6 +86,9 @@ class Summary:
     confidence: float
     values: tuple[float, ...]
     warnings: tuple[str, ...] = ()
+    skewness: float | None = None  # G1, bias-corrected; None below 3 values or without spread
+    # Why not to trust mean_ci (which is never altered): "crosses_zero", "skewed"; see _t_caveat.
+    mean_ci_flags: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +175,11 @@ def describe(
     iqm = float(_iqm(xs))
     sd = _sd(xs) if n > 1 else None
     sem = sd / math.sqrt(n) if sd is not None else None
+    mean_ci = _scaled(_t_interval(mean, sem, n - 1, confidence), k)
+    skewness = _skewness(xs)
+    flags, caveat = _t_caveat(x, mean_ci, skewness)
+    if caveat:
+        notes.append(caveat)
     return Summary(
         n=n,
         mean=mean * k,
@@ -182,7 +192,7 @@ def describe(
         iqm=iqm * k,
         min=float(x.min()),
         max=float(x.max()),
-        mean_ci=_scaled(_t_interval(mean, sem, n - 1, confidence), k),
+        mean_ci=mean_ci,
         median_ci=_scaled(
             _bootstrap((xs,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed), k
         ),
@@ -190,6 +200,8 @@ def describe(
         confidence=confidence,
         values=tuple(float(v) for v in x),
         warnings=tuple(notes),
+        skewness=skewness,
+        mean_ci_flags=flags,
     )
 
 
