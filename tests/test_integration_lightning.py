@@ -42,6 +42,42 @@ for kwargs in ({"trace": "t.jsonl", "every": "step"}, {}):
 """
 
 
+WORKERS = """
+import random
+import sys
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+import seedlock
+
+
+class Draws(Dataset):  # each item drawn in a DataLoader worker, from the worker's RNGs
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.tensor([random.random(), np.random.rand(), torch.rand(()).item()], dtype=torch.float64)
+
+
+mode = sys.argv[1]
+if mode != "plain":
+    report = seedlock.seed_everything(5, workers=mode == "workers")
+loader = DataLoader(Draws(), batch_size=1, num_workers=2)
+if mode == "workers":
+    from lightning.fabric import Fabric
+
+    loader = Fabric(accelerator="cpu", devices=1).setup_dataloaders(loader)
+    print("worker_init_fn", getattr(loader.worker_init_fn, "func", loader.worker_init_fn).__name__)
+print("draws", torch.cat(list(loader)).tolist())
+if mode == "workers":  # after the draws: Lightning's seed_everything writes $PL_SEED_WORKERS too
+    from lightning.fabric.utilities.seed import seed_everything as pl_seed_everything
+
+    print("lightning seed", pl_seed_everything(report, verbose=False))  # the report as Lightning's seed
+"""
+
+
 def env() -> dict[str, str]:
     out = clean_env()
     out.pop("PL_GLOBAL_SEED", None)
@@ -109,3 +145,22 @@ def test_master_seed_falls_back_to_pl_global_seed(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("SEEDLOCK_SEED")
     with pytest.raises(seeds.BadSeed, match=r"\$PL_GLOBAL_SEED must be an integer, got 'x'"):
         seeds.master_seed()
+
+
+@pytest.mark.slow
+def test_dataloader_workers_are_seeded_and_workers_true_is_lightnings(tmp_path: Path) -> None:
+    """Workers draw the same numbers in every seeded run, whatever ``workers`` says; with
+    ``workers=True`` Lightning's Fabric seeds them its own way (seed, worker id, global rank)."""
+    (tmp_path / "workers.py").write_text(WORKERS)
+    modes = ["seeded", "seeded", "plain", "plain", "workers", "workers"]
+    with ThreadPoolExecutor(2) as pool:  # two at a time: the machine has two cores
+        results = list(pool.map(lambda m: run_py(["workers.py", m], cwd=tmp_path, env=env()), modes))
+    for r in results:
+        assert r.returncode == 0, r.stderr[-3000:]
+    draws = [next(line for line in r.stdout.splitlines() if line.startswith("draws ")) for r in results]
+    seeded, plain, workers = draws[0:2], draws[2:4], draws[4:6]
+    assert seeded[0] == seeded[1] and workers[0] == workers[1]
+    assert plain[0] != plain[1]  # unseeded: each run's workers draw other numbers
+    assert workers[0] != seeded[0]  # Lightning's worker_init_fn, not PyTorch's base_seed + worker id
+    assert "worker_init_fn pl_worker_init_function" in results[4].stdout
+    assert "lightning seed 5" in results[4].stdout

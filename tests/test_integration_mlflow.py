@@ -161,6 +161,52 @@ def test_default_tracking_uri_is_a_local_sqlite_file(
     assert len(list((tmp_path / ".seedlock" / "mlartifacts").glob("*/artifacts/manifest.json"))) == 4
 
 
+@pytest.mark.slow
+def test_export_from_another_directory_puts_artifacts_beside_the_store(
+    template_db: Path,
+    tracking: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """MLflow's default artifact root is the working directory; seedlock's is beside the store's file."""
+    from seedlock.cli import main
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(scratch)
+    fill(tmp_path / "seedlock.db").close()
+    (tmp_path / "rel").mkdir()
+    shutil.copy(template_db, tmp_path / "rel" / "mlflow.db")
+    store = ["--store", str(tmp_path / "seedlock.db")]
+    assert main(["export", "mlflow", "baseline", *store, "--tracking-uri", tracking]) is None
+    relative = "sqlite:///../rel/mlflow.db"  # relative to the working directory, as SQLite reads it
+    assert main(["export", "mlflow", "baseline", *store, "--tracking-uri", relative]) is None
+    assert "exported 'baseline': 4 trials" in capsys.readouterr().out
+    assert list(scratch.iterdir()) == []  # no ./mlartifacts, no ./mlruns
+    for beside in (tmp_path / "mlartifacts", tmp_path / "rel" / "mlartifacts"):
+        assert len(list(beside.glob("*/artifacts/manifest.json"))) == 4, beside
+
+
+def test_in_memory_store_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sqlite:///:memory: has no file to put artifacts beside: they went to ./mlartifacts, and the runs were lost."""
+    from seedlock.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    fill(tmp_path / "seedlock.db").close()
+    for uri in ("sqlite:///:memory:", "sqlite://"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["export", "mlflow", "baseline", "--store", "seedlock.db", "--tracking-uri", uri])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == (
+            f"seedlock: error: MLflow tracking URI {uri!r} is an in-memory database, gone when the export "
+            "ends; pass a file, e.g. --tracking-uri sqlite:///mlflow.db\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seedlock.db"]
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -75,6 +75,15 @@ def test_deterministic_variables_put_back(seedlock_reproducible):
     before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     seedlock_reproducible(lambda: {"w": torch.rand(3)})
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == before is None
+
+
+def test_workers_switch_set():
+    seedlock.seed_everything(1, workers=True)
+    assert os.environ["PL_SEED_WORKERS"] == "1"
+
+
+def test_workers_switch_put_back():  # runs after the test above: its variable must not leak here
+    assert "PL_SEED_WORKERS" not in os.environ
 """
 
 
@@ -207,13 +216,17 @@ def test_p_no_seedlock_turns_it_off(pytester: pytest.Pytester) -> None:
 def test_reproducible_fixture_passes_and_fails_with_the_tensor_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fixture=FIXTURE_TESTS)
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=5, failed=1)
     text = "\n".join(result.outlines)
     assert re.search(
         r"AssertionError: <lambda>\(\) is not reproducible: run 1 and run 2 from seed 1234 "
         r"differ in 1 of 1 tensors: noise \(sum \d+ vs \d+\)",
         text,
     ), text
+    # The traceback ends at the test's own line, as for pytest's helpers: seedlock's frames are hidden.
+    assert '>       seedlock_reproducible(lambda: {"noise": np.frombuffer(os.urandom(16)' in text, text
+    assert "raise AssertionError(_difference(" not in text and "return assert_reproducible(" not in text, text
+    assert "pytest_plugin.py" not in text, text
 
 
 def test_docstring_examples(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

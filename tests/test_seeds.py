@@ -132,3 +132,55 @@ def test_reproducible_puts_seedlocks_seed_back() -> None:
         return nested(depth - 1) if depth else seeds.master_seed()
 
     assert nested(2) == 9 and seeds.master_seed() == 5
+
+
+@pytest.fixture
+def seedlock_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """seedlock's master seed, report and the variables seed_everything sets are put back after the test."""
+    from seedlock import api
+
+    monkeypatch.setattr(seeds, "_master", seeds._master)
+    monkeypatch.setattr(api, "_config", api._config)
+    monkeypatch.setattr(api, "_report", api._report)
+    for var in ("SEEDLOCK_SEED", "PL_SEED_WORKERS"):
+        monkeypatch.setenv(var, "x")  # set, so that monkeypatch puts back what was there
+        monkeypatch.delenv(var)
+
+
+def test_report_is_the_seed_where_an_int_seed_is_expected(seedlock_state: None) -> None:
+    """Lightning's seed_everything returns the seed: `int(seed_everything(42))` works with seedlock's too."""
+    torch = pytest.importorskip("torch")
+    import operator
+
+    import numpy as np
+
+    report = seedlock.seed_everything(42, deterministic=False)
+    assert int(report) == operator.index(report) == report.seed == 42
+    torch.manual_seed(report)
+    np.random.seed(report)
+    drawn = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(42)
+    np.random.seed(42)
+    assert torch.equal(drawn[0], torch.rand(3)) and (drawn[1] == np.random.rand(3)).all()
+    assert seedlock.seed_everything(report, deterministic=False).seed == 42
+    other = seedlock.seed_everything(43, deterministic=False)
+    torch.manual_seed(other)
+    assert int(other) == 43 and not torch.equal(drawn[0], torch.rand(3))  # another seed, other numbers
+
+
+def test_workers_flag_is_lightnings(seedlock_state: None) -> None:
+    """workers=True sets $PL_SEED_WORKERS=1 as Lightning's seed_everything does; False leaves it alone."""
+    import os
+
+    from seedlock.errors import BadArgument
+
+    seedlock.seed_everything(1, deterministic=False)
+    assert "PL_SEED_WORKERS" not in os.environ
+    seedlock.seed_everything(1, deterministic=False, workers=True)
+    assert os.environ["PL_SEED_WORKERS"] == "1"
+    seedlock.seed_everything(1, deterministic=False)  # Lightning's would write 0: a user's 1 stays
+    assert os.environ["PL_SEED_WORKERS"] == "1"
+    with pytest.raises(BadArgument) as info:
+        seedlock.seed_everything(2, workers="no")  # type: ignore[arg-type]  # truthy: Lightning would turn it on
+    assert str(info.value) == "workers must be True or False, got 'no'; pass e.g. workers=True"
+    assert seeds.master_seed() == 1  # refused before anything was seeded

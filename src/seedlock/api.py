@@ -12,6 +12,7 @@ from typing import Any
 from seedlock import seeds
 from seedlock.errors import BadArgument
 from seedlock.frameworks import Adapter, Config, adapters, hooks, register
+from seedlock.frameworks.torch import seed_workers
 from seedlock.report import SeedReport
 
 _config: Config | None = None
@@ -40,7 +41,11 @@ def _on_import(adapter: Adapter) -> hooks.Callback:
 
 
 def seed_everything(
-    seed: int | str | None = None, *, deterministic: bool = True, threads: int | None = None
+    seed: int | str | None = None,
+    *,
+    deterministic: bool = True,
+    threads: int | None = None,
+    workers: bool = False,
 ) -> SeedReport:
     """Seed every RNG that is imported now, and every framework the moment it is imported later.
 
@@ -51,6 +56,8 @@ def seed_everything(
     ``deterministic=True`` it also switches on deterministic ops (TensorFlow op determinism,
     ``torch.use_deterministic_algorithms``, cuDNN, cuBLAS, XLA's GPU flag). ``threads=N`` pins
     thread pools (TF, torch, OpenMP/MKL), which costs speed: only ask when you need it.
+    PyTorch DataLoader workers are seeded whatever ``workers`` says (each from the seeded
+    generator and its worker id).
 
     No framework is imported here. PYTHONHASHSEED only works if set before the interpreter
     starts: the report says whether it was, and ``seedlock run`` does it for you.
@@ -61,9 +68,13 @@ def seed_everything(
             (Lightning's ``seed_everything``), else 0.
         deterministic: switch frameworks to deterministic kernels.
         threads: pin thread pools to this many threads.
+        workers: as in Lightning's ``seed_everything``: also set ``$PL_SEED_WORKERS=1``, so that
+            Lightning seeds each DataLoader worker from the seed, its worker id and global rank
+            (see :func:`seedlock.frameworks.torch.seed_workers`).
 
     Returns:
-        A :class:`SeedReport` of what was seeded, switched, verified, and what could not be.
+        A :class:`SeedReport` of what was seeded, switched, verified, and what could not be;
+        ``int(report)`` is the seed, as Lightning's ``seed_everything`` returns it.
 
     Example:
         >>> import seedlock
@@ -85,6 +96,7 @@ def seed_everything(
         value = seeds.validate_seed(seed)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise BadArgument(f"threads must be a positive int, got {threads!r}; pass e.g. threads=1")
+    seed_workers(workers)
     seeds.set_master_seed(value)
     _config = Config(seed=value, deterministic=deterministic, threads=threads)
     _report = SeedReport(seed=value, deterministic=deterministic, threads=threads)

@@ -29,6 +29,14 @@ class SeedReport:
     >>> r.add("numpy", "seeded", "np.random.seed(1)")  # imported since: no longer pending
     >>> [e.status for e in r.current()]
     ['seeded', 'seeded']
+
+    It stands for its seed where an int is expected, as the int Lightning's ``seed_everything``
+    returns does: ``int(report)``, ``torch.manual_seed(report)``, ``np.random.seed(report)``,
+    ``seedlock.seed_everything(report)``. Python's ``random.seed`` and NumPy's ``default_rng``
+    take only a real int: give them ``int(report)``.
+
+    >>> int(r), r.__index__()
+    (1, 1)
     """
 
     def __init__(self, seed: int, deterministic: bool, threads: int | None = None) -> None:
@@ -86,3 +94,9 @@ class SeedReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+    def __int__(self) -> int:
+        return self.seed
+
+    def __index__(self) -> int:  # what torch, NumPy and seedlock check for an int-like seed
+        return self.seed

@@ -22,7 +22,8 @@ def export() -> None:
     "--tracking-uri",
     metavar="URI",
     default=None,
-    help="MLflow tracking URI. Default: sqlite:///.seedlock/mlflow.db (artifacts in .seedlock/mlartifacts).",
+    help="MLflow tracking URI; a sqlite:///PATH store keeps artifacts in mlartifacts/ beside PATH, "
+    "not in the working directory. Default: sqlite:///.seedlock/mlflow.db.",
 )
 @click.option(
     "--mlflow-experiment",

@@ -1,6 +1,7 @@
 """PyTorch: CPU and every CUDA device, deterministic algorithms, cuDNN, cuBLAS, threads.
 
-Also the DataLoader helpers: :func:`worker_init_fn` and :func:`generator`.
+Also the DataLoader helpers: :func:`worker_init_fn` and :func:`generator`, and
+:func:`seed_workers`, what ``seed_everything(workers=True)`` does.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from seedlock.errors import BadArgument
 from seedlock.frameworks.base import Adapter, Config, version_of
 from seedlock.report import SeedReport
 
 CUBLAS = "CUBLAS_WORKSPACE_CONFIG"
 CUBLAS_VALUE = ":4096:8"
+PL_SEED_WORKERS = "PL_SEED_WORKERS"  # Lightning's seed_everything(workers=True) sets it to 1
 
 
 def env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
@@ -61,6 +64,29 @@ def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool)
         with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
             torch.set_num_interop_threads(config.threads)
         report.add("torch.threads", "switched", f"torch.set_num_threads({config.threads})")
+
+
+def seed_workers(workers: bool) -> None:
+    """``seed_everything(workers=...)``: DataLoader workers are seeded either way; ``True`` also
+    has Lightning seed them per global rank, as Lightning's ``seed_everything(workers=True)`` does.
+
+    Either way PyTorch seeds each worker's torch, ``random`` and NumPy from ``base_seed +
+    worker_id``, ``base_seed`` drawn from the generator seed_everything seeded (or the loader's
+    ``generator=``): workers draw the same numbers in every run. ``True`` also sets
+    ``$PL_SEED_WORKERS=1``, so that Lightning's Trainer and Fabric give each loader without a
+    ``worker_init_fn`` Lightning's ``pl_worker_init_function``, whose seeds mix in the global rank:
+    under DDP the workers of different ranks then draw different augmentations. ``False`` leaves
+    ``$PL_SEED_WORKERS`` as it is (Lightning's sets it to 0).
+
+    >>> seed_workers("yes")
+    Traceback (most recent call last):
+    ...
+    seedlock.errors.BadArgument: workers must be True or False, got 'yes'; pass e.g. workers=True
+    """
+    if not isinstance(workers, bool):  # Lightning takes any truthy value: "no" would turn it on
+        raise BadArgument(f"workers must be True or False, got {workers!r}; pass e.g. workers=True")
+    if workers:  # Lightning reads it when a loader is set up, in this process or a child
+        os.environ[PL_SEED_WORKERS] = "1"
 
 
 def worker_init_fn(worker_id: int) -> None:

@@ -18,6 +18,11 @@ What is written, in the MLflow experiment named after the seedlock experiment:
   step comes last, at the last step, so MLflow's "latest" value is the one seedlock uses); tag
   ``seedlock.fingerprint``; artifacts ``manifest.json`` and, for a failed trial, ``stderr.txt``.
 
+Artifacts of a ``sqlite:///PATH`` store go to ``mlartifacts/`` beside PATH, whatever the working
+directory: seedlock creates the experiment with that artifact location. An MLflow experiment
+that exists already keeps the location it was created with (MLflow's ``Default`` experiment:
+``mlruns/`` in the directory the store was first opened from).
+
 Exporting the same experiment again replaces the runs of the earlier export. Metric names
 MLflow does not accept (it allows letters, digits, ``_ - . /`` and spaces) are written with
 ``_`` in place of other characters; the parent's ``seedlock.metric_names`` tag maps them back.
@@ -58,12 +63,33 @@ def default_tracking_uri() -> str:
     return "sqlite:///" + str(DEFAULT_DB.resolve())
 
 
-def _artifact_location(tracking_uri: str) -> str | None:
-    """Artifacts of a local SQLite store go beside its file (``mlartifacts/``); a server decides for itself."""
+def _sqlite_file(tracking_uri: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` store (its ``?...`` options dropped); None for other stores.
+
+    >>> str(_sqlite_file("sqlite:///runs/mlflow.db?timeout=20")), _sqlite_file("http://host:5000")
+    ('runs/mlflow.db', None)
+    """
     if not tracking_uri.startswith("sqlite:///"):
         return None
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
-    return (db.resolve().parent / "mlartifacts").as_uri()
+    return Path(tracking_uri.removeprefix("sqlite:///").partition("?")[0])
+
+
+def _artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a local SQLite store go beside its file (``mlartifacts/``), not in the working
+    directory, where MLflow puts them by default; a server decides for itself."""
+    db = _sqlite_file(tracking_uri)
+    return None if db is None else (db.resolve().parent / "mlartifacts").as_uri()
+
+
+def _check_uri(tracking_uri: str) -> None:
+    """Refuse an in-memory store: the export would be gone when the process ends, and with no
+    file to put them beside, its artifacts would land in the working directory."""
+    db = _sqlite_file(tracking_uri)
+    if tracking_uri.partition("?")[0] == "sqlite://" or (db is not None and str(db) == ":memory:"):
+        raise SeedlockError(
+            f"MLflow tracking URI {tracking_uri!r} is an in-memory database, gone when the export "
+            "ends; pass a file, e.g. --tracking-uri sqlite:///mlflow.db"
+        )
 
 
 def metric_key(name: str) -> str:
@@ -127,8 +153,10 @@ def export(
     Args:
         store: a :class:`~seedlock.repeat.store.Store`, or the path of its file.
         experiment: the seedlock experiment (its name or the object).
-        tracking_uri: where to write; default ``sqlite:///.seedlock/mlflow.db`` (artifacts in
-            ``.seedlock/mlartifacts``). Any URI MLflow takes: ``http://host:5000``, ``databricks``...
+        tracking_uri: where to write; default ``sqlite:///.seedlock/mlflow.db``. A
+            ``sqlite:///PATH`` store keeps the artifacts of the experiments seedlock creates in
+            ``mlartifacts/`` beside PATH (``.seedlock/mlartifacts``), whatever the working
+            directory. Any URI MLflow takes: ``http://host:5000``, ``databricks``...
         mlflow_experiment: the MLflow experiment to write into; default the experiment's name.
             Give several seedlock experiments one name to see their parent runs side by side.
         n_boot: bootstrap resamples for the median and IQM intervals.
@@ -145,8 +173,9 @@ def export(
 def _client(uri: str) -> Any:
     from mlflow import MlflowClient
 
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = _sqlite_file(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     try:
         return MlflowClient(tracking_uri=uri)
     except Exception as exc:  # MlflowException, SQLAlchemy errors: a URI MLflow cannot use
@@ -171,6 +200,7 @@ def _export(
     if not trials:
         raise SeedlockError(f"experiment {exp.name!r} has no trials to export; run `seedlock repeat` first")
     uri = tracking_uri or default_tracking_uri()
+    _check_uri(uri)
     try:
         from mlflow.exceptions import MlflowException  # first: importing mlflow sets its loggers' levels
     except ImportError:

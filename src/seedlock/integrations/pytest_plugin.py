@@ -19,7 +19,11 @@ The phases get different seeds (``derive(nodeid)`` for the test body, ``derive(n
 same numbers. The plugin leaves ``os.environ`` as it found it: ``seed_everything`` sets
 ``$SEEDLOCK_SEED``, which is put back at once, so processes a test starts see the session's
 environment. After each test seedlock's own master seed is put back too, and the variables
-deterministic kernels need (``CUBLAS_WORKSPACE_CONFIG``, ``XLA_FLAGS``).
+deterministic kernels need (``CUBLAS_WORKSPACE_CONFIG``, ``XLA_FLAGS``), and
+``$PL_SEED_WORKERS`` (``seed_everything(workers=True)``).
+
+A failing ``seedlock_reproducible`` shows the test's line and the message: seedlock's own
+frames are hidden from the traceback (``__tracebackhide__``), as pytest hides its own.
 
 Fixtures: ``seedlock_seed`` (the test body's seed) and ``seedlock_reproducible``:
 
@@ -133,9 +137,10 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
-# What seed_everything writes to os.environ: the master seed, and for deterministic kernels
-# cuBLAS's workspace and XLA's GPU flag (which would make a later JAX backend deterministic).
-_ENV = (seeds.ENV_SEED, "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS")
+# What seed_everything writes to os.environ: the master seed, for deterministic kernels
+# cuBLAS's workspace and XLA's GPU flag (which would make a later JAX backend deterministic),
+# and with workers=True Lightning's worker-seeding switch.
+_ENV = (seeds.ENV_SEED, "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS", "PL_SEED_WORKERS")
 
 
 def _snapshot() -> tuple[Any, ...]:
@@ -200,6 +205,7 @@ def seedlock_reproducible(seedlock_seed: int) -> Callable[..., Fingerprint]:
     def check(
         fn: Callable[[], Any], seed: int | None = None, *, runs: int = 2, deterministic: bool = True
     ) -> Fingerprint:
+        __tracebackhide__ = True  # a failure shows the test's line and the message, not seedlock's code
         return assert_reproducible(
             fn, seedlock_seed if seed is None else seed, runs=runs, deterministic=deterministic
         )
@@ -226,6 +232,7 @@ def assert_reproducible(
     ...
     AssertionError: <lambda>() is not reproducible: run 1 and run 2 from seed 0 differ in 1 of 1 tensors: noise (sum ...)
     """
+    __tracebackhide__ = True  # as pytest's own helpers: the failing test's line, not this frame
     from seedlock.api import reproducible
     from seedlock.errors import SeedlockError
     from seedlock.fingerprint import UnsupportedObject, fingerprint
