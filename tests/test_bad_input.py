@@ -147,7 +147,7 @@ def test_export_refuses_unwritable_sqlite_uri(where: Path, store: Path) -> None:
 
 def test_repeat_refuses_unwritable_mlflow_uri_before_running(where: Path) -> None:
     one_line(
-        ["repeat", "ok.py", "--seeds", "1", "--mlflow=sqlite:///ok.py/m.db"],
+        ["repeat", "--seeds", "1", "--mlflow=sqlite:///ok.py/m.db", "ok.py"],
         where,
         "--mlflow 'sqlite:///ok.py/m.db': ",
     )
@@ -172,7 +172,7 @@ REPEAT = [
 
 @pytest.mark.parametrize("opts,message", REPEAT, ids=[" ".join(o) for o, _ in REPEAT])
 def test_repeat_refuses_out_of_range_numbers(where: Path, opts: list[str], message: str) -> None:
-    one_line(["repeat", "ok.py", *opts], where, message)
+    one_line(["repeat", *opts, "ok.py"], where, message)
     assert not (where / ".seedlock").exists()
 
 

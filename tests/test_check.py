@@ -17,7 +17,12 @@ def check(*args: str, env: dict[str, str] | None = None, tmp: Path) -> tuple[int
     p = run_seedlock(
         ["check", "--json", "--workdir", str(tmp / "work"), *args], env=env or clean_env(), timeout=600
     )
-    data = json.loads(p.stdout) if p.returncode in (0, 1) else None
+    data = json.loads(p.stdout) if p.stdout.strip() else None
+    if p.returncode == 2:  # no verdict: --json says why in one object, {"reproducible": null, "error": ...}
+        assert data is None or (data["reproducible"] is None and set(data) == {"reproducible", "error"}), (
+            p.stdout
+        )
+        return 2, None, (data["error"] if data else "") + "\n" + p.stderr
     return p.returncode, data, p.stderr
 
 

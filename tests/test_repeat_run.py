@@ -46,14 +46,33 @@ def fingerprints(store: Path, exp: str) -> dict[int, str | None]:
 # --- in-process units ------------------------------------------------------------------------------
 
 
-def test_split_args_options_anywhere_and_double_dash() -> None:
+def test_split_args_options_stop_at_the_script() -> None:
     assert split_args(["--seeds", "3", "train.py", "--lr", "0.1", "--workers=2", "--no-fork"]) == (
-        ["--seeds", "3", "--workers=2", "--no-fork", "--", "train.py"],
-        ["--lr", "0.1"],
+        ["--seeds", "3", "--", "train.py"],
+        ["--lr", "0.1", "--workers=2", "--no-fork"],
     )
-    assert split_args(["train.py", "--", "--seeds", "9"]) == (["--", "train.py"], ["--seeds", "9"])
+    assert split_args(["--seeds", "3", "--", "train.py", "--seeds", "9"]) == (
+        ["--seeds", "3", "--", "train.py"],
+        ["--seeds", "9"],
+    )
     assert split_args(["--seeds", "2"]) == (["--seeds", "2"], [])
-    assert split_args(["t.py", "-j2", "-Mloss", "-x"]) == (["-j2", "-Mloss", "--", "t.py"], ["-x"])
+    assert split_args(["-j2", "-Mloss", "t.py", "-x"]) == (["-j2", "-Mloss", "--", "t.py"], ["-x"])
+
+
+@pytest.mark.parametrize("command", ["run", "check", "repeat"])
+def test_a_seedlock_option_after_the_script_is_one_line_exit_2(tmp_path: Path, command: str) -> None:
+    """One rule for every command: after the script, the script's; a seedlock option there that the
+    script never mentions is a mistake (repeat took it for itself, run and check gave it away)."""
+    write(tmp_path, "s.py", "import sys\nprint(sys.argv[1:])\n")
+    option = {"run": "--seed", "check": "--runs", "repeat": "--seeds"}[command]
+    r = run_seedlock([command, "s.py", option, "2"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{option} comes after the script, so it would go to s.py, which never mentions it" in r.stderr
+    assert f"seedlock {command} {option} 2 ... s.py" in r.stderr
+    # A script that has the option gets it, as python would give it.
+    write(tmp_path, "own.py", f"import sys\nprint(sys.argv[1:])  # reads {option}\n")
+    ok = run_seedlock(["run", "own.py", option, "2"], cwd=tmp_path, env=clean_env())
+    assert ok.returncode == 0 and ok.stdout.strip() == f"['{option}', '2']", ok.stderr
 
 
 def test_default_name_and_preimport_plan() -> None:
@@ -136,7 +155,7 @@ def test_a_forked_trial_finalises_the_scripts_globals_as_python_does(tmp_path: P
     # A forked trial ends with os._exit, after the exit fingerprint (which needs the globals):
     # the fork-server must then finalise them itself, or an unclosed file loses what it buffered.
     write(tmp_path, "w.py", UNCLOSED)
-    r = run_seedlock(["repeat", "w.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=clean_env())
+    r = run_seedlock(["repeat", "--seeds", "3", "--workers", "2", "w.py"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0 and "(fork-server" in r.stdout, r.stdout + r.stderr
     texts = [(tmp_path / f"out-{seed}.txt").read_text() for seed in range(3)]
     assert all(t.strip() for t in texts) and len(set(texts)) == 3, texts
@@ -149,7 +168,7 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
     write(tmp_path, "leaky.py", LEAKY)
     env = clean_env()
     r = r_first = run_seedlock(
-        ["repeat", "leaky.py", "--seeds", "3", "--workers", "2"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "3", "--workers", "2", "leaky.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 0, r.stderr
     assert "warning: seed 0 forked differs from a cold run" in r.stderr and "verified:" not in r.stderr
@@ -160,7 +179,7 @@ def test_a_forked_trial_that_differs_from_a_cold_run_reruns_everything_fresh(tmp
         assert [t.manifest["determinism"]["executor"] for t in trials if t.manifest] == ["fresh"] * 3
     # What is stored is what a cold run prints: the fresh-process twin agrees seed by seed.
     r = run_seedlock(
-        ["repeat", "leaky.py", "--seeds", "3", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "3", "--no-fork", "--name", "cold", "leaky.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 0, r.stderr
     assert fingerprints(db, "leaky") == fingerprints(db, "cold")
@@ -177,7 +196,7 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
     write(tmp_path, "tiny.py", TINY)
     env = clean_env()
     r = run_seedlock(
-        ["repeat", "tiny.py", "--seeds", "4", "--workers", "2", "--metric", "x"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "4", "--workers", "2", "--metric", "x", "tiny.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 0, r.stderr
     assert (
@@ -204,14 +223,14 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
 
     # The same seeds in fresh processes (no fork-server) give bitwise the same fingerprints.
     r = run_seedlock(
-        ["repeat", "tiny.py", "--seeds", "4", "-j", "2", "--no-fork", "--name", "cold"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "4", "-j", "2", "--no-fork", "--name", "cold", "tiny.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 0, r.stderr
     assert "(fresh processes, 2 workers)" in r.stdout
     assert fingerprints(db, "cold") == fingerprints(db, "tiny")
 
     # Resume: finished seeds are skipped, only the new ones run.
-    r = run_seedlock(["repeat", "tiny.py", "--seeds", "6", "-j", "2"], cwd=tmp_path, env=env)
+    r = run_seedlock(["repeat", "--seeds", "6", "-j", "2", "tiny.py"], cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     assert "4 of these seeds already finished ok" in r.stderr and "2 ran now" in r.stdout
     with Store(db, create=False) as store:
@@ -219,7 +238,7 @@ def test_repeat_stores_metrics_fingerprints_manifests_and_resumes(tmp_path: Path
         assert len(trials) == 6 and {t.seed: t.finished for t in trials if t.seed < 4} == finished
 
     # Options after the script are seedlock's; the script's own arguments name a new experiment.
-    r = run_seedlock(["repeat", "tiny.py", "--seed-list", "7,9", "extra", "-j", "1"], cwd=tmp_path, env=env)
+    r = run_seedlock(["repeat", "--seed-list", "7,9", "-j", "1", "tiny.py", "extra"], cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     name = default_name("tiny.py", ["extra"])
     assert r.stdout.startswith(f"{name}: 2 ok") and set(fingerprints(db, name)) == {7, 9}
@@ -238,7 +257,7 @@ def test_metrics_are_part_of_the_fingerprint(tmp_path: Path) -> None:
     """A script that prints nothing and reports acc through log_metric: each seed's acc differs,
     so must its fingerprint (all four were the digest of the same empty stdout)."""
     write(tmp_path, "quiet.py", METRICS_ONLY)
-    r = run_seedlock(["repeat", "quiet.py", "--seeds", "4", "-j", "2"], cwd=tmp_path, env=clean_env())
+    r = run_seedlock(["repeat", "--seeds", "4", "-j", "2", "quiet.py"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr
     assert (
         "verified: seed 0 forked equals a cold run bitwise" in r.stderr
@@ -299,17 +318,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     }
     env = clean_env(PYTHONPATH=str(shim))
     for args, message in cases.items():
-        r = run_seedlock(["repeat", "tiny.py", *args], cwd=tmp_path, env=env)
+        r = run_seedlock(["repeat", *args, "tiny.py"], cwd=tmp_path, env=env)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("seedlock: error:"), (args, r.stderr)
         assert message in r.stderr, (args, r.stderr)
-    r = run_seedlock(["repeat", "missing.py", "--seeds", "1"], cwd=tmp_path, env=env)
+    r = run_seedlock(["repeat", "--seeds", "1", "missing.py"], cwd=tmp_path, env=env)
     assert r.returncode == 2 and "not found" in r.stderr
     assert not (tmp_path / ".seedlock").exists()  # nothing ran, nothing was created
 
     # A metric no trial reported: the trials are kept, then one line naming the metrics there are.
     r = run_seedlock(
-        ["repeat", "tiny.py", "--seeds", "2", "--metric", "nope", "--no-fork"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "2", "--metric", "nope", "--no-fork", "tiny.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
@@ -334,7 +353,7 @@ def test_until_ci_stops_when_the_interval_is_narrow(tmp_path: Path) -> None:
     """,
     )
     r = run_seedlock(
-        ["repeat", "noisy.py", "--until-ci", "0.9", "--metric", "v", "--max-seeds", "40", "-j", "2"],
+        ["repeat", "--until-ci", "0.9", "--metric", "v", "--max-seeds", "40", "-j", "2", "noisy.py"],
         cwd=tmp_path,
         env=clean_env(),
     )
@@ -367,7 +386,6 @@ def test_until_ci_and_the_summary_count_finite_values_only(tmp_path: Path) -> No
     r = run_seedlock(
         [
             "repeat",
-            "diverge.py",
             "--until-ci",
             "0.01",
             "--metric",
@@ -377,6 +395,7 @@ def test_until_ci_and_the_summary_count_finite_values_only(tmp_path: Path) -> No
             "-j",
             "1",
             "--no-fork",
+            "diverge.py",
         ],
         cwd=tmp_path,
         env=clean_env(),

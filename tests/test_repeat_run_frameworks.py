@@ -70,7 +70,7 @@ def cold_fingerprint(cwd: Path, rundir: Path) -> str:
 def test_forked_keras_trial_equals_a_cold_run_bitwise(tmp_path: Path) -> None:
     write(tmp_path, "fit.py", KERAS)
     r = run_seedlock(
-        ["repeat", "fit.py", "--seeds", "1", "--workers", "2", "--metric", "loss"],
+        ["repeat", "--seeds", "1", "--workers", "2", "--metric", "loss", "fit.py"],
         cwd=tmp_path,
         env=clean_env(KERAS_BACKEND="tensorflow"),
     )
@@ -99,7 +99,7 @@ def test_forked_torch_trial_fingerprints_the_model_as_a_cold_run_does(tmp_path: 
     # from its cold check and the whole experiment reran in fresh processes.
     write(tmp_path, "fit.py", TORCH)
     r = run_seedlock(
-        ["repeat", "fit.py", how, "--seeds", "2", "--workers", "2", "--metric", "loss", "--name", "fit"],
+        ["repeat", "--seeds", "2", "--workers", "2", "--metric", "loss", "--name", "fit", "fit.py", how],
         cwd=tmp_path,
         env=clean_env(),
     )
@@ -127,7 +127,7 @@ def test_torch_with_cuda_initialised_by_an_import_runs_every_trial_fresh(tmp_pat
     work.mkdir()
     write(work, "fit.py", "import gpu_init\n" + TORCH)
     r = run_seedlock(
-        ["repeat", "fit.py", "--seeds", "2", "--workers", "2"], cwd=work, env=clean_env(PYTHONPATH=str(lib))
+        ["repeat", "--seeds", "2", "--workers", "2", "fit.py"], cwd=work, env=clean_env(PYTHONPATH=str(lib))
     )
     assert r.returncode == 0, r.stderr
     assert "instead of forking: torch has initialised CUDA, which a forked child cannot use" in r.stderr
@@ -136,7 +136,7 @@ def test_torch_with_cuda_initialised_by_an_import_runs_every_trial_fresh(tmp_pat
 
 def test_jax_script_runs_in_fresh_processes_saying_why(tmp_path: Path) -> None:
     write(tmp_path, "draw.py", JAX)
-    r = run_seedlock(["repeat", "draw.py", "--seeds", "2", "--workers", "2"], cwd=tmp_path, env=clean_env())
+    r = run_seedlock(["repeat", "--seeds", "2", "--workers", "2", "draw.py"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr
     assert (
         "running every trial in a fresh process instead of forking: the script imports jax, and JAX's "
@@ -160,7 +160,7 @@ def test_ray_executor_matches_local_bitwise(tmp_path: Path) -> None:
     )
     env = clean_env(RAY_USAGE_STATS_ENABLED="0")
     r = run_seedlock(
-        ["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--executor", "ray", "--name", "ray"],
+        ["repeat", "--seeds", "3", "--workers", "2", "--executor", "ray", "--name", "ray", "tiny.py"],
         cwd=tmp_path,
         env=env,
         timeout=240,
@@ -168,7 +168,7 @@ def test_ray_executor_matches_local_bitwise(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "(Ray, 2 workers)" in r.stdout
     r = run_seedlock(
-        ["repeat", "tiny.py", "--seeds", "3", "--workers", "2", "--name", "local"], cwd=tmp_path, env=env
+        ["repeat", "--seeds", "3", "--workers", "2", "--name", "local", "tiny.py"], cwd=tmp_path, env=env
     )
     assert r.returncode == 0, r.stderr
     with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
@@ -239,7 +239,6 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
         r = run_seedlock(
             [
                 "repeat",
-                "tiny.py",
                 "--seeds",
                 "3",
                 "--workers",
@@ -250,6 +249,7 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
                 f"127.0.0.1:{port}",
                 "--name",
                 "cluster",
+                "tiny.py",
             ],
             cwd=tmp_path,
             env=env,
@@ -260,7 +260,7 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
         # Run by the cluster's workers, not by processes of the driver's.
         pids = {(tmp_path / f"pid-{seed}").read_text() for seed in range(3)}
         assert len(pids) == 3
-        r2 = run_seedlock(["repeat", "tiny.py", "--seeds", "3", "--name", "local"], cwd=tmp_path, env=env)
+        r2 = run_seedlock(["repeat", "--seeds", "3", "--name", "local", "tiny.py"], cwd=tmp_path, env=env)
         assert r2.returncode == 0, r2.stderr
         with Store(tmp_path / ".seedlock" / "seedlock.db", create=False) as store:
             assert store.metric_values("cluster", "x") == store.metric_values("local", "x")

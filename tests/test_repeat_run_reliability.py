@@ -62,7 +62,7 @@ def statuses(db: Path, exp: str) -> dict[int, str]:
 def test_failures_are_recorded_with_reasons_and_excluded_from_stats(tmp_path: Path) -> None:
     write(tmp_path, "flaky.py", FLAKY)
     db = tmp_path / ".seedlock" / "seedlock.db"
-    args = ["repeat", "flaky.py", "--seeds", "30", "--workers", "2", "--timeout", "3"]
+    args = ["repeat", "--seeds", "30", "--workers", "2", "--timeout", "3", "flaky.py"]
     r = run_seedlock(args, cwd=tmp_path, env=clean_env(FLAKY="1"))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("flaky: 25 ok, 5 not ok (3 failed, 1 killed, 1 timeout) of 30 trials")
@@ -87,14 +87,14 @@ def test_failures_are_recorded_with_reasons_and_excluded_from_stats(tmp_path: Pa
     assert "│ score  │ 25 │" in r.stdout
 
     # Retried seeds that fail again: the experiment's 25 ok trials stand; that is no failed command.
-    r = run_seedlock([*args, "--retry-failed"], cwd=tmp_path, env=clean_env(FLAKY="1"))
+    r = run_seedlock(["repeat", "--retry-failed", *args[1:]], cwd=tmp_path, env=clean_env(FLAKY="1"))
     assert r.returncode == 0 and "no trial finished ok" not in r.stderr, r.stderr
     assert "none of the 5 seeds run now finished ok; 25 of 30 trials of flaky are ok" in r.stderr
 
     # A rerun leaves the failures alone; --retry-failed reruns exactly them.
     r = run_seedlock(args, cwd=tmp_path, env=clean_env())
     assert r.returncode == 0 and "0 ran now" in r.stdout and "--retry-failed reruns them" in r.stderr
-    r = run_seedlock([*args, "--retry-failed"], cwd=tmp_path, env=clean_env())
+    r = run_seedlock(["repeat", "--retry-failed", *args[1:]], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0, r.stderr
     assert "5 ran now" in r.stdout and set(statuses(db, "flaky").values()) == {"ok"}
 
@@ -123,13 +123,13 @@ def test_sigint_keeps_finished_trials_and_the_rerun_finishes(tmp_path: Path) -> 
         "-m",
         "seedlock",
         "repeat",
-        str(script),
-        "sig",
         "--seeds",
         "16",
         "-j",
         "2",
         "--name",
+        "sig",
+        str(script),
         "sig",
     ]
     p = subprocess.Popen(
@@ -181,14 +181,14 @@ def test_four_processes_on_one_store(tmp_path: Path) -> None:
                 "-m",
                 "seedlock",
                 "repeat",
-                str(script),
-                arg,
                 "--seeds",
                 "12",
                 "-j",
                 "2",
                 "--name",
                 name,
+                str(script),
+                arg,
             ],
             cwd=tmp_path,
             env=env,
@@ -234,7 +234,7 @@ def test_a_script_that_always_fails_has_its_failures_recorded_under_the_fork_ser
         "import numpy as np\nraise RuntimeError(f'bug in training code {np.random.rand() < 2}')\n",
     )
     r = run_seedlock(
-        ["repeat", "bad.py", "--seeds", "4", "-j", "2", "--name", "bad"], cwd=tmp_path, env=clean_env()
+        ["repeat", "--seeds", "4", "-j", "2", "--name", "bad", "bad.py"], cwd=tmp_path, env=clean_env()
     )
     assert r.returncode == 1, r.stderr
     assert "fork-server" in r.stderr  # it did fork: the case at hand

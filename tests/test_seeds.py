@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import seedlock
@@ -69,11 +71,32 @@ def test_rng_streams_are_independent_and_repeatable() -> None:
     assert a1.tobytes() == a2.tobytes() and a1.tobytes() != b.tobytes()
 
 
-def test_derive_without_master_seed_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_master_seed_without_one_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seeds, "_master", None)
     monkeypatch.delenv("SEEDLOCK_SEED", raising=False)
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
     with pytest.raises(NoMasterSeed, match="seed_everything"):
-        seedlock.derive("x")
+        seedlock.master_seed()
+
+
+DERIVES = "import seedlock\nprint(seedlock.derive('x'), seedlock.rng('y').random(), seedlock.derive('x'))\n"
+
+
+def test_derive_and_rng_under_plain_python_pick_a_seed_and_say_it_for_replay(tmp_path: Path) -> None:
+    """A script changed to use derive()/rng() (as doctor advises) still runs with plain python."""
+    script = tmp_path / "s.py"
+    script.write_text(DERIVES)
+    first = run_py([str(script)], env=clean_env())
+    assert first.returncode == 0, first.stderr
+    (said,) = first.stderr.splitlines()  # once, though three streams were asked for
+    seed = said.split("using seed ")[1].split()[0]
+    assert f"SEEDLOCK_SEED={seed}" in said and f"seedlock run --seed {seed} SCRIPT" in said
+    a, y, again = first.stdout.split()
+    assert a == again
+    replay = run_py([str(script)], env=clean_env(SEEDLOCK_SEED=seed))
+    assert replay.stdout == first.stdout and replay.stderr == ""  # the replay: same numbers, nothing said
+    other = run_py([str(script)], env=clean_env())
+    assert other.stdout != first.stdout  # each plain run picks its own: it is not a fixed default
 
 
 @pytest.mark.slow

@@ -212,3 +212,17 @@ def test_doc_example_runs_as_written(tmp_path: Path) -> None:
     outs = [run_py(["train.py"], cwd=tmp_path) for _ in range(2)]
     assert outs[0].returncode == 0, outs[0].stderr[-2000:]
     assert outs[0].stdout == outs[1].stdout == shown
+
+
+def test_the_same_script_gives_the_same_numbers_from_any_working_directory(tmp_path: Path) -> None:
+    """Call sites are named relative to the script's directory, not the working directory: run
+    from its own folder and from the one above, a strict script draws the same numbers."""
+    script = tmp_path / "proj" / "draw.py"
+    script.parent.mkdir()
+    script.write_text("import numpy as np\nprint(np.random.default_rng().random())\n")
+    here = run_seedlock(["run", "--strict", str(script)], cwd=script.parent)
+    above = run_seedlock(["run", "--strict", str(script)], cwd=tmp_path)
+    assert here.returncode == above.returncode == 0, here.stderr + above.stderr
+    assert here.stdout == above.stdout
+    plain = [run_seedlock(["run", str(script)], cwd=tmp_path).stdout for _ in range(2)]
+    assert plain[0] != plain[1]  # the twin: without --strict default_rng() differs run to run

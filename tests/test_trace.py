@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, clean_env, run_py
+from conftest import ROOT, clean_env, run_py, run_seedlock
 from seedlock import trace
 from seedlock.config import ENV_TRACE
 from seedlock.errors import SeedlockError
@@ -361,6 +361,29 @@ def test_different_granularities_compare_the_kinds_both_have(tmp_path: Path) -> 
     assert compare_traces(tmp_path / "e", tmp_path / "b") is None
 
 
+def test_diff_of_an_epoch_trace_and_an_exit_trace_says_what_it_compared_both_ways(tmp_path: Path) -> None:
+    for name, gran in (("e.trace", "epoch"), ("x.trace", "exit")):
+        with TraceWriter(tmp_path / name, granularity=gran) as w:
+            if gran == "epoch":
+                for epoch in range(3):
+                    w.write("epoch", epoch=epoch, tensors={"w": float(epoch)})
+            w.final({"w": np.array([0.5], np.float32)})
+    outs = [
+        run_seedlock(["diff", a, b], cwd=tmp_path)
+        for a, b in (("e.trace", "x.trace"), ("x.trace", "e.trace"))
+    ]
+    assert [o.returncode for o in outs] == [0, 0], outs[0].stderr
+    assert [o.stdout.splitlines()[0] for o in outs] == ["IDENTICAL: 1 records compared, bitwise equal"] * 2
+    assert "not compared: trace A's 3 epoch records" in outs[0].stdout
+    assert "not compared: trace B's 3 epoch records" in outs[1].stdout
+    data = json.loads(run_seedlock(["diff", "--json", "x.trace", "e.trace"], cwd=tmp_path).stdout)
+    assert data["compared"] == {
+        "records": 1,
+        "kinds": ["final", "stdout"],
+        "not_compared": {"a": {}, "b": {"epoch": 3}},
+    }
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_ulp_distance(dtype: type) -> None:
     one = dtype(1)
@@ -534,3 +557,15 @@ def test_torch_optimizer_hook_records_every_step(keras_run: tuple[str, Path, dic
     assert steps[0].tensors != steps[1].tensors
     assert t.final is not None and t.final.extra["digest"] == digests["hook"]
     assert os.path.exists(out / "hook.jsonl.3.npz")
+
+
+def test_ulps_are_not_counted_across_zero(tmp_path: Path) -> None:
+    """0.0073 against -0.0001 is 1,960,739,434 float32 ULPs apart: a number that reads as enormous
+    and says nothing. Across zero the absolute difference alone is shown."""
+    for name, last in (("a", 0.0073), ("b", -0.0001)):
+        with TraceWriter(tmp_path / name, granularity="exit") as w:
+            w.final({"w": np.array([1.0, last], np.float32)})
+    div = compare_traces(tmp_path / "a", tmp_path / "b")
+    assert div is not None and div.max_ulp is None and div.max_abs == pytest.approx(0.0074, rel=1e-3)
+    assert "no ULP count across zero" in str(div) and "ULP;" not in str(div)
+    assert int(ulp_distance(np.float32(0.0073), np.float32(-0.0001))) > 10**9  # what it used to show

@@ -326,7 +326,7 @@ def test_a_module_of_unsaved_buffers_is_compared(tmp_path: Path, differ: bool) -
     "command",
     [
         ["check", "--no-localize", "hang.py"],
-        ["repeat", "hang.py", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h"],
+        ["repeat", "--seeds", "2", "-j", "2", "--no-fork", "--name", "h", "hang.py"],
     ],
     ids=["check", "repeat"],
 )

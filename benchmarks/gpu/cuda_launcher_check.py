@@ -172,15 +172,16 @@ def check_forkserver(tmp: Path) -> bool:
                 "-m",
                 "seedlock",
                 "repeat",
-                "train.py",
                 "--seeds",
                 "4",
                 "-j",
                 "2",
                 "--name",
                 exp,
+                *extra,
+                "train.py",
             ]
-            proc = subprocess.run(cmd + extra, cwd=work, env=env, capture_output=True, text=True)
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
             notes = [x for x in proc.stderr.splitlines() if "fork" in x or "fresh" in x or "verified" in x]
             print(f"repeat ({name}, {exp}): exit {proc.returncode}; {proc.stdout.strip().splitlines()[-1:]}")
             for line in notes:

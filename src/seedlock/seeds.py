@@ -98,6 +98,30 @@ def master_seed() -> int:
     )
 
 
+def stream_seed() -> int:
+    """The master seed for :func:`derive`, :func:`rng` and ``jax_key``: as :func:`master_seed`, but
+    a script run with plain ``python`` and no seed set gets one picked at random, said once on
+    stderr so that the run can be replayed (as pytest-randomly does), instead of an error.
+
+    The picked seed becomes the master seed: every later stream of the process derives from it.
+    """
+    global _master
+    try:
+        return master_seed()
+    except NoMasterSeed:
+        import secrets
+        import sys
+
+        _master = secrets.randbelow(SEED_MAX + 1)
+        print(
+            f"seedlock: no seed set; using seed {_master} for seedlock.derive/rng/jax_key "
+            f"(replay with SEEDLOCK_SEED={_master}, or `seedlock run --seed {_master} SCRIPT`)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return _master
+
+
 def _name_key(name: str) -> int:
     import hashlib
 
@@ -119,7 +143,7 @@ def seed_sequence(
     """The :class:`numpy.random.SeedSequence` behind :func:`derive` and :func:`rng`."""
     import numpy as np
 
-    root = validate_seed(seed) if seed is not None else master_seed()
+    root = validate_seed(seed) if seed is not None else stream_seed()
     key: list[int] = []
     if name is not None:
         if not isinstance(name, str):

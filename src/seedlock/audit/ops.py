@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping
@@ -51,12 +50,10 @@ from seedlock.audit.records import (
     records,
     write,
 )
+from seedlock.audit.refusals import TORCH_ALERT, refusal
 from seedlock.config import ENV_AUDIT, ENV_AUDIT_FILE
 from seedlock.frameworks import hooks
 from seedlock.report import SeedReport, Status
-
-_TORCH_ALERT = re.compile(r"^(?P<op>\S+) does not have a deterministic implementation")
-
 
 _report: SeedReport | None = None
 _installed = False
@@ -120,7 +117,7 @@ def _patch_torch(torch_c: ModuleType) -> None:
 
 def _install_warning_capture() -> None:
     # "always": Python's default shows a warning once per location, and we count every run.
-    warnings.filterwarnings("always", message=_TORCH_ALERT.pattern, category=UserWarning)
+    warnings.filterwarnings("always", message=TORCH_ALERT.pattern, category=UserWarning)
     previous = warnings.showwarning
 
     def showwarning(
@@ -131,7 +128,7 @@ def _install_warning_capture() -> None:
         file: Any = None,
         line: str | None = None,
     ) -> None:
-        match = _TORCH_ALERT.match(str(message))
+        match = TORCH_ALERT.match(str(message))
         if match is not None:
             op = match.group("op")
             rec = record("torch", op, _torch_device(op), str(message), sys._getframe(1))
@@ -147,24 +144,22 @@ def _install_warning_capture() -> None:
 
 def _record_uncaught(value: BaseException, tb: TracebackType | None) -> None:
     """A refusal that still ended the run (inside a tf.function): record it before the traceback."""
-    if getattr(value, "_seedlock_recorded", False):
+    found = None if getattr(value, "_seedlock_recorded", False) else refusal(value)
+    if found is None:
         return
+    framework, op = found
     text = str(value)
-    match = _TORCH_ALERT.match(text)
-    if match is not None:
-        framework, op, device = "torch", match.group("op"), _torch_device(match.group("op"))
-    elif "tensorflow" in sys.modules and type(value).__module__.startswith("tensorflow"):
-        from seedlock.audit import tf_ops as audit_tf
-
-        if not audit_tf.refused(value):
-            return
-        framework, op, device = "tensorflow", audit_tf.op_of(text), audit_tf.device_of(text)
-    else:
-        return
+    device = _torch_device(op) if framework == "torch" else audit_tf_device(text)
     last = tb
     while last is not None and last.tb_next is not None:
         last = last.tb_next
     record(framework, op, device, text, last.tb_frame if last is not None else None)
+
+
+def audit_tf_device(text: str) -> str:
+    from seedlock.audit import tf_ops
+
+    return tf_ops.device_of(text)
 
 
 def _guarded(name: str, patch: Callable[[ModuleType], None]) -> hooks.Callback:

@@ -81,7 +81,7 @@ class Site:
 _lock = threading.RLock()
 _installed = False
 _report: SeedReport | None = None
-_base: str | None = None  # cwd at install: paths in names do not change if the script chdirs
+_base: str | None = None  # the script's root, found at the first capture: see _script_root
 _sites: list[Site] = []
 _counts: dict[str, int] = {}
 _epoch: object = None  # the api report the current numbering belongs to
@@ -99,9 +99,30 @@ def _sync_epoch() -> None:
         _counts.clear()
 
 
+def _script_root() -> str:
+    """What call-site paths are relative to: the script's directory, or for ``-m pkg.mod`` the
+    directory that holds ``pkg``; so a script gives the same seeds from any working directory.
+    The working directory only where there is no script file (a REPL, ``python -c``)."""
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None)
+    if not isinstance(file, str) or file.startswith("<"):
+        return os.getcwd()
+    root = os.path.dirname(os.path.abspath(file))
+    spec = getattr(main, "__spec__", None)
+    name = getattr(spec, "name", "") or ""
+    for _ in range(name.count(".")):
+        root = os.path.dirname(root)  # out of the package: its files are named pkg/mod.py
+    return root
+
+
 def _capture(frame: FrameType, what: str) -> Site:
     from seedlock.seeds import derive
 
+    global _base
+    if (
+        _base is None
+    ):  # at the first capture, not at install: under the launcher the script is __main__ by now
+        _base = _script_root()
     filename = frame.f_code.co_filename
     path = display_path(filename, _base)
     key = f"{path}:{frame.f_lineno}"
@@ -352,7 +373,7 @@ def install(report: SeedReport) -> None:
         if _installed:
             return
         _installed = True
-        _base = os.getcwd()
+        _base = None
         from seedlock import api
 
         _epoch = api.current_report()

@@ -33,14 +33,11 @@ from types import ModuleType
 from typing import Any
 
 from seedlock.audit.records import record
+from seedlock.audit.refusals import TF_REFUSAL as REFUSAL
+from seedlock.audit.refusals import tf_op as op_of
+from seedlock.audit.refusals import tf_refused as refused
 
-REFUSAL = re.compile(  # TF's wordings: CPU and GPU kernels, Python checks
-    r"when determinism is enabled|does not have a deterministic implementation"
-    r"|deterministic (?:GPU )?implementation\b.*\bnot\b.*\bavailable|determinism is not (?:yet )?supported",
-    re.IGNORECASE | re.DOTALL,
-)
 _DEVICE = re.compile(r"device:([A-Za-z_]+:\d+)")
-_OP = re.compile(r"\[Op:(\w+)\]|\{\{node (\w+)\}\}")
 
 _lock = threading.RLock()
 _off_depth = 0
@@ -67,10 +64,6 @@ def determinism_off() -> Iterator[None]:
             _off_depth -= 1
             if _off_depth == 0 and _was_on:
                 config.enable_op_determinism()
-
-
-def refused(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith("tensorflow") and bool(REFUSAL.search(str(exc)))
 
 
 def device_of(text: str) -> str:
@@ -181,12 +174,6 @@ def _patch_generator(module: ModuleType) -> None:
         cls.from_non_deterministic_state = classmethod(
             _rerun_refused(method.__func__, "Generator.from_non_deterministic_state")
         )
-
-
-def op_of(text: str) -> str:
-    """The op an error message names: ``[Op:Timestamp]`` (eager) or ``{{node Timestamp}}`` (graph)."""
-    found = _OP.search(text)
-    return (found.group(1) or found.group(2)) if found else "?"
 
 
 # module -> its patch, applied by seedlock.audit.install when the module loads

@@ -33,7 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "stats",
         "Summarise an experiment's metrics over seeds, with confidence intervals.",
     ),
-    "compare": ("seedlock.cli.stats", "compare", "Compare two experiments: differences, CIs, tests, P(A>B)."),
+    "compare": (
+        "seedlock.cli.stats",
+        "compare",
+        "Compare two or more experiments: differences, CIs, tests (Holm), P(A>B).",
+    ),
     "power": ("seedlock.cli.stats", "power", "How many seeds per experiment to detect a given difference."),
     "report": ("seedlock.cli.stats", "report", "Write one self-contained HTML report of experiments."),
     "export": (

@@ -1,11 +1,11 @@
-"""``seedlock repeat SCRIPT [ARGS...] --seeds N``: run a script over many seeds into the store.
+"""``seedlock repeat [OPTIONS] SCRIPT [ARGS...]``: run a script over many seeds into the store.
 
-seedlock's options may come before SCRIPT or anywhere after it; everything else after SCRIPT is
-the script's. After a ``--`` everything is the script's, so a script with its own ``--seeds``
-gets it with ``seedlock repeat --seeds 10 train.py -- --seeds 3``.
+As for every command, seedlock's options come before SCRIPT and everything after it is the
+script's (``seedlock.launch.command.check_after_script`` stops a seedlock option there that the
+script never mentions).
 
->>> split_args(["train.py", "--epochs", "3", "--seeds", "5", "--", "--workers", "2"])
-(['--seeds', '5', '--', 'train.py'], ['--epochs', '3', '--workers', '2'])
+>>> split_args(["--seeds", "5", "train.py", "--epochs", "3"])
+(['--seeds', '5', '--', 'train.py'], ['--epochs', '3'])
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ MAX_SEEDS = 1_000_000  # the plan is a list: --seeds 10**20 was an OverflowError
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """``(seedlock's options + ["--", SCRIPT], the script's arguments)``."""
+    """``(seedlock's options + ["--", SCRIPT], the script's arguments)``: options stop at the script."""
     ours: list[str] = []
     i = 0
     while i < len(args) and args[i].startswith("-") and args[i] != "--":  # before SCRIPT: all ours
@@ -56,24 +56,7 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
         i += 1
     if i >= len(args):
         return ours, []
-    script, rest, theirs = args[i], args[i + 1 :], []
-    j = 0
-    while j < len(rest):
-        arg = rest[j]
-        if arg == "--":
-            theirs.extend(rest[j + 1 :])
-            break
-        name = arg.split("=", 1)[0]
-        attached = arg[:2] in SHORT and len(arg) > 2  # -j2, -Mloss
-        if name in FLAGS or (name in TAKES_VALUE and "=" in arg) or attached:
-            ours.append(arg)
-        elif name in TAKES_VALUE and j + 1 < len(rest):
-            ours.extend(rest[j : j + 2])
-            j += 1
-        else:
-            theirs.append(arg)
-        j += 1
-    return [*ours, "--", script], theirs
+    return [*ours, "--", args[i]], args[i + 1 :]
 
 
 class RepeatCommand(click.Command):
@@ -142,7 +125,7 @@ def plan_seeds(
 
 
 @click.command(
-    cls=RepeatCommand, epilog="Example: seedlock repeat train.py --epochs 3 --seeds 10 --metric val_acc"
+    cls=RepeatCommand, epilog="Example: seedlock repeat --seeds 10 --metric val_acc train.py --epochs 3"
 )
 @click.option(
     "--seeds", type=int, metavar="N", help="Run seeds 0..N-1 (with --until-ci: at least N, default 5)."
@@ -230,6 +213,10 @@ def repeat(
     status, fingerprint and manifest go to the store as it ends. Run the same command again to
     resume; read the results with `seedlock stats EXP`. See docs/repeat.md.
     """
+    from seedlock.launch.command import check_after_script
+
+    script_args = list(ctx.meta.get("seedlock.script_args", []))
+    check_after_script("repeat", script, script_args, (*TAKES_VALUE, *FLAGS))
     plan, min_seeds = plan_seeds(seeds, seed_list, until_ci, max_seeds, metrics)
     if workers is not None and workers < 1:
         raise SeedlockError(f"--workers must be at least 1, got {workers}; pass e.g. --workers 2")
@@ -248,7 +235,7 @@ def repeat(
 
     opts = Options(
         script=script,
-        args=list(ctx.meta.get("seedlock.script_args", [])),
+        args=script_args,
         seeds=plan,
         store=store_path,
         name=name,

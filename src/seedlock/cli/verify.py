@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seedlock.errors import SeedlockError
 
 if TYPE_CHECKING:
+    from seedlock.trace import Trace
     from seedlock.verify.causes import Cause
     from seedlock.verify.check import RunDivergence
 
@@ -20,6 +23,20 @@ LIMITS = (
     "{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
     "more runs: --runs N. Bitwise equality holds for this machine, these library versions and this seed."
 )
+
+
+@contextlib.contextmanager
+def _json_errors(as_json: bool, verdict: str) -> Iterator[None]:
+    """With ``--json``, an error or a "no verdict" is one JSON object too: the verdict null and the
+    reason (exit code 2, as without --json)."""
+    try:
+        yield
+    except (SeedlockError, click.UsageError) as exc:
+        if not as_json:
+            raise
+        message = exc.format_message() if isinstance(exc, click.UsageError) else str(exc)
+        _say(json.dumps({verdict: None, "error": message}, indent=2))
+        sys.exit(2)
 
 
 def _say(line: str = "") -> None:
@@ -35,12 +52,31 @@ def describe_divergence(div: RunDivergence) -> list[str]:
     layer = div.layer
     if layer:
         if (found is None or found.max_abs is None) and layer.get("max_abs") is not None:
+            ulp = f", {layer['max_ulp']} ULP" if layer.get("max_ulp") is not None else ""
+            sign = f" ({layer['sign_note']})" if layer.get("sign_note") else ""
             lines.append(
-                f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}, "
-                f"{layer['max_ulp']} ULP (from the localising reruns)"
+                f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}{ulp}{sign} "
+                "(from the localising reruns)"
             )
         lines.append(f"  {layer.get('message')}")
     return lines
+
+
+def describe_audit(records: list[dict[str, Any]] | None) -> list[str]:
+    """What ``--audit`` recorded, shown with every verdict: an op with no deterministic kernel that
+    ran is a reason the runs may differ elsewhere, even when these ones agreed."""
+    if records is None:
+        return []
+    if not records:
+        return ["  audit: no op without a deterministic implementation ran"]
+    out = [f"  audit: {len(records)} op(s) with no deterministic implementation ran (recorded, not stopped):"]
+    for r in records:
+        instead = f"; instead: {r['alternative']}" if r.get("alternative") else ""
+        out.append(
+            f"    {r.get('framework')} {r.get('op')} on {r.get('device')} ran {r.get('count')}x at "
+            f"{r.get('location')}{instead}"
+        )
+    return out
 
 
 def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
@@ -121,7 +157,43 @@ def check(
     REPRODUCIBLE, with the first divergence and its likely causes; 2: error (a run crashed,
     bad input, nothing to compare) — never a verdict.
     """
-    from seedlock.launch.command import check_script, resolve_seed
+    with _json_errors(as_json, "reproducible"):
+        _check(
+            runs=runs,
+            seed=seed,
+            granularity=granularity,
+            as_json=as_json,
+            plain=plain,
+            ignore_stdout=ignore_stdout,
+            exact_stdout=exact_stdout,
+            strict=strict,
+            audit=audit,
+            timeout=timeout,
+            workdir=workdir,
+            no_localize=no_localize,
+            module=module,
+            target=target,
+        )
+
+
+def _check(
+    runs: int,
+    seed: str | None,
+    granularity: str,
+    as_json: bool,
+    plain: bool,
+    ignore_stdout: str | None,
+    exact_stdout: bool,
+    strict: bool,
+    audit: bool,
+    timeout: float | None,
+    workdir: str | None,
+    no_localize: bool,
+    module: str | None,
+    target: tuple[str, ...],
+) -> None:
+
+    from seedlock.launch.command import check_after_script, check_script, resolve_seed
     from seedlock.verify.check import check as run_check
     from seedlock.verify.check import validate
     from seedlock.verify.runner import Target
@@ -136,6 +208,8 @@ def check(
         if not target:
             raise click.UsageError("missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]...")
         check_script(target[0])
+        ours = [flag for param in click.get_current_context().command.params for flag in param.opts]
+        check_after_script("check", target[0], target[1:], ours)
         tgt = Target(target[0], list(target[1:]))
     else:
         tgt = Target(module, list(target), module=True)
@@ -165,6 +239,8 @@ def check(
     )
     if result.reproducible:
         _say("REPRODUCIBLE: bitwise equal in every run")
+        for line in describe_audit(result.audit):
+            _say(line)
         if c.get("stdout_lines_masked"):
             _say(
                 f"  note: {c['stdout_lines_masked']} stdout line(s) differed only in what a terminal does not show "
@@ -174,16 +250,28 @@ def check(
         _say("  " + LIMITS.format(runs=runs))
         if c["tensors"] == 0:
             _say("  note: no model weights were seen; only stdout and recorded metrics were compared")
+        _say(f"  traces and logs: {result.workdir}")
         sys.exit(0)
     _say("NOT REPRODUCIBLE")
     assert result.divergence is not None
     for line in describe_divergence(result.divergence):
+        _say(line)
+    for line in describe_audit(result.audit):
         _say(line)
     _say("likely causes, most likely first:")
     for line in describe_causes(result.causes):
         _say(line)
     _say(f"  traces and logs: {result.workdir}")
     sys.exit(1)
+
+
+def _count_kinds(trace: Trace, kinds: set[str]) -> dict[str, int]:
+    """How many records of each kind outside ``kinds`` the trace has: what a diff did not compare."""
+    counts: dict[str, int] = {}
+    for r in trace:
+        if r.kind not in kinds:
+            counts[r.kind] = counts.get(r.kind, 0) + 1
+    return counts
 
 
 def _manifest_for(trace: str) -> str | None:
@@ -204,9 +292,14 @@ def diff(a: str, b: str, as_json: bool) -> None:
     Exit code 0: identical; 1: they differ; 2: bad input, or traces that cannot be compared
     (tensors digested by different algorithms, with no values recorded to recompute them).
     """
+    with _json_errors(as_json, "identical"):
+        _diff(a, b, as_json)
+
+
+def _diff(a: str, b: str, as_json: bool) -> None:
     from seedlock.doctor import manifest
     from seedlock.trace import read_trace
-    from seedlock.trace.compare import compare_traces
+    from seedlock.trace.compare import compare_traces, compared_kinds
 
     for path in (a, b):
         if not os.path.exists(path):
@@ -232,6 +325,9 @@ def diff(a: str, b: str, as_json: bool) -> None:
         raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
     ma, mb = _manifest_for(a), _manifest_for(b)
     env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
+    kinds = compared_kinds(ta, tb)
+    compared = min(sum(r.kind in kinds for r in t) for t in (ta, tb))
+    skipped = {side: _count_kinds(t, kinds) for side, t in (("a", ta), ("b", tb))}
     if as_json:
         _say(
             json.dumps(
@@ -240,6 +336,7 @@ def diff(a: str, b: str, as_json: bool) -> None:
                     "divergence": div.to_dict() if div else None,
                     "environment": env_diff,
                     "records": [len(ta), len(tb)],
+                    "compared": {"records": compared, "kinds": sorted(kinds), "not_compared": skipped},
                 },
                 indent=2,
                 default=str,
@@ -247,7 +344,17 @@ def diff(a: str, b: str, as_json: bool) -> None:
         )
         sys.exit(0 if div is None else 1)
     if div is None:
-        _say(f"IDENTICAL: {len(ta)} records, bitwise equal")
+        _say(f"IDENTICAL: {compared} records compared, bitwise equal")
+        if any(skipped.values()):
+            left = "; ".join(
+                f"trace {side.upper()}'s {', '.join(f'{n} {k}' for k, n in counts.items())} records"
+                for side, counts in skipped.items()
+                if counts
+            )
+            _say(
+                f"  only the kinds both traces have were compared ({', '.join(sorted(kinds))}): they were "
+                f"recorded at granularity {ta.granularity} and {tb.granularity}; not compared: {left}"
+            )
     else:
         _say("DIFFERENT")
         from seedlock.verify.check import RunDivergence

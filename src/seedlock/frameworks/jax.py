@@ -68,7 +68,7 @@ def key(name: str | None = None, *, rank: int | None = None) -> Any:
 
     from seedlock import seeds
 
-    seed = seeds.derive(name, rank=rank) if name is not None else seeds.master_seed()
+    seed = seeds.derive(name, rank=rank) if name is not None else seeds.stream_seed()
     return jax.random.key(seed)
 
 

@@ -81,6 +81,13 @@ def _setup() -> None:
             from seedlock.audit import ops as audit
 
             audit.install(report)
+            if not settings.verbose:  # -v lists them with the report; without it, the audit's list alone
+
+                def say_audit() -> None:
+                    for line in audit.explain():
+                        _say(f"seedlock: {line}")
+
+                atexit.register(say_audit)
     if settings.trace:
         from seedlock.trace import instrument
 

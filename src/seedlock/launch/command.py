@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from seedlock.config import (
@@ -181,6 +182,43 @@ def check_script(path: str) -> None:
         raise SeedlockError(f"{path!r} is a directory, not a script; pass a .py file or use -m MODULE")
 
 
+def check_after_script(command: str, script: str, args: Sequence[str], options: Iterable[str]) -> None:
+    """Everything after the script is the script's, for every command (as ``python SCRIPT ARGS``).
+    One of seedlock's own options there, which the script's source never mentions, is a mistake
+    (``seedlock repeat train.py --seeds 5``): one line that says where it goes. After ``--`` nothing
+    is checked; a script that cannot be read (a module, a zip) is not checked either.
+
+    >>> check_after_script("repeat", "/nonexistent.py", ["--seeds", "5"], ["--seeds"])  # unreadable: passes
+    """
+    ours = set(options)
+    text: str | None = None
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--") or name not in ours:  # short ones (-v, -m, -j) are every script's too
+            continue
+        if text is None:
+            try:
+                with open(script, encoding="utf-8", errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                return
+        if name not in text:
+            value = (
+                args[i + 1]
+                if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("-")
+                else ""
+            )
+            given = f"{arg} {value}".strip()
+            raise SeedlockError(
+                f"{name} comes after the script, so it would go to {os.path.basename(script)}, which never "
+                f"mentions it; seedlock's options go before the script: seedlock {command} {given} ... "
+                f"{os.path.basename(script)} (if the script reads it through another module: after --, which "
+                "is passed on too)"
+            )
+
+
 def check_threads(threads: str | None) -> int | None:
     if threads is None:
         return None
@@ -245,6 +283,7 @@ def execute(a: RunArgs) -> None:
         )
     if a.module is None:
         check_script(a.target[0])
+        check_after_script("run", a.target[0], a.target[1:], _BY_FLAG)
     config = Config(seed=value, deterministic=not a.no_deterministic, threads=n_threads)
     env = child_env(config, os.environ, verbose=a.verbose)
     env.update(layer_env(a.trace, a.granularity, a.manifest, a.strict, a.audit, a.digest))

@@ -163,9 +163,7 @@ def compare_traces(
 
     ta = a if isinstance(a, Trace) else read_trace(a)
     tb = b if isinstance(b, Trace) else read_trace(b)
-    kinds = {r.kind for r in ta} | {r.kind for r in tb}
-    if ta.granularity != tb.granularity:  # the exit records are written at every granularity
-        kinds = ({r.kind for r in ta} & {r.kind for r in tb}) | {"final", "stdout"}
+    kinds = compared_kinds(ta, tb)
     in_b = dict(_keyed(tb, kinds))
     matched: set[int] = set()
     unsettled: Divergence | None = None  # the first "incomparable" record: the verdict if nothing differs
@@ -192,6 +190,16 @@ def compare_traces(
             )
             return _after(extra, unsettled)
     return unsettled
+
+
+def compared_kinds(ta: Trace, tb: Trace) -> set[str]:
+    """The record kinds :func:`compare_traces` compares: all of them, or, for traces written at
+    different granularities, the kinds both have and the exit records every granularity writes.
+    The same both ways round."""
+    kinds = {r.kind for r in ta} | {r.kind for r in tb}
+    if ta.granularity != tb.granularity:
+        kinds = ({r.kind for r in ta} & {r.kind for r in tb}) | {"final", "stdout"}
+    return kinds
 
 
 def _after(found: Divergence, unsettled: Divergence | None) -> Divergence:
@@ -274,7 +282,8 @@ def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool)
     reason, _, name, va, vb = found[0]
     max_abs = max_ulp = note = None
     if reason == "metric" and isinstance(va, float) and isinstance(vb, float):
-        max_abs, max_ulp = abs(va - vb), int(ulp_distance(va, vb))
+        max_abs = abs(va - vb)
+        max_ulp, note = same_sign_ulp(va, vb, ulp_distance(va, vb))
     elif reason == "tensor" and values and va is not None and vb is not None:
         max_abs, max_ulp, note = _tensor_amounts(name, ra, rb, ta, tb)
     notes = [
@@ -369,14 +378,45 @@ def _tensor_amounts(
         return None, None, f"{dx}{list(x.shape)} vs {dy}{list(y.shape)}"
     if x.size == 0:
         return None, None, None
+    ulps: np.ndarray | None
     if dx == "bfloat16":  # saved as bytes: ULPs on the 16-bit patterns, values as float32 (their top half)
         bx, by = x.view(np.uint16), y.view(np.uint16)
-        ulp: int | None = int(np.max(_ulp_bits(bx, by, 16)))
+        ulps = _ulp_bits(bx, by, 16)
         x, y = ((b.astype(np.uint32) << 16).view(np.float32) for b in (bx, by))
     elif x.dtype.kind == "f" and x.dtype.itemsize in (2, 4, 8):
-        ulp = int(np.max(ulp_distance(x, y)))
+        ulps = ulp_distance(x, y)
     elif x.dtype.kind in "iub":
-        ulp = None
+        ulps = None
     else:
         return None, None, None
-    return float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))), ulp, None
+    max_abs = float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64))))
+    if ulps is None:
+        return max_abs, None, None
+    ulp, crossed = same_sign_ulp(x, y, ulps)
+    return max_abs, ulp, crossed
+
+
+def same_sign_ulp(x: Any, y: Any, ulps: Any) -> tuple[int | None, str | None]:
+    """The largest ULP distance among values on the same side of zero, and a note on those that
+    changed sign: across zero a ULP count spans every float in between (2e9 for 0.0073 against
+    -0.0001) and says nothing useful; there the absolute difference alone is the measure.
+
+    >>> a = np.array([1.0, 2.0, 0.0073], np.float32)
+    >>> b = np.array([np.nextafter(np.float32(1), np.float32(2)), 2.0, -0.0001], np.float32)
+    >>> same_sign_ulp(a, b, ulp_distance(a, b))
+    (1, '1 value changed sign: ULPs are counted only where the signs agree')
+    >>> same_sign_ulp(a[1:], b[1:], ulp_distance(a[1:], b[1:]))
+    (None, '1 value changed sign: no ULP count across zero')
+    """
+    x, y, ulps = np.asarray(x), np.asarray(y), np.asarray(ulps)
+    differ = ~((x == y) & (np.signbit(x) == np.signbit(y)))  # bit-level: 0.0 and -0.0 differ, one ULP apart
+    crossed = (np.signbit(x) != np.signbit(y)) & (x != y)
+    n = int(np.count_nonzero(crossed))
+    same = ulps[differ & ~crossed]
+    ulp = int(np.max(same)) if same.size else None
+    if not n:
+        return ulp, None
+    changed = f"{n} value{'s' if n > 1 else ''} changed sign"
+    if ulp is None:
+        return None, f"{changed}: no ULP count across zero"
+    return ulp, f"{changed}: ULPs are counted only where the signs agree"

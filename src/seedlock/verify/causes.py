@@ -88,32 +88,36 @@ def static_causes(files: list[str]) -> list[Cause]:
     return out
 
 
-def audit_causes(paths: list[Path]) -> list[Cause]:
-    """Nondeterministic ops the runtime audit saw (``--audit``), once per op and location."""
-    seen: set[tuple[str, str]] = set()
-    out = []
+def audit_records(paths: list[Path]) -> list[dict[str, Any]]:
+    """The runtime audit's records (``--audit``) of every run, once per op, device and line;
+    ``count`` is the most any one run saw."""
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for path in paths:
-        if not path.exists():
-            continue
         try:
-            records = json.loads(path.read_text())
+            body = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        for rec in records if isinstance(records, list) else records.get("records", []):
-            key = (str(rec.get("op")), str(rec.get("location")))
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(
-                Cause(
-                    "audit",
-                    1,
-                    f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')})",
-                    rec.get("alternative") or "use a deterministic alternative, or accept the variation",
-                    rec.get("location"),
-                )
-            )
-    return out
+        for rec in body if isinstance(body, list) else body.get("records", []):
+            where = f"{rec.get('path')}:{rec.get('line')}"
+            key = (str(rec.get("framework")), str(rec.get("op")), str(rec.get("device")), where)
+            seen = merged.setdefault(key, {**rec, "location": where, "count": 0})
+            seen["count"] = max(seen["count"], int(rec.get("count") or 0))
+    return list(merged.values())
+
+
+def audit_causes(records: list[dict[str, Any]]) -> list[Cause]:
+    """Nondeterministic ops the runtime audit saw, once per op and location."""
+    return [
+        Cause(
+            "audit",
+            1,
+            f"nondeterministic op {rec.get('op')} ({rec.get('framework')}, {rec.get('device')}) ran "
+            f"{rec.get('count')}x",
+            rec.get("alternative") or "use a deterministic alternative, or accept the variation",
+            rec.get("location"),
+        )
+        for rec in records
+    ]
 
 
 def environment_causes(manifests: list[Path]) -> list[Cause]:

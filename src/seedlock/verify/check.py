@@ -75,6 +75,7 @@ class CheckResult:
     compared: dict[str, Any]
     workdir: str
     results: list[RunResult] = field(default_factory=list, repr=False)
+    audit: list[dict[str, Any]] | None = None  # --audit: the ops with no deterministic kernel that ran
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,22 +87,55 @@ class CheckResult:
             "causes": [c.to_json() for c in self.causes],
             "compared": self.compared,
             "workdir": self.workdir,
+            "audit": self.audit,
         }
 
 
 class RunCrashed(SeedlockError):
-    """A run failed: say which, how, and show its stderr. Never a verdict."""
+    """A run failed: say which, how, and show its stderr. Never a verdict.
 
-    def __init__(self, result: RunResult, runs: int):
-        how = "timed out" if result.timed_out else f"exited with code {result.returncode}"
-        tail = result.stderr_tail.strip().splitlines()[-15:]
-        super().__init__(
-            f"run {result.index + 1} of {runs} {how}; no verdict. Its stderr ends:\n" + "\n".join(tail)
-        )
+    When deterministic mode, which seedlock switched on, refused an op, the run's own line saying
+    so comes first: that is the cause, not an opaque crash."""
+
+    def __init__(self, result: RunResult, runs: int, timeout: float | None = None):
+        if result.timed_out:
+            limit = f" after --timeout {timeout:g} s" if timeout is not None else ""
+            how = f"was still running{limit} and was killed, with every process it started"
+        else:
+            how = f"exited with code {result.returncode}"
+        lines = result.stderr_tail.strip().splitlines()
+        refused = [line for line in lines if line.startswith("seedlock: ") and " refused " in line]
+        head = f"run {result.index + 1} of {runs} {how}; no verdict"
+        if refused:
+            head += f". {refused[-1].removeprefix('seedlock: ')}"
+        tail = ". Its stderr ends:\n" + "\n".join(lines[-15:]) if lines else ". It wrote nothing on stderr"
+        super().__init__(head + tail)
         self.result = result
+        self.refused = refused[-1] if refused else None
 
 
 MAX_RUNS = 1000  # each run keeps a directory and a thread: a typo of many digits must not fill the disk
+
+
+CHECK_ROOT = Path(".seedlock", "check")
+KEEP = 20  # default work directories kept: each holds two runs' traces, which can be large
+
+
+def prune(root: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` work directories under ``root`` (their names sort by time).
+
+    >>> import tempfile; root = Path(tempfile.mkdtemp())
+    >>> for name in ("20260101-000000-1", "20260102-000000-1", "20260103-000000-1"): (root / name).mkdir()
+    >>> prune(root, 2); sorted(p.name for p in root.iterdir())
+    ['20260102-000000-1', '20260103-000000-1']
+    """
+    import shutil
+
+    if not root.is_dir():
+        return
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    for path in dirs[: max(0, len(dirs) - keep)]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def validate(runs: int, granularity: str, timeout: float | None = None) -> None:
@@ -256,9 +290,9 @@ def check(
         raise SeedlockError(
             f"--ignore-stdout {ignore_stdout!r} is not a valid regular expression ({exc})"
         ) from None
-    workdir = workdir or Path(
-        ".seedlock", "check", time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}"
-    )
+    if workdir is None:
+        workdir = CHECK_ROOT / (time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}")
+        prune(CHECK_ROOT, KEEP - 1)  # room for this one: the last KEEP checks stay, older ones go
     config = Config(seed=seed, deterministic=True)
     extra = {}
     if strict:
@@ -278,7 +312,7 @@ def check(
     )
     for r in results:
         if not r.ok:
-            raise RunCrashed(r, runs)
+            raise RunCrashed(r, runs, timeout)
 
     divergence: RunDivergence | None = None
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
@@ -305,6 +339,7 @@ def check(
             f"no verdict: runs {divergence.runs[0]} and {divergence.runs[1]} cannot be "
             f"compared: {divergence.summary}"
         )
+    recorded = causes_mod.audit_records([r.trace.with_name("audit.json") for r in results]) if audit else None
     found: list[causes_mod.Cause] = []
     if divergence is not None:
         if localize and divergence.trace is not None:
@@ -315,7 +350,7 @@ def check(
             )
         found = causes_mod.rank(
             causes_mod.environment_causes([r.manifest for r in results])
-            + causes_mod.audit_causes([r.trace.with_name("audit.json") for r in results])
+            + causes_mod.audit_causes(recorded or [])
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
             + ([PLAIN_CAUSE] if plain else [])
             + _timing(divergence)
@@ -330,4 +365,5 @@ def check(
         compared,
         str(workdir),
         results,
+        recorded,
     )

@@ -100,7 +100,7 @@ def _amounts(name: str | None, saved: list[tuple[list[str], Path]]) -> dict[str,
     code up to the same step, eagerly for Keras."""
     import numpy as np
 
-    from seedlock.trace.compare import ulp_distance
+    from seedlock.trace.compare import same_sign_ulp, ulp_distance
 
     if name is None or not all(name in names and path.exists() for names, path in saved):
         return {}
@@ -109,7 +109,5 @@ def _amounts(name: str | None, saved: list[tuple[list[str], Path]]) -> dict[str,
     if a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind != "f":
         return {}
     diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return {
-        "max_abs": float(diff.max()) if diff.size else 0.0,
-        "max_ulp": int(np.max(ulp_distance(a, b))) if a.size else 0,
-    }
+    ulp, crossed = same_sign_ulp(a, b, ulp_distance(a, b)) if a.size else (0, None)
+    return {"max_abs": float(diff.max()) if diff.size else 0.0, "max_ulp": ulp, "sign_note": crossed}
