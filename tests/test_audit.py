@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import clean_env, run_seedlock
+from conftest import clean_env, run_py, run_seedlock
 from seedlock import audit
 from seedlock.audit import records as records_module
 
@@ -103,6 +103,29 @@ def test_without_audit_deterministic_mode_raises_on_the_same_script(runs: dict[s
     assert proc.returncode == 1
     assert "RuntimeError: put_ does not have a deterministic implementation" in proc.stderr
     assert "done" not in proc.stdout
+    # torch says "you set use_deterministic_algorithms(True)": seedlock says first that it did, where, and the ways out.
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(
+        "seedlock: torch refused put_ at scatter.py:4: it has no deterministic implementation"
+    )
+    assert "seedlock run --audit SCRIPT" in first and "seedlock run --no-deterministic SCRIPT" in first
+    assert proc.stderr.index(first) < proc.stderr.index("Traceback")
+
+
+@pytest.mark.slow
+def test_a_refused_op_is_explained_under_seed_everything_and_is_checks_cause(tmp_path: Path) -> None:
+    (tmp_path / "scatter.py").write_text(TORCH_SCRIPT)
+    own = tmp_path / "own.py"
+    own.write_text("import seedlock\nseedlock.seed_everything(0)\n" + TORCH_SCRIPT)
+    plain = run_py([str(own)], cwd=tmp_path)
+    assert plain.returncode == 1 and plain.stderr.startswith("seedlock: torch refused put_ at own.py:6")
+    assert "seedlock.seed_everything(SEED, deterministic=False)" in plain.stderr.splitlines()[0]
+    checked = run_seedlock(["check", "--json", "scatter.py"], cwd=tmp_path)
+    error = json.loads(checked.stdout)["error"]
+    assert checked.returncode == 2 and error.startswith(
+        "run 1 of 2 exited with code 1; no verdict. torch refused put_ at scatter.py:4"
+    )
+    assert "seedlock check --audit SCRIPT" in error
 
 
 def test_tensorflow_refusals_recorded_not_raised(runs: dict[str, Any]) -> None:

@@ -151,6 +151,13 @@ def test_verbose_states_seed_and_verifies(tmp_path: Path) -> None:
     assert "seed 21 (from --seed)" in p.stderr
     assert "PYTHONHASHSEED=21 took effect" in p.stderr
     assert "torch.ops        verified" in p.stderr
+    # Each framework named once: torch as what was done on import, never also as "pending".
+    torch_rows = [line for line in p.stderr.splitlines() if line.split()[:1] == ["torch"]]
+    assert len(torch_rows) == 1 and "seeded" in torch_rows[0], p.stderr
+    assert (
+        "pending" not in p.stderr
+        and "not imported     tensorflow, tf_keras, keras, jax, pytensor" in p.stderr
+    )
 
 
 def test_in_process_report_says_hashseed_is_out_of_reach() -> None:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 from seedlock import seeds
@@ -102,7 +102,44 @@ def seed_everything(
     _report = SeedReport(seed=value, deterministic=deterministic, threads=threads)
     for adapter in adapters():
         _apply_or_arm(adapter, _report)
+    if deterministic:
+        _explain_refusals()
     return _report
+
+
+_explaining = False
+
+
+def _explain_refusals() -> None:
+    """Once per process: when deterministic mode, which seedlock switched on, makes a framework
+    refuse an op, one line says so before the framework's traceback (which says "you set"), with
+    the op, the user's line and the two ways out (:mod:`seedlock.audit.refusals`)."""
+    global _explaining
+    if _explaining:
+        return
+    _explaining = True
+    previous = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        # Exceptions only: any work here on a KeyboardInterrupt (an import) cost python its exit by
+        # SIGINT (130 became 1). An explanation must never hide the error itself.
+        if isinstance(value, Exception):
+            with contextlib.suppress(Exception):
+                _say_refused(value, tb)
+        previous(kind, value, tb)
+
+    sys.excepthook = excepthook
+
+
+def _say_refused(value: BaseException, tb: TracebackType | None) -> None:
+    from seedlock.audit import refusals
+    from seedlock.config import ENV_ACTIVE
+
+    audit = sys.modules.get("seedlock.audit.ops")  # under --audit, refusals are recorded instead
+    if _config is not None and _config.deterministic and not getattr(audit, "_installed", False):
+        line = refusals.explain(value, tb, launcher=os.environ.get(ENV_ACTIVE) == "1")
+        if line is not None:
+            print(line, file=sys.stderr, flush=True)
 
 
 def _apply_or_arm(adapter: Adapter, report: SeedReport) -> None:

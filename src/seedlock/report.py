@@ -66,15 +66,26 @@ class SeedReport:
             "entries": [e._asdict() for e in self.entries],
         }
 
-    def lines(self, since: int = 0) -> list[str]:
+    def lines(self, since: int = 0, *, pending: bool = True) -> list[str]:
         """The header, then entries ``since`` on; a "pending" entry whose framework has been
-        imported (and so has entries after it) is left out."""
+        imported (and so has entries after it) is left out, and all of them with ``pending=False``."""
         det = "on" if self.deterministic else "off"
         head = f"seedlock: master seed {self.seed}, deterministic ops {det}"
         if self.threads is not None:
             head += f", threads {self.threads}"
-        shown = [e for i, e in self._current() if i >= since]
+        shown = [e for i, e in self._current() if i >= since and (pending or e.status != "pending")]
         return [head] + [f"  {e.component:<16} {e.status:<9} {e.detail}" for e in shown]
+
+    def pending(self) -> list[str]:
+        """The frameworks still waiting to be imported (seeded when they are).
+
+        >>> r = SeedReport(seed=1, deterministic=True)
+        >>> r.add("numpy", "pending", "not imported yet"); r.add("torch", "pending", "not imported yet")
+        >>> r.add("numpy", "seeded", "np.random.seed(1)")
+        >>> r.pending()
+        ['torch']
+        """
+        return [e.component for e in self.current() if e.status == "pending"]
 
     def _current(self) -> list[tuple[int, Entry]]:
         """(index, entry) without the "pending" entries of frameworks imported since."""

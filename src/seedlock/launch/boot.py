@@ -95,8 +95,12 @@ def _setup() -> None:
     if settings.manifest:
         _manifest(settings.manifest, settings, report)
     if settings.verbose and report is not None:
-        for line in report.lines():
+        # Each framework once: what was done now, then at exit what was done on import, and what
+        # was never imported (a "pending" row now and a "seeded" row later said numpy twice).
+        for line in report.lines(pending=False):
             _say(line)
+        if report.pending():
+            _say("  frameworks the script imports are seeded on import: listed at exit")
         start = len(report.entries)
 
         def later() -> None:  # what adapters did on imports during the run
@@ -110,6 +114,8 @@ def _setup() -> None:
                 audit.finish()
             for line in report.lines(since=start)[1:]:
                 _say(line)
+            if report.pending():
+                _say(f"  not imported     {', '.join(report.pending())}")
 
         atexit.register(later)
 

@@ -106,8 +106,9 @@ class RunCrashed(SeedlockError):
         lines = result.stderr_tail.strip().splitlines()
         refused = [line for line in lines if line.startswith("seedlock: ") and " refused " in line]
         head = f"run {result.index + 1} of {runs} {how}; no verdict"
-        if refused:
-            head += f". {refused[-1].removeprefix('seedlock: ')}"
+        if refused:  # the cause, with check's own way out (it has no --no-deterministic)
+            cause = refused[-1].removeprefix("seedlock: ").split("; ")[0]
+            head += f". {cause}; to list every such op and compare anyway: seedlock check --audit SCRIPT"
         tail = ". Its stderr ends:\n" + "\n".join(lines[-15:]) if lines else ". It wrote nothing on stderr"
         super().__init__(head + tail)
         self.result = result
