@@ -120,6 +120,15 @@ def test_a_refused_op_is_explained_under_seed_everything_and_is_checks_cause(tmp
     plain = run_py([str(own)], cwd=tmp_path)
     assert plain.returncode == 1 and plain.stderr.startswith("seedlock: torch refused put_ at own.py:6")
     assert "seedlock.seed_everything(SEED, deterministic=False)" in plain.stderr.splitlines()[0]
+    threaded = tmp_path / "threaded.py"
+    threaded.write_text(
+        "import threading, torch\n"
+        "def put():\n"
+        "    torch.zeros(4).put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]))\n"
+        "t = threading.Thread(target=put); t.start(); t.join()\n"
+    )
+    in_thread = run_seedlock(["run", "threaded.py"], cwd=tmp_path)
+    assert "seedlock: torch refused put_ at threaded.py:3" in in_thread.stderr, in_thread.stderr[-2000:]
     checked = run_seedlock(["check", "--json", "scatter.py"], cwd=tmp_path)
     error = json.loads(checked.stdout)["error"]
     assert checked.returncode == 2 and error.startswith(

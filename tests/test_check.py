@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,7 @@ def test_ignore_stdout_for_wall_clock_lines(tmp_path: Path) -> None:
     # The cause says it is a time and gives the --ignore-stdout that makes the lines equal.
     (cause,) = [c for c in data["causes"] if c["source"] == "stdout"]
     assert "differs only in a printed time" in cause["message"]
-    regex = cause["fix"].split("--ignore-stdout '")[1].split("'")[0]
+    regex = shlex.split(cause["fix"].split("--ignore-stdout ")[1])[0]
     code, data, _ = check("--ignore-stdout", regex, str(CHECK / "timed.py"), tmp=tmp_path / "b")
     assert code == 0 and data["reproducible"] is True
 

@@ -73,3 +73,18 @@ def test_check_says_where_its_files_are_and_keeps_the_last_20(tmp_path: Path) ->
     # With --workdir nothing of seedlock's own is pruned.
     p = run_seedlock(["check", "--workdir", "mine", "ok.py"], cwd=tmp_path, env=clean_env())
     assert p.returncode == 0 and "traces and logs: mine" in p.stdout and len(list(root.iterdir())) == 20
+
+
+def test_a_printed_time_is_no_cause_when_a_result_differs_too(tmp_path: Path) -> None:
+    (tmp_path / "s.py").write_text(
+        "import random, time\n"
+        "t = time.perf_counter()\n"
+        "print(f'loaded in {time.perf_counter() - t:.9f} s')\n"
+        "print('acc', random.SystemRandom().random())\n"
+    )
+    p = run_seedlock(["check", "--json", "s.py"], cwd=tmp_path, env=clean_env())
+    data = json.loads(p.stdout)
+    assert p.returncode == 1 and data["divergence"]["line"] == 1, p.stdout
+    assert not [
+        c for c in data["causes"] if c["source"] == "stdout"
+    ]  # blanking the time leaves acc differing

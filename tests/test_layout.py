@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import graphlib
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,8 @@ FLOORS: dict[str, int] = {
     "seedlock.strict": 9,
     "seedlock.lightning": 9,
     "seedlock.pytest_plugin": 9,
+    "seedlock.trace_compare": 9,
+    "seedlock.devicehash": 9,
 }
 TOP_LEVEL = {
     "__init__.py",
@@ -56,6 +59,8 @@ TOP_LEVEL = {
     "errors.py",
     "report.py",
     "keras.py",
+    "trace_compare.py",
+    "devicehash.py",
     "strict.py",
     "lightning.py",
     "pytest_plugin.py",
@@ -65,6 +70,8 @@ ALIASES = {
     "seedlock.strict": "seedlock.audit.strict",
     "seedlock.lightning": "seedlock.integrations.lightning",
     "seedlock.pytest_plugin": "seedlock.integrations.pytest_plugin",
+    "seedlock.trace_compare": "seedlock.trace.compare",
+    "seedlock.devicehash": "seedlock.fingerprint.devicehash",
 }
 
 
@@ -134,6 +141,46 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+def _import_time_nodes(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements that run when the module is imported: not those in functions."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            yield from _import_time_nodes(node.orelse)
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.ClassDef):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    yield from _import_time_nodes(
+                        child.body if isinstance(child, ast.ExceptHandler) else [child]
+                    )
+
+
+def import_time_graph() -> dict[str, set[str]]:
+    """module -> what importing it imports at once, with the packages whose ``__init__`` that runs
+    (importing ``a.b.c`` runs ``a`` and ``a.b`` first): where a circle is an ImportError."""
+    mods = modules()
+    graph: dict[str, set[str]] = {}
+    for mod, path in mods.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        deps: set[str] = set()
+        for node in _import_time_nodes(ast.parse(path.read_text()).body):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                    ).rstrip(".")
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                deps.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        graph[mod] = {d for d in deps if d in mods and d != mod and not mod.startswith(d + ".")}
+    return graph
+
+
 def floor_of(module: str) -> int:
     while module not in FLOORS:
         module = module.rpartition(".")[0]
@@ -148,6 +195,17 @@ def test_no_import_circle() -> None:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+
+
+def test_no_circle_at_import_time() -> None:
+    """As Python imports: a module's package __init__ runs before it, so an eager import in an
+    __init__ can close a circle that the graph of import statements alone does not show."""
+    graph = import_time_graph()
+    assert "seedlock.fingerprint" in graph["seedlock.trace.compare"]  # fingerprint/__init__ runs first
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle at import time: {' -> '.join(exc.args[1])}")
 
 
 def test_lower_floors_never_import_higher_ones() -> None:
@@ -205,6 +263,8 @@ def test_public_paths_keep_working() -> None:
     code = """
 import sys, seedlock, seedlock.keras, seedlock.strict, seedlock.lightning, seedlock.pytest_plugin
 import seedlock.trace, seedlock.audit, seedlock.fingerprint, seedlock.integrations.mlflow
+import seedlock.trace_compare, seedlock.devicehash  # paths the docs showed before the layout changed
+assert callable(seedlock.trace_compare.compare_traces) and callable(seedlock.devicehash.numpy_digest)
 from seedlock.fingerprint import fingerprint
 from seedlock.pytest_plugin import assert_reproducible
 from seedlock.lightning import sync_seed

@@ -80,3 +80,22 @@ def test_bad_registrations_say_the_fix(args: tuple[object, object], message: str
 
     with pytest.raises(BadArgument, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         seedlock.register_rng(*args)  # type: ignore[arg-type]
+
+
+def test_registering_again_for_another_module_waits_for_that_one(tmp_path: Path) -> None:
+    (tmp_path / "foo.py").write_text("")
+    (tmp_path / "bar.py").write_text("")
+    code = """
+import sys, seedlock
+seen = []
+seedlock.register_rng("mine", lambda n: seen.append(("old", n)), module="foo")
+seedlock.seed_everything(1)
+seedlock.register_rng("mine", lambda n: seen.append(("new", n)), module="bar")
+import foo
+assert seen == [], seen  # foo no longer concerns "mine"
+import bar
+print(seen)
+"""
+    p = run_py(["-c", code], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[('new', 1)]"

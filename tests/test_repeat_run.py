@@ -61,18 +61,33 @@ def test_split_args_options_stop_at_the_script() -> None:
 
 @pytest.mark.parametrize("command", ["run", "check", "repeat"])
 def test_a_seedlock_option_after_the_script_is_one_line_exit_2(tmp_path: Path, command: str) -> None:
-    """One rule for every command: after the script, the script's; a seedlock option there that the
-    script never mentions is a mistake (repeat took it for itself, run and check gave it away)."""
-    write(tmp_path, "s.py", "import sys\nprint(sys.argv[1:])\n")
+    """One rule for every command: after the script, the script's; a seedlock option there that a
+    script parsing no command line cannot take is a mistake (repeat took it, run and check gave it away)."""
+    write(
+        tmp_path, "s.py", "print('hello')  # usage: seedlock repeat s.py --seeds 5 (a comment is no option)\n"
+    )
     option = {"run": "--seed", "check": "--runs", "repeat": "--seeds"}[command]
     r = run_seedlock([command, "s.py", option, "2"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert f"{option} comes after the script, so it would go to s.py, which never mentions it" in r.stderr
+    assert f"{option} comes after the script, so it goes to s.py, which does not name it" in r.stderr
     assert f"seedlock {command} {option} 2 ... s.py" in r.stderr
     # A script that has the option gets it, as python would give it.
-    write(tmp_path, "own.py", f"import sys\nprint(sys.argv[1:])  # reads {option}\n")
+    write(tmp_path, "own.py", f"import sys\nif '{option}' in sys.argv:\n    print(sys.argv[1:])\n")
     ok = run_seedlock(["run", "own.py", option, "2"], cwd=tmp_path, env=clean_env())
-    assert ok.returncode == 0 and ok.stdout.strip() == f"['{option}', '2']", ok.stderr
+    assert ok.returncode == 0 and ok.stdout.strip() == f"['{option}', '2']" and ok.stderr == "", ok.stderr
+
+
+def test_a_script_whose_parser_lives_elsewhere_gets_a_note_and_runs(tmp_path: Path) -> None:
+    """Options defined in another module (a package's cli.py): seedlock cannot see them; it says
+    so in one line and runs the script, which gets the option."""
+    (tmp_path / "mycli.py").write_text(
+        "import argparse\ndef parse():\n    p = argparse.ArgumentParser()\n"
+        "    p.add_argument('--seed', type=int)\n    return p.parse_args()\n"
+    )
+    write(tmp_path, "train.py", "from mycli import parse\nprint(parse().seed)\n")
+    r = run_seedlock(["run", "train.py", "--seed", "3"], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0 and r.stdout.strip() == "3", r.stderr
+    assert r.stderr.startswith("seedlock: note: --seed comes after the script") and r.stderr.count("\n") == 1
 
 
 def test_default_name_and_preimport_plan() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SCRIPTS, run_py
 from seedlock.cli.run import run
-from seedlock.launch.command import parse
+from seedlock.launch.command import is_command, parse
 
 TOKENS = [
     "--seed",
@@ -72,7 +72,8 @@ def click_parse(args: list[str]) -> dict[str, object] | None:
         return None
     if ctx.params["module"] is None and not ctx.params["target"]:
         return None  # the command itself says "missing SCRIPT"
-    return ctx.params
+    dashes = bool(ctx.meta.get("seedlock.dashes"))
+    return {**ctx.params, "command": dashes and is_command(ctx.params["target"])}
 
 
 @pytest.mark.parametrize("args", COMMON, ids=" ".join)

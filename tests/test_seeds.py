@@ -207,3 +207,19 @@ def test_workers_flag_is_lightnings(seedlock_state: None) -> None:
         seedlock.seed_everything(2, workers="no")  # type: ignore[arg-type]  # truthy: Lightning would turn it on
     assert str(info.value) == "workers must be True or False, got 'no'; pass e.g. workers=True"
     assert seeds.master_seed() == 1  # refused before anything was seeded
+
+
+def test_a_picked_seed_is_one_per_process_and_reaches_its_children(tmp_path: Path) -> None:
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import subprocess, sys, threading, seedlock\n"
+        "seeds = []\n"
+        "ts = [threading.Thread(target=lambda: seeds.append(seedlock.derive('x'))) for _ in range(8)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "child = subprocess.run([sys.executable, '-c', 'import seedlock; print(seedlock.derive(\"x\"))'],\n"
+        "                       capture_output=True, text=True)\n"
+        "print(len(set(seeds)), seeds[0] == int(child.stdout), repr(child.stderr))\n"
+    )
+    p = run_py([str(script)], env=clean_env())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "1 True ''" and len(p.stderr.splitlines()) == 1

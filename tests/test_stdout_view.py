@@ -46,7 +46,8 @@ def test_bytes_that_are_not_progress_bars_still_compare_exactly() -> None:
         assert render(line) == line
     assert view("took 1.5s") == "took 1.5s"  # a bare time is the script's own output: not masked
     assert view("3 ms/step") == "3 ms/step"  # not a progress bar's format
-    assert render("line one\rtwo") == "twoe one"  # what a terminal shows, not a guess
+    assert render("line one\rtwo") == "line one\rtwo"  # not a progress bar: compared as it is
+    assert render("1/2 line one\r2/2 two") == "2/2 twoe one"  # a progress bar: what a terminal shows
 
 
 KERAS_DEFAULT_VERBOSE = """
@@ -95,3 +96,51 @@ def test_a_printed_loss_that_differs_is_still_not_reproducible(tmp_path: Path) -
     assert p.returncode == 1 and not result["reproducible"], p.stdout + p.stderr[-2000:]
     div = result["divergence"]
     assert div["source"] == "stdout" and div["line"] == 2 and "loss: 0." in div["a"] and "<time>" in div["a"]
+
+
+def test_only_progress_bars_are_collapsed_to_their_last_frame() -> None:
+    """A value in an overwritten frame of a line that is not a progress bar still counts (it was
+    hidden by the terminal view); so does a line whose width a terminal decides (tabs, wide chars)."""
+    for a, b in [
+        (
+            "validating... val_loss 0.4123\rtraining finished           ",
+            "validating... val_loss 0.4871\rtraining finished           ",
+        ),
+        ("ep\t1.5\rdone", "ep\t2.5\rdone"),
+        ("精 0.15\rok:", "精 9.15\rok:"),
+    ]:
+        assert view(a) != view(b), a
+
+
+def test_keras_verbose_2_and_other_tqdm_formats_are_masked() -> None:
+    assert view("175/175 - 1s - 5ms/step - loss: 0.25") == view("175/175 - 0s - 3ms/step - loss: 0.25")
+    assert view("64/64 - 1s - loss: 0.1 - 12ms/epoch") == view("64/64 - 0s - loss: 0.1 - 9ms/epoch")
+    assert view("50it [00:01, 45.1it/s]") == view("50it [00:02, 12.0it/s]")
+    assert view("5/5 [00:01<00:00, 1.23kbatch/s, loss=0.3]") == view(
+        "5/5 [00:02<00:00, 9.80batch/s, loss=0.3]"
+    )
+    assert view("5/5 [00:01<00:00, 1.23kbatch/s, loss=0.3]") != view(
+        "5/5 [00:01<00:00, 1.23kbatch/s, loss=0.4]"
+    )
+    assert view("ETA: 12 items") == "ETA: 12 items" and view("175/175 - 1s - acc 2") == "175/175 - 1s - acc 2"
+
+
+PROGRESS = """
+import sys, time
+for i in range(3):
+    time.sleep(0.01)
+    sys.stdout.write(f"\\r{i + 1}/3 [==] {time.time_ns() % 997}ms/step - loss: 0.5".ljust(40))
+print()
+"""
+
+
+def test_diff_compares_stdout_as_check_does(tmp_path: Path) -> None:
+    """`diff` of two traces agrees with `check`: the stdout record's view digest, not the raw one."""
+    (tmp_path / "prog.py").write_text(PROGRESS)
+    for name in ("a.trace", "b.trace"):
+        r = run_seedlock(["run", "--trace", name, "prog.py"], cwd=tmp_path, env=clean_env())
+        assert r.returncode == 0, r.stderr
+    same = run_seedlock(["diff", "a.trace", "b.trace"], cwd=tmp_path, env=clean_env())
+    exact = run_seedlock(["diff", "--exact-stdout", "a.trace", "b.trace"], cwd=tmp_path, env=clean_env())
+    assert same.returncode == 0 and same.stdout.startswith("IDENTICAL"), same.stdout
+    assert exact.returncode == 1 and "field 'digest' differs" in exact.stdout  # the raw bytes do differ

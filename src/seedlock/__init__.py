@@ -34,6 +34,7 @@ _SUBMODULES = [
     "audit",
     "cli",
     "config",
+    "devicehash",
     "doctor",
     "errors",
     "fingerprint",
@@ -48,6 +49,7 @@ _SUBMODULES = [
     "seeds",
     "strict",
     "trace",
+    "trace_compare",
     "verify",
 ]
 __getattr__, __dir__, _ = lazy_loader.attach(__name__, submodules=_SUBMODULES, submod_attrs=_PUBLIC)

@@ -17,7 +17,8 @@ from seedlock.report import SeedReport
 
 _config: Config | None = None
 _report: SeedReport | None = None
-_armed: set[str] = set()  # adapters with an import hook waiting; it reads the config when it fires
+# (adapter, module) pairs with an import hook waiting; it reads the config when it fires
+_armed: set[tuple[str, str]] = set()
 
 
 def _apply(adapter: Adapter, module: ModuleType, explicit: bool) -> None:
@@ -32,9 +33,11 @@ def _apply(adapter: Adapter, module: ModuleType, explicit: bool) -> None:
 
 def _on_import(adapter: Adapter) -> hooks.Callback:
     def callback(module: ModuleType) -> None:
-        # The adapter registered under this name now: register_rng may have replaced it since.
+        # The adapter registered under this name now (register_rng may have replaced it since),
+        # if it still waits for this module.
         current = next((a for a in adapters() if a.name == adapter.name), adapter)
-        _apply(current, module, explicit=False)
+        if current.module == adapter.module:
+            _apply(current, module, explicit=False)
         # Stay armed: a later seed_everything() applies to already-imported modules directly.
 
     return callback
@@ -129,6 +132,17 @@ def _explain_refusals() -> None:
         previous(kind, value, tb)
 
     sys.excepthook = excepthook
+    import threading
+
+    previous_thread = threading.excepthook
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, Exception):
+            with contextlib.suppress(Exception):
+                _say_refused(args.exc_value, args.exc_traceback)
+        previous_thread(args)
+
+    threading.excepthook = thread_excepthook
 
 
 def _say_refused(value: BaseException, tb: TracebackType | None) -> None:
@@ -148,8 +162,8 @@ def _apply_or_arm(adapter: Adapter, report: SeedReport) -> None:
     if module is not None:
         _apply(adapter, module, explicit=True)
         return
-    if adapter.name not in _armed:
-        _armed.add(adapter.name)
+    if (adapter.name, adapter.module) not in _armed:
+        _armed.add((adapter.name, adapter.module))
         hooks.when_imported(adapter.module, _on_import(adapter))
     report.add(adapter.name, "pending", "not imported yet: seeded on import")
 

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from seedlock.errors import BadSeed, NoMasterSeed
@@ -98,28 +99,32 @@ def master_seed() -> int:
     )
 
 
+_picking = threading.Lock()
+
+
 def stream_seed() -> int:
     """The master seed for :func:`derive`, :func:`rng` and ``jax_key``: as :func:`master_seed`, but
     a script run with plain ``python`` and no seed set gets one picked at random, said once on
     stderr so that the run can be replayed (as pytest-randomly does), instead of an error.
 
-    The picked seed becomes the master seed: every later stream of the process derives from it.
+    The picked seed becomes the master seed, in ``$SEEDLOCK_SEED`` too: every later stream of the
+    process, and the processes it starts, derive from it. One pick per process, whatever the threads.
     """
-    global _master
-    try:
-        return master_seed()
-    except NoMasterSeed:
-        import secrets
-        import sys
+    with _picking:
+        try:
+            return master_seed()
+        except NoMasterSeed:
+            import secrets
+            import sys
 
-        _master = secrets.randbelow(SEED_MAX + 1)
-        print(
-            f"seedlock: no seed set; using seed {_master} for seedlock.derive/rng/jax_key "
-            f"(replay with SEEDLOCK_SEED={_master}, or `seedlock run --seed {_master} SCRIPT`)",
-            file=sys.stderr,
-            flush=True,
-        )
-        return _master
+            picked = set_master_seed(secrets.randbelow(SEED_MAX + 1))
+            print(
+                f"seedlock: no seed set; using seed {picked} for seedlock.derive/rng/jax_key "
+                f"(replay with SEEDLOCK_SEED={picked}, or `seedlock run --seed {picked} SCRIPT`)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return picked
 
 
 def _name_key(name: str) -> int:

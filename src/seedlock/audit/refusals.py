@@ -35,15 +35,38 @@ def tf_op(text: str) -> str:
     return (found.group(1) or found.group(2)) if found else "?"
 
 
+# Anywhere in a message: a DataLoader worker's error quotes the worker's ("Caught RuntimeError in
+# DataLoader worker process 0. Original Traceback ... RuntimeError: put_ does not have ...").
+_TORCH_ANYWHERE = re.compile(
+    r"(?m)(?:^|: )(?P<op>[\w.:]+) does not have a deterministic implementation, but you set"
+)
+
+
 def refusal(value: BaseException) -> tuple[str, str] | None:
-    """``(framework, op)`` when ``value`` is torch's ``use_deterministic_algorithms`` or TensorFlow's
-    op determinism refusing an op that has no deterministic implementation."""
-    text = str(value)
-    match = TORCH_ALERT.match(text)
-    if match is not None:
-        return "torch", match.group("op")
-    if "tensorflow" in sys.modules and tf_refused(value):
-        return "tensorflow", tf_op(text)
+    """``(framework, op)`` when ``value``, or an exception it was raised from or while handling, is
+    torch's ``use_deterministic_algorithms`` or TensorFlow's op determinism refusing an op that has
+    no deterministic implementation.
+
+    >>> try:
+    ...     try:
+    ...         raise RuntimeError("index_add_cuda_ does not have a deterministic implementation, but you set x")
+    ...     except RuntimeError as e:
+    ...         raise ValueError("training failed") from e
+    ... except ValueError as e:
+    ...     refusal(e)
+    ('torch', 'index_add_cuda_')
+    """
+    seen: set[int] = set()
+    current: BaseException | None = value
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        match = TORCH_ALERT.match(text) or _TORCH_ANYWHERE.search(text)
+        if match is not None:
+            return "torch", match.group("op")
+        if "tensorflow" in sys.modules and tf_refused(current):
+            return "tensorflow", tf_op(text)
+        current = current.__cause__ or current.__context__
     return None
 
 

@@ -8,16 +8,17 @@ from typing import Any
 
 import click
 
-from seedlock.launch.command import MODULE_FLAGS, OPTIONS, RunArgs, execute
+from seedlock.launch.command import MODULE_FLAGS, OPTIONS, RunArgs, execute, is_command
 
 
 class LauncherCommand(click.Command):
     """Options stop at the script, or right after ``-m MODULE``: the rest belongs to the target,
-    ``--help`` included, as with ``python -m MODULE --help``."""
-
-    takes_value = tuple(flag for opt in OPTIONS if opt.takes_value for flag in opt.flags)
+    ``--help`` included, as with ``python -m MODULE --help`` (``run`` and ``check`` alike)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            flag for p in self.params if isinstance(p, click.Option) and not p.is_flag for flag in p.opts
+        }
         i = 0
         while i < len(args):
             arg = args[i]
@@ -29,9 +30,12 @@ class LauncherCommand(click.Command):
             ):
                 args = [*args[: i + 1], "--", *args[i + 1 :]]
                 break
-            if arg == "--" or not arg.startswith("-"):
+            if arg == "--":
+                ctx.meta["seedlock.dashes"] = True  # `run -- COMMAND`: see launch.command.is_command
                 break
-            i += 2 if arg in self.takes_value else 1
+            if not arg.startswith("-"):
+                break
+            i += 2 if arg in takes_value else 1
         return super().parse_args(ctx, args)
 
 
@@ -56,12 +60,18 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_options
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def run(module: str | None, target: tuple[str, ...], **params: Any) -> None:
-    """Run SCRIPT [ARGS...] seeded and deterministic, in a fresh interpreter.
+    """Run SCRIPT [ARGS...] seeded and deterministic, in a fresh interpreter; or, after --, any
+    COMMAND (torchrun, a shell script) whose Python processes are all seeded.
 
     PYTHONHASHSEED, CUBLAS_WORKSPACE_CONFIG, XLA_FLAGS and thread variables are set before
     the interpreter starts; every RNG is seeded and every framework switched to deterministic
     ops the moment your script imports it. Exit code and signals are the script's own.
     """
+    dashes = bool(click.get_current_context().meta.get("seedlock.dashes"))
     if module is None and not target:
+        if dashes:
+            raise click.UsageError(
+                "nothing after --; pass a command, e.g. seedlock run -- torchrun --nproc-per-node 2 train.py"
+            )
         raise click.UsageError("missing SCRIPT; usage: seedlock run [OPTIONS] SCRIPT [ARGS]... or -m MODULE")
-    execute(RunArgs(module=module, target=target, **params))
+    execute(RunArgs(module=module, target=target, command=dashes and is_command(target), **params))

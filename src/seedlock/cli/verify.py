@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from seedlock.cli.run import LauncherCommand
 from seedlock.errors import SeedlockError
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
 
 
 @click.command(
+    cls=LauncherCommand,
     context_settings={"allow_interspersed_args": False},
     epilog="Example: seedlock check --runs 3 train.py --epochs 2",
 )
@@ -237,6 +239,11 @@ def _check(
         f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
         f"{c['stdout_lines']} stdout lines"
     )
+    if c.get("processes"):
+        _say(
+            f"  processes: {c['processes']} per run (the script and the ones it started, each seeded; "
+            "each run had its own rendezvous port, MASTER_PORT)"
+        )
     if result.reproducible:
         _say("REPRODUCIBLE: bitwise equal in every run")
         for line in describe_audit(result.audit):
@@ -245,7 +252,7 @@ def _check(
             _say(
                 f"  note: {c['stdout_lines_masked']} stdout line(s) differed only in what a terminal does not show "
                 "(progress-bar redraws) or in progress-bar timings (ms/step, ETA, it/s), which are masked; "
-                "every number and other character was compared. --exact-stdout compares every byte"
+                "the last frame of each progress bar, and every other line, were compared exactly. --exact-stdout compares every byte"
             )
         _say("  " + LIMITS.format(runs=runs))
         if c["tensors"] == 0:
@@ -285,7 +292,12 @@ def _manifest_for(trace: str) -> str | None:
 @click.argument("a")
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def diff(a: str, b: str, as_json: bool) -> None:
+@click.option(
+    "--exact-stdout",
+    is_flag=True,
+    help="Compare stdout byte for byte (default: as a terminal shows it, progress-bar timings masked).",
+)
+def diff(a: str, b: str, as_json: bool, exact_stdout: bool) -> None:
     """Compare two traces (say, from two machines): the first divergent step and tensor, and
     what differs between the two environments when their manifests are beside them.
 
@@ -293,10 +305,10 @@ def diff(a: str, b: str, as_json: bool) -> None:
     (tensors digested by different algorithms, with no values recorded to recompute them).
     """
     with _json_errors(as_json, "identical"):
-        _diff(a, b, as_json)
+        _diff(a, b, as_json, exact_stdout)
 
 
-def _diff(a: str, b: str, as_json: bool) -> None:
+def _diff(a: str, b: str, as_json: bool, exact_stdout: bool = False) -> None:
     from seedlock.doctor import manifest
     from seedlock.trace import read_trace
     from seedlock.trace.compare import compare_traces, compared_kinds
@@ -307,7 +319,7 @@ def _diff(a: str, b: str, as_json: bool) -> None:
                 f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`"
             )
     ta, tb = read_trace(a), read_trace(b)
-    div = compare_traces(ta, tb)
+    div = compare_traces(ta, tb, exact_stdout=exact_stdout)
     if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
         raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
     # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from seedlock import api
-from seedlock.config import Settings
+from seedlock.config import ENV_ROOT, Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
@@ -67,6 +67,7 @@ def _manifest(path: str, settings: Settings, report: SeedReport | None) -> None:
 
 def _setup() -> None:
     """Seed, then the optional layers: strict, audit, trace, manifest; all before the script's first line."""
+    os.environ.pop(ENV_ROOT, None)  # this process is the run; the ones it starts are its children
     settings = Settings.from_env(os.environ)  # the one read of seedlock's variables
     report = None
     if not settings.plain:
@@ -88,6 +89,10 @@ def _setup() -> None:
                         _say(f"seedlock: {line}")
 
                 atexit.register(say_audit)
+    if not settings.plain:
+        from seedlock.launch import child
+
+        child.arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
     if settings.trace:
         from seedlock.trace import instrument
 

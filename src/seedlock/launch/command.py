@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -111,6 +112,7 @@ class RunArgs(NamedTuple):
     audit: bool
     module: str | None
     target: tuple[str, ...]
+    command: bool = False  # `seedlock run [OPTIONS] -- COMMAND ARGS`: any program, not a script
 
 
 def parse(args: list[str]) -> RunArgs | None:
@@ -118,10 +120,12 @@ def parse(args: list[str]) -> RunArgs | None:
     values: dict[str, str] = {}
     flags: set[str] = set()
     i = 0
+    dashes = False
     while i < len(args):
         arg = args[i]
         if arg == "--":
             i += 1
+            dashes = True
             break
         if not arg.startswith("-"):
             break
@@ -160,7 +164,18 @@ def parse(args: list[str]) -> RunArgs | None:
         audit="audit" in flags,
         module=values.get("module"),
         target=target,
+        command=is_command(target) if dashes else False,
     )
+
+
+def is_command(target: tuple[str, ...]) -> bool:
+    """After ``--``, a program (``torchrun``, ``python``, ``./train.sh``) unless it names a .py file
+    (``seedlock run -- train.py`` runs the script, as before ``--`` meant a command).
+
+    >>> is_command(("torchrun", "--nproc-per-node", "2", "train.py")), is_command(("train.py",))
+    (True, False)
+    """
+    return bool(target) and not target[0].endswith(".py")
 
 
 def resolve_seed(seed: str | None) -> tuple[int, str]:
@@ -182,41 +197,92 @@ def check_script(path: str) -> None:
         raise SeedlockError(f"{path!r} is a directory, not a script; pass a .py file or use -m MODULE")
 
 
+# Names that say a script parses its command line somewhere, maybe through another module.
+_PARSERS = (
+    "argv",
+    "argparse",
+    "ArgumentParser",
+    "click",
+    "typer",
+    "fire",
+    "absl",
+    "flags",
+    "hydra",
+    "parse",
+    "docopt",
+    "tyro",
+    "simple_parsing",
+)
+
+
 def check_after_script(command: str, script: str, args: Sequence[str], options: Iterable[str]) -> None:
     """Everything after the script is the script's, for every command (as ``python SCRIPT ARGS``).
-    One of seedlock's own options there, which the script's source never mentions, is a mistake
-    (``seedlock repeat train.py --seeds 5``): one line that says where it goes. After ``--`` nothing
-    is checked; a script that cannot be read (a module, a zip) is not checked either.
+    One of seedlock's own long options there that the script does not name in any string is
+    probably a mistake (``seedlock repeat train.py --seeds 5``): if the script parses no command
+    line at all, it is one line and exit 2; if it parses one (the option may be defined in another
+    module), one line of warning and the run goes on. After ``--`` nothing is checked; a script
+    that cannot be read (a module, a zip) is not checked either.
 
     >>> check_after_script("repeat", "/nonexistent.py", ["--seeds", "5"], ["--seeds"])  # unreadable: passes
     """
     ours = set(options)
-    text: str | None = None
+    found: tuple[int, str] | None = None
     for i, arg in enumerate(args):
         if arg == "--":
-            return
+            break
         name = arg.split("=", 1)[0]
-        if not name.startswith("--") or name not in ours:  # short ones (-v, -m, -j) are every script's too
-            continue
-        if text is None:
-            try:
-                with open(script, encoding="utf-8", errors="replace") as f:
-                    text = f.read()
-            except OSError:
-                return
-        if name not in text:
-            value = (
-                args[i + 1]
-                if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("-")
-                else ""
-            )
-            given = f"{arg} {value}".strip()
-            raise SeedlockError(
-                f"{name} comes after the script, so it would go to {os.path.basename(script)}, which never "
-                f"mentions it; seedlock's options go before the script: seedlock {command} {given} ... "
-                f"{os.path.basename(script)} (if the script reads it through another module: after --, which "
-                "is passed on too)"
-            )
+        if name.startswith("--") and name in ours:  # short ones (-v, -m, -j) are every script's too
+            found = (i, name)
+            break
+    if found is None:
+        return
+    strings, names = _script_words(script)
+    i, name = found
+    if strings is None or any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", t) for t in strings):
+        return
+    arg = args[i]
+    value = args[i + 1] if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("-") else ""
+    where = (
+        f"{name} comes after the script, so it goes to {os.path.basename(script)}, which does not name it; "
+        f"seedlock's options go before the script: seedlock {command} {f'{arg} {value}'.strip()} ... "
+        f"{os.path.basename(script)}"
+    )
+    if not any(word in n for n in names for word in _PARSERS):
+        raise SeedlockError(where)
+    print(f"seedlock: note: {where} (going on: its parser may define it in another module)", file=sys.stderr)
+
+
+def _script_words(script: str) -> tuple[list[str] | None, set[str]]:
+    """The string literals and the names in a script's source (comments left out); None if unreadable."""
+    import io
+    import tokenize
+
+    try:
+        with open(script, "rb") as f:
+            tokens = list(tokenize.tokenize(io.BytesIO(f.read()).readline))
+    except (OSError, SyntaxError, tokenize.TokenError):
+        return None, set()
+    strings = [
+        t.string for t in tokens if t.type in (tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", -1))
+    ]
+    return strings, {t.string for t in tokens if t.type == tokenize.NAME}
+
+
+def _program(name: str, trace: str | None) -> str:
+    """The path of the program ``seedlock run -- NAME`` execs, or one line saying why not."""
+    import shutil
+
+    if trace is not None:
+        raise SeedlockError(
+            "--trace with -- COMMAND is not supported: the command's processes would each need a trace "
+            "of their own; trace a script (seedlock run --trace FILE train.py) or a module (-m)"
+        )
+    found = name if os.sep in name else shutil.which(name)
+    if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise SeedlockError(
+            f"command {name!r} not found or not executable; check the name, or run a script: seedlock run SCRIPT"
+        )
+    return found
 
 
 def check_threads(threads: str | None) -> int | None:
@@ -281,14 +347,20 @@ def execute(a: RunArgs) -> None:
             "--audit records ops that have no deterministic kernel, so it needs deterministic mode; "
             "drop --no-deterministic"
         )
-    if a.module is None:
+    if a.command:
+        program = _program(a.target[0], a.trace)
+    elif a.module is None:
         check_script(a.target[0])
         check_after_script("run", a.target[0], a.target[1:], _BY_FLAG)
     config = Config(seed=value, deterministic=not a.no_deterministic, threads=n_threads)
-    env = child_env(config, os.environ, verbose=a.verbose)
+    env = child_env(config, os.environ, verbose=a.verbose, root=not a.command)
     env.update(layer_env(a.trace, a.granularity, a.manifest, a.strict, a.audit, a.digest))
     if a.verbose:
         print(f"seedlock: seed {value} (from {source})", file=sys.stderr)
+    if a.command:  # every Python it starts is seeded by seedlock's sitecustomize (seedlock.launch.child)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(program, list(a.target), env)
     if a.module is not None:
         argv = boot_argv(a.module, list(a.target), module=True)
     else:

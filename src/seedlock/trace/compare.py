@@ -141,7 +141,11 @@ def _ordered(bits: np.ndarray, width: int) -> np.ndarray:
 
 
 def compare_traces(
-    a: Trace | str | os.PathLike[str], b: Trace | str | os.PathLike[str], *, values: bool = True
+    a: Trace | str | os.PathLike[str],
+    b: Trace | str | os.PathLike[str],
+    *,
+    values: bool = True,
+    exact_stdout: bool = False,
 ) -> Divergence | None:
     """The first divergence between two traces, or None when they agree bitwise.
 
@@ -152,6 +156,9 @@ def compare_traces(
     granularities (per epoch vs per batch), only the kinds both contain are compared, and the
     exit records (``final``, ``stdout``), which every granularity writes.
     ``values=False`` skips loading saved arrays (no max-abs/ULP for tensors, no rehashing).
+    stdout is compared as ``seedlock check`` compares it, as a terminal shows it with progress-bar
+    timings masked (the ``view_digest`` of the stdout record, :mod:`seedlock.trace.stdout`), unless
+    ``exact_stdout`` (or a trace from before the view existed) makes it the raw bytes' ``digest``.
 
     Digests by different algorithms (``dh1`` vs ``xxh3_128``) are settled from saved values,
     else they make the result ``"incomparable"``: never None. A real divergence found later
@@ -178,7 +185,7 @@ def compare_traces(
             )
         j, rb = hit
         matched.add(j)
-        found = _compare(ra, rb, i, ta, tb, values)
+        found = _compare(ra, rb, i, ta, tb, values, exact_stdout)
         if found is not None and found.reason == "incomparable":
             unsettled = unsettled or found
         elif found is not None:
@@ -236,9 +243,16 @@ def _crossed(x: Any, y: Any) -> bool:
     return isinstance(x, str) and isinstance(y, str) and algorithm_of(x) != algorithm_of(y)
 
 
-def _compare(ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool) -> Divergence | None:
-    fa = {"step": ra.step, **{k: v for k, v in ra.extra.items() if k not in _SKIP}}
-    fb = {"step": rb.step, **{k: v for k, v in rb.extra.items() if k not in _SKIP}}
+def _compare(
+    ra: Record, rb: Record, i: int, ta: Trace, tb: Trace, values: bool, exact_stdout: bool = False
+) -> Divergence | None:
+    skip = set(_SKIP)
+    if ra.kind == "stdout" and "view_digest" in ra.extra and "view_digest" in rb.extra:
+        skip |= {"view_digest"} if exact_stdout else {"digest"}  # one of the two, as asked
+    else:
+        skip.add("view_digest")
+    fa = {"step": ra.step, **{k: v for k, v in ra.extra.items() if k not in skip}}
+    fb = {"step": rb.step, **{k: v for k, v in rb.extra.items() if k not in skip}}
     if any(_crossed(d, rb.tensors.get(n)) for n, d in ra.tensors.items()):
         fa.pop("digest", None)  # combine() of the tensors, which are settled one by one below
         fb.pop("digest", None)

@@ -30,7 +30,9 @@ class _DigestingStdout:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.hash = hashlib.blake2b(digest_size=16)
+        self.hash = hashlib.blake2b(digest_size=16)  # the raw bytes
+        self.view = hashlib.blake2b(digest_size=16)  # each line as a terminal shows it (trace.stdout)
+        self._partial = b""
         self.lines = 0
 
     def write(self, s: str) -> int:
@@ -40,6 +42,22 @@ class _DigestingStdout:
     def digest(self, data: bytes) -> None:
         self.hash.update(data)
         self.lines += data.count(b"\n")
+        *done, self._partial = (self._partial + data).split(b"\n")
+        for line in done:
+            self._view_line(line, b"\n")
+
+    def _view_line(self, line: bytes, end: bytes) -> None:
+        from seedlock.trace.stdout import view
+
+        shown = view(line.decode("utf-8", "surrogateescape"))
+        self.view.update(shown.encode("utf-8", "surrogateescape") + end)
+
+    def view_digest(self) -> str:
+        """The digest of stdout as ``seedlock check`` compares it; the last line need not end."""
+        if self._partial:
+            self._view_line(self._partial, b"")
+            self._partial = b""
+        return self.view.hexdigest()
 
     def writelines(self, lines: Any) -> None:
         for s in lines:
@@ -231,7 +249,9 @@ def _finish(stdout: _DigestingStdout) -> None:
         roots = _roots()
         if roots:
             writer.final(roots, values=True, at="exit")
-        writer.write("stdout", digest=stdout.hash.hexdigest(), lines=stdout.lines)
+        writer.write(
+            "stdout", digest=stdout.hash.hexdigest(), view_digest=stdout.view_digest(), lines=stdout.lines
+        )
     except Exception as exc:  # anything unfingerprintable: say so, leave the trace incomplete
         print(
             f"seedlock: the exit fingerprint failed: {type(exc).__name__}: {exc}; the trace has no "

@@ -28,18 +28,23 @@ _UNIT = r"(?:ns|us|µs|ms|s)"
 TIMINGS = re.compile(
     "|".join(
         [
-            # Keras 3 and tf-keras: "1s 3ms/step", "ETA: 2s", "12s/epoch"; the elapsed time before a rate
+            # Keras 3 and tf-keras, verbose=1: "1s 3ms/step"; the elapsed time before a per-unit rate
             rf"(?<![\w.])\d+(?:\.\d+)?(?:ms|s|m|h)(?=\s+\d+(?:\.\d+)?{_UNIT}/(?:step|sample|epoch))",
             rf"(?<![\w.])\d+(?:\.\d+)?{_UNIT}(?=/(?:step|sample|epoch)\b)",
-            r"(?<=ETA: )\d+(?::\d{2})*(?:\.\d+)?(?:ms|s|m|h)?",
-            # tqdm: "[00:01<00:02, 45.12it/s]", "3.21s/it", "1.2MB/s"
-            r"(?<=\[)\d+:\d{2}(?::\d{2})?(?=<)",
+            r"(?<=ETA: )(?:\d+(?::\d{2})+|\d+(?:\.\d+)?(?:ms|s|m|h))(?![\w.])",
+            # tqdm: "[00:01<00:02, 45.12it/s]", "50it [00:01, 45.1it/s]", "3.21s/it", "1.23kbatch/s"
+            r"(?<=\[)\d+:\d{2}(?::\d{2})?(?=[<,\]])",
             r"(?<=<)(?:\d+:\d{2}(?::\d{2})?|\?)(?=[,\]])",
-            r"(?<![\w.])(?:\d+(?:\.\d+)?|\?)(?:it|[kMG]?B)(?=/s\b)",
-            r"(?<![\w.])\d+(?:\.\d+)?s(?=/it\b)",
+            r"(?<=, )(?:\d+(?:\.\d+)?[kMGTP]?|\?)[A-Za-z]*(?=/s[,\]])",
+            r"(?<=, )\d+(?:\.\d+)?s(?=/[A-Za-z]+[,\]])",
         ]
-    )
+    ),
 )
+# Keras verbose=2: "175/175 - 1s - 5ms/step - loss: ..." (tf-keras: "64/64 - 1s - loss: ... - 12ms/epoch")
+_ELAPSED = re.compile(r"^(\s*\d+/\d+ - )\d+(?:\.\d+)?(?:ms|s|m|h)(?= - )")
+_RATE = re.compile(r"\d(?:ns|us|µs|ms|s)/(?:step|sample|epoch)\b")
+# A frame that is a progress bar: a counter "12/64", a percentage "45%|", or a rate.
+_BAR = re.compile(r"\d+/\d+|\d+%\||/s\b|/step\b|/it\b|ETA:")
 _CSI = re.compile(r"\x1b\[([0-9;?]*)([@-~])")
 
 
@@ -48,13 +53,19 @@ def render(line: str) -> str:
     escape sequence and no ``\\r`` before its end is not redrawn: it is returned as it is, so
     that ``"done\\r"`` (a CRLF line ending) still differs from ``"done"``.
 
-    >>> render("abc\\rX"), render("abc\\b\\bZ"), render("\\x1b[1mbold\\x1b[0m"), render("old text\\rnew\\x1b[K")
-    ('Xbc', 'aZc', 'bold', 'new')
-    >>> render("done\\r")
-    'done\\r'
+    Only a progress bar is rendered: every frame of the line a counter (``12/64``), a percentage
+    (``45%|``) or a rate, with no tab or wide character (whose width a terminal decides). Any
+    other line, ``"validating... val_loss 0.4123\\rdone"`` say, is compared as it is.
+
+    >>> render(" 1/2 ━ 3ms/step\\r\\x1b[1m2/2\\x1b[0m ━━ 2ms/step"), render("12/64 [=>..]" + "\\b" * 12 + "64/64 [====]")
+    ('2/2 ━━ 2ms/step', '64/64 [====]')
+    >>> render("val_loss 0.4123\\rdone"), render("done\\r")
+    ('val_loss 0.4123\\rdone', 'done\\r')
     """
-    if "\b" not in line and "\x1b" not in line and "\r" not in line.rstrip("\r"):
+    if "\b" not in line and "\r" not in line.rstrip("\r"):
         return line
+    if not _progress(line):
+        return line  # a line rewritten for another reason: every byte counts
     cells: list[str] = []
     col = 0
     i = 0
@@ -79,6 +90,17 @@ def render(line: str) -> str:
             col += 1
         i += 1
     return "".join(cells).rstrip(" ")  # a redrawn line is padded to the width of the frame before
+
+
+def _progress(line: str) -> bool:
+    """Every frame of a redrawn line is a progress bar's, and every cell one column wide."""
+    import unicodedata
+
+    if "\t" in line or any(unicodedata.east_asian_width(c) in "WF" for c in line):
+        return False
+    plain = _CSI.sub("", line).replace("\b", "")
+    frames = [f for f in plain.split("\r") if f.strip()]
+    return bool(frames) and all(_BAR.search(f) for f in frames)
 
 
 def _csi(cells: list[str], col: int, params: str, final: str) -> int:
@@ -106,6 +128,8 @@ def mask(line: str) -> str:
     >>> mask("Epoch 3/3 - 1s 3ms/step - loss: 0.25 - ETA: 2s")
     'Epoch 3/3 - <time> <time>/step - loss: 0.25 - ETA: <time>'
     """
+    if _RATE.search(line):  # a Keras line: its "N/N - 1s - " is the elapsed time
+        line = _ELAPSED.sub(rf"\g<1>{MASK}", line)
     return TIMINGS.sub(MASK, line)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,14 +140,13 @@ _TIME = re.compile(
 )
 
 
-def stdout_timing_cause(line: int, a: str, b: str) -> Cause | None:
-    """A stdout line whose only difference is a printed time: the fix is ``--ignore-stdout``
-    with a regex that makes the two lines equal (checked here), else nothing is suggested.
+def timing_regex(a: str, b: str) -> str | None:
+    """A regex that blanks the printed time where lines ``a`` and ``b`` first differ, if blanking it
+    makes them equal: what ``--ignore-stdout`` needs for a line that differs only in a time.
 
-    >>> c = stdout_timing_cause(4, "epoch 1 took 1.53s, loss 0.25", "epoch 1 took 1.61s, loss 0.25")
-    >>> c.fix
-    "if it is a time, not a result: seedlock check --ignore-stdout 'took [0-9.:]+s' SCRIPT"
-    >>> stdout_timing_cause(4, "loss 0.25 took 1s", "loss 0.26 took 1s") is None
+    >>> timing_regex("epoch 1 took 1.53s, loss 0.25", "epoch 1 took 1.61s, loss 0.25")
+    'took [0-9.:]+s'
+    >>> timing_regex("loss 0.25 took 1s", "loss 0.26 took 1s") is None
     True
     """
     start = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
@@ -164,14 +164,19 @@ def stdout_timing_cause(line: int, a: str, b: str) -> Cause | None:
         + (" " if " " in token.group() else "")
         + unit
     )
-    if re.sub(regex, "", a) != re.sub(regex, "", b):
-        return None  # something else differs too
+    return regex if re.sub(regex, "", a) == re.sub(regex, "", b) else None  # else more differs
+
+
+def stdout_timing_cause(line: int, a: str, b: str, regex: str) -> Cause:
+    """The cause for a stdout line whose only difference is a printed time (``regex`` from
+    :func:`timing_regex`, checked by the caller to make the runs' whole stdout equal)."""
+    shown = shlex.quote(regex)
     return Cause(
         "stdout",
         -1,
-        f"stdout line {line} differs only in a printed time ({token.group()!r} in one run): wall-clock times "
+        f"stdout line {line} differs only in a printed time (e.g. {a!r} vs {b!r}): wall-clock times "
         "differ in every run",
-        f"if it is a time, not a result: seedlock check --ignore-stdout '{regex}' SCRIPT",
+        f"if it is a time, not a result: seedlock check --ignore-stdout {shown} SCRIPT",
     )
 
 

@@ -20,7 +20,7 @@ from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
-from seedlock.verify.runner import RunResult, Target, run_many
+from seedlock.verify.runner import RunResult, Target, children, run_many
 
 if TYPE_CHECKING:
     from seedlock.trace import Divergence, Trace
@@ -239,8 +239,24 @@ def _no_clock_seeds(target: Target) -> None:
         )
 
 
-def _timing(divergence: RunDivergence) -> list[causes_mod.Cause]:
-    """A stdout line that differs only in a printed time: the cause, with the --ignore-stdout that fixes it."""
+def _interleaved(results: list[RunResult], ignore: re.Pattern[str] | None, exact: bool, started: int) -> None:
+    """No verdict when stdout differs only in the order of its lines and several processes wrote
+    it: which process writes first is the OS's scheduling, not the computation."""
+    lines = [sorted(_filtered(r.stdout, ignore, exact)) for r in results]
+    if all(x == lines[0] for x in lines[1:]):
+        raise SeedlockError(
+            f"no verdict: the runs printed the same stdout lines in another order, and each run had "
+            f"{1 + started} processes writing to it (the script and {started} it started), whose order "
+            "is the OS's scheduling, not the computation; print from one process (if rank == 0: ...), "
+            "or record results with seedlock.log_metric or seedlock.trace.record"
+        )
+
+
+def _timing(
+    divergence: RunDivergence, results: list[RunResult], ignore: re.Pattern[str] | None, exact: bool
+) -> list[causes_mod.Cause]:
+    """A stdout line that differs only in a printed time: the cause, with the --ignore-stdout that
+    fixes it, when that regex makes the runs' whole stdout equal (else it is not the cause)."""
     if (
         divergence.source != "stdout"
         or divergence.line is None
@@ -248,8 +264,13 @@ def _timing(divergence: RunDivergence) -> list[causes_mod.Cause]:
         or divergence.b is None
     ):
         return []
-    cause = causes_mod.stdout_timing_cause(divergence.line, divergence.a, divergence.b)
-    return [cause] if cause is not None else []
+    regex = causes_mod.timing_regex(divergence.a, divergence.b)
+    if regex is None:
+        return []
+    blanked = [[re.sub(regex, "", line) for line in _filtered(r.stdout, ignore, exact)] for r in results]
+    if any(b != blanked[0] for b in blanked[1:]):
+        return []
+    return [causes_mod.stdout_timing_cause(divergence.line, divergence.a, divergence.b, regex)]
 
 
 def _counts(steps: Trace | None) -> dict[str, int]:
@@ -292,7 +313,7 @@ def check(
             f"--ignore-stdout {ignore_stdout!r} is not a valid regular expression ({exc})"
         ) from None
     if workdir is None:
-        workdir = CHECK_ROOT / (time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6}")
+        workdir = CHECK_ROOT / (time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6:06d}")
         prune(CHECK_ROOT, KEEP - 1)  # room for this one: the last KEEP checks stay, older ones go
     config = Config(seed=seed, deterministic=True)
     extra = {}
@@ -325,6 +346,11 @@ def check(
             break
     counts = _counts(first)
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
+    started = max(children(r) for r in results)
+    if started:
+        compared["processes"] = 1 + started
+    if divergence is not None and divergence.source == "stdout" and started:
+        _interleaved(results, ignore, exact_stdout, started)
     if not exact_stdout:  # said with the verdict: which lines only a terminal's view made equal
         compared["stdout_lines_masked"] = max(masked_lines(results[0], r, ignore) for r in results[1:])
     if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
@@ -354,7 +380,7 @@ def check(
             + causes_mod.audit_causes(recorded or [])
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
             + ([PLAIN_CAUSE] if plain else [])
-            + _timing(divergence)
+            + _timing(divergence, results, ignore, exact_stdout)
         )
     return CheckResult(
         divergence is None,

@@ -16,6 +16,7 @@ from types import FrameType
 
 from seedlock.config import (
     ENV_AUDIT_FILE,
+    ENV_CHILDREN,
     ENV_GRANULARITY,
     ENV_MANIFEST,
     ENV_PLAIN,
@@ -74,8 +75,30 @@ def run_env(
     env[ENV_MANIFEST] = str(rundir / "manifest.json")
     env[ENV_GRANULARITY] = granularity
     env[ENV_AUDIT_FILE] = str(rundir / "audit.json")
+    env[ENV_CHILDREN] = str(rundir / "children.txt")
+    # Runs go on side by side: a distributed job's rendezvous must not meet another run's. torchrun
+    # reads PET_MASTER_PORT, torch.distributed's env:// MASTER_PORT; a port the user set is kept.
+    if not {"MASTER_PORT", "PET_MASTER_PORT"} & set(base):
+        env["MASTER_PORT"] = env["PET_MASTER_PORT"] = str(free_port())
     env.update(extra or {})
     return env
+
+
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on now (the OS's pick)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children(result: RunResult) -> int:
+    """How many seeded child processes a run started (torchrun's ranks, multiprocessing workers...)."""
+    try:
+        return len(result.trace.with_name("children.txt").read_text().splitlines())
+    except OSError:
+        return 0
 
 
 def run_once(

@@ -1,0 +1,138 @@
+"""Every process of a run is seeded: torchrun's ranks (gloo on CPU), multiprocessing workers
+(spawn, forkserver, fork) and a Python started by a shell script. Real processes, no mocks; each
+"equal under seedlock" has its twin "differs without it"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
+from seedlock.launch.child import identity_seed
+from seedlock.verify.runner import free_port
+
+DIST = SCRIPTS / "dist"
+pytestmark = pytest.mark.slow
+
+
+def torchrun(port: int) -> list[str]:
+    return [
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(port),
+        str(DIST / "ddp_train.py"),
+    ]
+
+
+def test_torchrun_ranks_are_seeded_and_plain_runs_differ() -> None:
+    """The ranks are fresh interpreters that torchrun starts: seedlock seeds them before the script."""
+    env = clean_env(OMP_NUM_THREADS="1")
+    ports = [free_port() for _ in range(4)]
+    runs = run_together(
+        *[lambda p=p: run_seedlock(["run", *torchrun(p)], env=env) for p in ports[:2]],
+        *[lambda p=p: run_py(torchrun(p), env=env) for p in ports[2:]],
+    )
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-3000:]
+    locked, plain = [r.stdout for r in runs[:2]], [r.stdout for r in runs[2:]]
+    assert locked[0] == locked[1] and locked[0].startswith("digests ")
+    _, rank0, rank1 = locked[0].split()
+    assert rank0 == rank1  # DDP keeps the ranks' weights in step: one seed, one model
+    assert plain[0] != plain[1]
+
+
+def test_check_of_a_torchrun_job_is_reproducible() -> None:
+    """`check -m torch.distributed.run --nproc-per-node 2 train.py`: torchrun's own options are its
+    (check stopped with "no such option"), and concurrent runs get their own rendezvous ports."""
+    p = run_seedlock(
+        ["check", "-m", "torch.distributed.run", "--nproc-per-node", "2", str(DIST / "ddp_train.py")],
+        env=clean_env(OMP_NUM_THREADS="1"),
+    )
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    assert "REPRODUCIBLE" in p.stdout and "processes: 3 per run" in p.stdout
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
+def test_multiprocessing_workers_draw_their_own_streams_the_same_every_run(method: str) -> None:
+    script = str(DIST / "mp_draws.py")
+    a, b, plain1, plain2 = run_together(
+        lambda: run_seedlock(["run", "--seed", "3", script, method]),
+        lambda: run_seedlock(["run", "--seed", "3", script, method]),
+        lambda: run_py([script, method]),
+        lambda: run_py([script, method]),
+    )
+    assert a.returncode == b.returncode == plain1.returncode == plain2.returncode == 0, (
+        a.stderr + plain1.stderr
+    )
+    assert a.stdout == b.stdout
+    draws = [line.split(": ")[1] for line in a.stdout.splitlines()]
+    assert len(draws) == 3 and len(set(draws)) == 3  # three workers, three different streams
+    assert plain1.stdout != plain2.stdout
+
+
+def test_the_streams_do_not_depend_on_the_start_method() -> None:
+    """Worker i's stream comes from the master seed and its identity, whatever started it."""
+    script = str(DIST / "mp_draws.py")
+    outs = run_together(
+        *[lambda m=m: run_seedlock(["run", "--seed", "3", script, m]) for m in ("spawn", "fork")]
+    )
+    assert outs[0].stdout == outs[1].stdout and outs[0].returncode == 0
+    assert identity_seed(3, (1,)) != identity_seed(3, (2,)) != identity_seed(4, (2,))
+
+
+def test_a_python_started_by_a_shell_script_is_seeded(tmp_path: Path) -> None:
+    script = str(DIST / "via_shell.py")
+    a, b, plain1, plain2 = run_together(
+        lambda: run_seedlock(["run", "--seed", "5", script]),
+        lambda: run_seedlock(["run", "--seed", "5", script]),
+        lambda: run_py([script]),
+        lambda: run_py([script]),
+    )
+    assert a.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith("child "), a.stderr
+    assert plain1.stdout != plain2.stdout
+
+
+def test_a_users_own_sitecustomize_still_runs(tmp_path: Path) -> None:
+    """seedlock's sitecustomize comes first on PYTHONPATH and runs the one it shadows."""
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("import os\nos.environ['MINE'] = 'ran'\n")
+    script = tmp_path / "s.py"
+    child = "import os, numpy as np; print(os.environ.get('MINE'), float(np.random.rand()))"
+    script.write_text(
+        f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+    )
+    env = clean_env(PYTHONPATH=str(own))
+    a, b = (run_seedlock(["run", "--seed", "1", str(script)], env=env) for _ in range(2))
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout and a.stdout.startswith("ran ")
+
+
+def test_check_says_when_only_the_order_of_processes_output_differs(tmp_path: Path) -> None:
+    """Two workers printing as they finish: their order is the OS's. No verdict, not a false NOT."""
+    script = tmp_path / "race.py"
+    script.write_text(
+        "import multiprocessing as mp, os, time\n"
+        "def work(i):\n"
+        "    time.sleep(int.from_bytes(os.urandom(1), 'little') / 2000)\n"
+        "    print('worker', i, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    ps = [mp.get_context('spawn').Process(target=work, args=(i,)) for i in range(2)]\n"
+        "    [p.start() for p in ps]; [p.join() for p in ps]\n"
+    )
+    for _ in range(8):  # the two orders come by chance (1/2 a check): look until two runs differ
+        p = run_seedlock(["check", "--runs", "2", str(script)], cwd=tmp_path)
+        if p.returncode != 0:
+            break
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "no verdict: the runs printed the same stdout lines in another order" in p.stderr
+
+
+def test_plain_check_seeds_no_child() -> None:
+    """--plain is what the script does on its own: its workers are not seeded either."""
+    p = run_seedlock(["check", "--plain", str(DIST / "mp_draws.py")], env=clean_env())
+    assert p.returncode == 1 and "NOT REPRODUCIBLE" in p.stdout, p.stdout + p.stderr
