@@ -88,3 +88,23 @@ def test_a_printed_time_is_no_cause_when_a_result_differs_too(tmp_path: Path) ->
     assert not [
         c for c in data["causes"] if c["source"] == "stdout"
     ]  # blanking the time leaves acc differing
+
+
+def test_a_gloo_teardown_abort_is_named_with_its_fix(tmp_path: Path) -> None:
+    """torch 2.13's gloo aborts a rank about half the time when one tears down while another still
+    sends (measured: 2 of 4 plain torchrun runs of tests/scripts/dist/ddp_train.py without its barrier)."""
+    from seedlock.verify.check import RunCrashed
+    from seedlock.verify.runner import RunResult
+
+    stderr = (
+        "terminate called without an active exception\n"
+        "E1203 torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: -6) local_rank: 1\n"
+    )
+    crashed = RunResult(0, 1, "", stderr, tmp_path / "trace.jsonl", tmp_path / "manifest.json", 1.0)
+    message = str(RunCrashed(crashed, 2))
+    assert message.startswith("run 1 of 2 exited with code 1; no verdict. A rank aborted as gloo tore down")
+    assert "barrier() before destroy_process_group()" in message
+    other = RunResult(
+        0, 1, "", "ValueError: boom\n", tmp_path / "trace.jsonl", tmp_path / "manifest.json", 1.0
+    )
+    assert "gloo" not in str(RunCrashed(other, 2))
