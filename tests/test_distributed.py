@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,39 @@ def test_plain_check_seeds_no_child() -> None:
     """--plain is what the script does on its own: its workers are not seeded either."""
     p = run_seedlock(["check", "--plain", str(DIST / "mp_draws.py")], env=clean_env())
     assert p.returncode == 1 and "NOT REPRODUCIBLE" in p.stdout, p.stdout + p.stderr
+
+
+def test_check_of_a_command_runs_it_with_every_python_seeded() -> None:
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    p = run_seedlock(
+        ["check", "--", torchrun, "--nproc-per-node", "2", str(DIST / "ddp_train.py")],
+        env=clean_env(OMP_NUM_THREADS="1"),
+    )
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    assert "REPRODUCIBLE" in p.stdout and "runs of -- torchrun --nproc-per-node 2" in p.stdout
+    assert "processes: 3 per run" in p.stdout  # torchrun and its two ranks
+
+
+def test_run_of_a_command_seeds_the_pythons_it_starts(tmp_path: Path) -> None:
+    script = tmp_path / "t.sh"
+    script.write_text(f'#!/bin/sh\n"{sys.executable}" -c "import numpy as np; print(np.random.rand())"\n')
+    script.chmod(0o755)
+    a, b = (run_seedlock(["run", "--seed", "0", "--", str(script)]) for _ in range(2))
+    assert a.returncode == 0 and a.stdout == b.stdout == "0.5488135039273248\n", a.stderr  # numpy's seed 0
+    plain = [
+        run_py(["-c", "import subprocess, sys; subprocess.run([sys.argv[1]])", str(script)]) for _ in range(2)
+    ]
+    assert plain[0].stdout != plain[1].stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--"], "nothing after --; pass a command"),
+        (["run", "--", "no-such-command-here"], "command 'no-such-command-here' not found"),
+        (["run", "--trace", "t.trace", "--", "sh", "-c", "true"], "--trace with -- COMMAND is not supported"),
+    ],
+)
+def test_bad_commands_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    p = run_seedlock(args, cwd=tmp_path)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr

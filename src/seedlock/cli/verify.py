@@ -195,7 +195,13 @@ def _check(
     target: tuple[str, ...],
 ) -> None:
 
-    from seedlock.launch.command import check_after_script, check_script, resolve_seed
+    from seedlock.launch.command import (
+        check_after_script,
+        check_script,
+        find_program,
+        is_command,
+        resolve_seed,
+    )
     from seedlock.verify.check import check as run_check
     from seedlock.verify.check import validate
     from seedlock.verify.runner import Target
@@ -206,9 +212,14 @@ def _check(
         from seedlock.launch.paths import check_output_dir
 
         check_output_dir(workdir, "--workdir", "--workdir check-runs")
-    if module is None:
+    dashes = bool(click.get_current_context().meta.get("seedlock.dashes"))
+    if module is None and dashes and is_command(target):  # `check -- COMMAND ARGS`
+        tgt = Target(find_program(target[0], None), list(target[1:]), command=True)
+    elif module is None:
         if not target:
-            raise click.UsageError("missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]...")
+            raise click.UsageError(
+                "missing SCRIPT; usage: seedlock check [OPTIONS] SCRIPT [ARGS]... or -- COMMAND"
+            )
         check_script(target[0])
         ours = [flag for param in click.get_current_context().command.params for flag in param.opts]
         check_after_script("check", target[0], target[1:], ours)

@@ -268,7 +268,7 @@ def _script_words(script: str) -> tuple[list[str] | None, set[str]]:
     return strings, {t.string for t in tokens if t.type == tokenize.NAME}
 
 
-def _program(name: str, trace: str | None) -> str:
+def find_program(name: str, trace: str | None) -> str:
     """The path of the program ``seedlock run -- NAME`` execs, or one line saying why not."""
     import shutil
 
@@ -348,7 +348,7 @@ def execute(a: RunArgs) -> None:
             "drop --no-deterministic"
         )
     if a.command:
-        program = _program(a.target[0], a.trace)
+        program = find_program(a.target[0], a.trace)
     elif a.module is None:
         check_script(a.target[0])
         check_after_script("run", a.target[0], a.target[1:], _BY_FLAG)

@@ -254,7 +254,7 @@ def _interleaved(results: list[RunResult], ignore: re.Pattern[str] | None, exact
     if all(x == lines[0] for x in lines[1:]):
         raise SeedlockError(
             f"no verdict: the runs printed the same stdout lines in another order, and each run had "
-            f"{1 + started} processes writing to it (the script and {started} it started), whose order "
+            f"{1 + started} processes writing to it, whose order "
             "is the OS's scheduling, not the computation; print from one process (if rank == 0: ...), "
             "or record results with seedlock.log_metric or seedlock.trace.record"
         )
@@ -355,8 +355,8 @@ def check(
     counts = _counts(first)
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
     started = max(children(r) for r in results)
-    if started:
-        compared["processes"] = 1 + started
+    if started:  # a command's own interpreter is one of the children: there is no boot process then
+        compared["processes"] = started + (0 if target.command else 1)
     if divergence is not None and divergence.source == "stdout" and started:
         _interleaved(results, ignore, exact_stdout, started)
     if not exact_stdout:  # said with the verdict: which lines only a terminal's view made equal

@@ -37,11 +37,18 @@ class Target:
     path: str
     args: list[str] = field(default_factory=list)
     module: bool = False
+    command: bool = (
+        False  # `check -- COMMAND ARGS`: a program (its path), whose Python processes are children
+    )
 
     def boot_argv(self) -> list[str]:
+        if self.command:
+            return [self.path, *self.args]
         return boot_argv(self.path, self.args, module=self.module)
 
     def display(self) -> str:
+        if self.command:
+            return " ".join(["--", os.path.basename(self.path), *self.args])
         return " ".join([*(["-m"] if self.module else []), self.path, *self.args])
 
 
@@ -62,14 +69,20 @@ class RunResult:
 
 
 def run_env(
-    config: Config, rundir: Path, *, plain: bool, granularity: str, extra: dict[str, str] | None = None
+    config: Config,
+    rundir: Path,
+    *,
+    plain: bool,
+    granularity: str,
+    extra: dict[str, str] | None = None,
+    command: bool = False,
 ) -> dict[str, str]:
     base = without_settings(os.environ)
     if plain:
         env = base
         env[ENV_PLAIN] = "1"
     else:
-        env = child_env(config, base)
+        env = child_env(config, base, root=not command)
     rundir = rundir.absolute()  # the script may chdir: its trace's .npz and its manifest must not follow
     env[ENV_TRACE] = str(rundir / "trace.jsonl")
     env[ENV_MANIFEST] = str(rundir / "manifest.json")
@@ -174,7 +187,9 @@ def run_many(
         if live.stopped.wait(start - now):  # waits for a later wall-clock second, not for another run
             return None
         rundir = workdir / f"{tag}-{i + 1}"
-        env = run_env(config, rundir, plain=plain, granularity=granularity, extra=extra_env)
+        env = run_env(
+            config, rundir, plain=plain, granularity=granularity, extra=extra_env, command=target.command
+        )
         return run_once(i, target, env, rundir, timeout, live)
 
     pool = ThreadPoolExecutor(max_workers=jobs or default_jobs(runs))
