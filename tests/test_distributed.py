@@ -173,3 +173,17 @@ def test_run_of_a_command_seeds_the_pythons_it_starts(tmp_path: Path) -> None:
 def test_bad_commands_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     p = run_seedlock(args, cwd=tmp_path)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_lightning_ddp_is_seeded_on_every_rank_and_plain_runs_differ(tmp_path: Path) -> None:
+    """Lightning's DDP starts rank 1 as a fresh interpreter running the script again: seeded too."""
+    script = str(DIST / "lightning_ddp.py")
+    env = clean_env(OMP_NUM_THREADS="1")
+    runs = run_together(
+        *[lambda: run_seedlock(["run", "--seed", "4", script], cwd=tmp_path, env=env) for _ in range(2)],
+        *[lambda: run_py([script], cwd=tmp_path, env=env) for _ in range(2)],
+    )
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-3000:]
+    weights = [next(line for line in r.stdout.splitlines() if line.startswith("weights")) for r in runs]
+    assert weights[0] == weights[1] and weights[2] != weights[3]
