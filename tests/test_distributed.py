@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +56,31 @@ def test_check_of_a_torchrun_job_is_reproducible() -> None:
     )
     assert p.returncode == 0, p.stdout + p.stderr[-3000:]
     assert "REPRODUCIBLE" in p.stdout and "processes: 3 per run" in p.stdout
+    assert (
+        "across 2 ranks' traces" in p.stdout and " 0 tensor digests" not in p.stdout
+    )  # weights, rank by rank
+
+
+def test_a_nondeterminism_planted_on_rank_1_is_found_at_rank_1_step_3() -> None:
+    """Rank 1 alone nudges a weight at step 3 (after the average); rank 0 parts only at step 4,
+    through the next average: the first divergence, across ranks, is rank 1's."""
+    p = run_seedlock(
+        [
+            "check",
+            "--json",
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            str(DIST / "ddp_planted.py"),
+        ],
+        env=clean_env(OMP_NUM_THREADS="1"),
+    )
+    data = json.loads(p.stdout)
+    assert p.returncode == 1 and data["reproducible"] is False, p.stdout + p.stderr[-2000:]
+    div = data["divergence"]
+    assert (div["rank"], div["kind"], div["step"], div["name"]) == ("1", "step", 3, "0.weight")
+    assert div["summary"].startswith("rank 1: step record at step 3")
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])

@@ -249,6 +249,7 @@ def _check(
     _say(
         f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
         f"{c['stdout_lines']} stdout lines"
+        + (f", across {c['ranks']} ranks' traces" if c.get("ranks") else "")
     )
     if c.get("processes"):
         _say(

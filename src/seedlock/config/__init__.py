@@ -33,6 +33,9 @@ ENV_LOCALIZE = "SEEDLOCK_LOCALIZE"  # JSON: the window of check's localising rer
 ENV_METRICS = "SEEDLOCK_METRICS"  # log_metric() appends JSON lines here (`seedlock repeat`)
 ENV_HASHSEED = "SEEDLOCK_HASHSEED"  # one hash seed for every trial of a `seedlock repeat` experiment
 ENV_PARENT = "SEEDLOCK_PARENT_PID"  # set for the runs of check and repeat: they die with seedlock
+ENV_RANK_TRACE = (
+    "SEEDLOCK_RANK_TRACE"  # a traced run's trace: each rank it starts writes FILE.rankN.jsonl beside it
+)
 ENV_CHILDREN = "SEEDLOCK_CHILDREN"  # each seeded child process adds a line here (check counts them)
 ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boot); its children do not see it
 

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from seedlock import api
-from seedlock.config import ENV_ROOT, Settings
+from seedlock.config import ENV_RANK_TRACE, ENV_ROOT, Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
@@ -95,6 +95,8 @@ def _setup() -> None:
         child.arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
     if settings.trace:
         from seedlock.trace import instrument
+
+        os.environ[ENV_RANK_TRACE] = settings.trace  # the ranks this run starts trace beside it
 
         instrument.install(settings.trace, settings.granularity, settings.digest)
     if settings.manifest:

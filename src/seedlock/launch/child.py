@@ -16,10 +16,12 @@ True
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import Settings
+from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, Settings
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
 
@@ -46,12 +48,51 @@ def setup() -> None:
 
         ops.install(report)
     arm_multiprocessing()
+    _trace_rank(settings)
+
+
+def rank_label(environ: Mapping[str, str]) -> str | None:
+    """A distributed rank's label: torchrun's ``RANK``; Lightning's launcher gives its processes
+    ``LOCAL_RANK`` (and ``NODE_RANK``). None for any other process.
+
+    >>> rank_label({"RANK": "1"}), rank_label({"LOCAL_RANK": "1", "NODE_RANK": "0"}), rank_label({})
+    ('1', '0.1', None)
+    """
+    if environ.get("RANK", "").isdigit():
+        return environ["RANK"]
+    if environ.get("LOCAL_RANK", "").isdigit():
+        return f"{environ.get('NODE_RANK', '0')}.{environ['LOCAL_RANK']}"
+    return None
+
+
+def rank_trace_path(trace: str, label: str) -> str:
+    """``run/trace.jsonl`` -> ``run/trace.rank1.jsonl``: each rank's trace beside the run's.
+
+    >>> rank_trace_path("/r/trace.jsonl", "1")
+    '/r/trace.rank1.jsonl'
+    """
+    root, ext = os.path.splitext(trace)
+    return f"{root}.rank{label}{ext or '.jsonl'}"
+
+
+def _trace_rank(settings: Settings) -> None:
+    """A rank of a traced run writes a trace of its own (check compares them rank by rank)."""
+    # $SEEDLOCK_TRACE reaches a child only under `check -- COMMAND` (boot takes it out of its own
+    # environment): no child writes the run's trace, ranks write their own beside it.
+    base = os.environ.get(ENV_RANK_TRACE) or os.environ.pop(ENV_TRACE, None)
+    label = rank_label(os.environ)
+    if base is not None and label is None:
+        os.environ[ENV_RANK_TRACE] = base  # for the ranks this process starts (torchrun)
+    if base is None or label is None:
+        return  # not a rank (a DataLoader worker, a subprocess): no trace
+    from seedlock.trace import instrument
+
+    os.environ.pop(ENV_RANK_TRACE, None)
+    instrument.install(rank_trace_path(base, label), settings.granularity, settings.digest)
 
 
 def _count_me() -> None:
     """One line in ``$SEEDLOCK_CHILDREN`` (a run of ``check``): how many processes the run had."""
-    import os
-
     from seedlock.config import ENV_CHILDREN
 
     path = os.environ.get(ENV_CHILDREN)

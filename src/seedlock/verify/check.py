@@ -52,6 +52,7 @@ class RunDivergence:
     a: str | None = None
     b: str | None = None
     layer: dict[str, Any] | None = None  # what the localising reruns found (seedlock.verify.localize)
+    rank: str | None = None  # the rank whose trace differs, for a distributed job's ranks
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {} if self.trace is None else self.trace.to_dict()
@@ -61,6 +62,8 @@ class RunDivergence:
         out["summary"] = self.summary
         if self.layer is not None:
             out["layer"] = self.layer
+        if self.rank is not None:
+            out["rank"] = self.rank
         return out
 
 
@@ -208,12 +211,39 @@ def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -
     return RunDivergence((a.index + 1, b.index + 1), "trace", str(div), trace=div)
 
 
-def _steps(result: RunResult) -> Trace:
-    """A run's trace without its stdout record: the parent compares stdout itself, line by line,
-    honouring --ignore-stdout."""
+def rank_traces(result: RunResult) -> dict[str, Path]:
+    """The traces of the ranks a run started (``trace.rank1.jsonl``...), by rank label."""
+    stem, suffix = result.trace.stem, result.trace.suffix
+    found = result.trace.parent.glob(f"{stem}.rank*{suffix}") if result.trace.parent.is_dir() else []
+    return {p.name[len(stem) + 5 : len(p.name) - len(suffix)]: p for p in found}
+
+
+def rank_divergence(a: RunResult, b: RunResult) -> RunDivergence | None:
+    """The first rank whose traces differ between runs ``a`` and ``b``, rank by rank."""
+    from seedlock.trace.compare import compare_traces
+
+    ra, rb = rank_traces(a), rank_traces(b)
+    runs = (a.index + 1, b.index + 1)
+    found: list[RunDivergence] = []
+    for label in sorted(set(ra) | set(rb), key=lambda x: [int(n) for n in x.split(".") if n.isdigit()]):
+        if label not in ra or label not in rb:
+            which = runs[0] if label in ra else runs[1]
+            return RunDivergence(
+                runs, "trace", f"rank {label}: only run {which} has a trace of it", rank=label
+            )
+        div = compare_traces(_steps(a, ra[label]), _steps(b, rb[label]))
+        if div is not None:
+            found.append(RunDivergence(runs, "trace", f"rank {label}: {div}", trace=div, rank=label))
+    # The earliest record across ranks: a rank that parts first soon makes the others part (allreduce).
+    return min(found, key=lambda d: d.trace.index if d.trace else 0, default=None)
+
+
+def _steps(result: RunResult, path: Path | None = None) -> Trace:
+    """A run's trace (``path``: one of its ranks') without its stdout record: the parent compares
+    stdout itself, line by line, honouring --ignore-stdout."""
     from seedlock.trace import read_trace
 
-    trace = read_trace(result.trace)
+    trace = read_trace(path or result.trace)
     if not trace.complete:
         said = [line for line in result.stderr_tail.splitlines() if line.startswith("seedlock: the ")]
         why = (
@@ -347,13 +377,22 @@ def check(
     divergence: RunDivergence | None = None
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
     for other in results[1:]:
-        divergence = trace_divergence(results[0], other, first) or stdout_divergence(
-            results[0], other, ignore, exact_stdout
+        divergence = (
+            trace_divergence(results[0], other, first)
+            or rank_divergence(results[0], other)
+            or stdout_divergence(results[0], other, ignore, exact_stdout)
         )
         if divergence:
             break
     counts = _counts(first)
+    ranks = rank_traces(results[0])
+    if ranks:  # what the ranks' traces held too, in the counts the verdict states
+        for label in ranks:
+            for key, n in _counts(_steps(results[0], ranks[label])).items():
+                counts[key] += n
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
+    if ranks:
+        compared["ranks"] = len(ranks)
     started = max(children(r) for r in results)
     if started:  # a command's own interpreter is one of the children: there is no boot process then
         compared["processes"] = started + (0 if target.command else 1)
@@ -377,7 +416,7 @@ def check(
     recorded = causes_mod.audit_records([r.trace.with_name("audit.json") for r in results]) if audit else None
     found: list[causes_mod.Cause] = []
     if divergence is not None:
-        if localize and divergence.trace is not None:
+        if localize and divergence.trace is not None and divergence.rank is None:
             from seedlock.verify.localize import localize as find_layer
 
             divergence.layer = find_layer(
