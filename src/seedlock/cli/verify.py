@@ -137,45 +137,15 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
 )
 @click.option("-m", "module", metavar="MODULE", help="Check a module, as `python -m MODULE`.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
-def check(
-    runs: int,
-    seed: str | None,
-    granularity: str,
-    as_json: bool,
-    plain: bool,
-    ignore_stdout: str | None,
-    exact_stdout: bool,
-    strict: bool,
-    audit: bool,
-    timeout: float | None,
-    workdir: str | None,
-    no_localize: bool,
-    module: str | None,
-    target: tuple[str, ...],
-) -> None:
+def check(**params: Any) -> None:
     """Run SCRIPT [ARGS...] in fresh processes and say whether it is bitwise reproducible.
 
     Exit code 0: REPRODUCIBLE (steps, tensors and stdout equal in every run); 1: NOT
     REPRODUCIBLE, with the first divergence and its likely causes; 2: error (a run crashed,
     bad input, nothing to compare) — never a verdict.
     """
-    with _json_errors(as_json, "reproducible"):
-        _check(
-            runs=runs,
-            seed=seed,
-            granularity=granularity,
-            as_json=as_json,
-            plain=plain,
-            ignore_stdout=ignore_stdout,
-            exact_stdout=exact_stdout,
-            strict=strict,
-            audit=audit,
-            timeout=timeout,
-            workdir=workdir,
-            no_localize=no_localize,
-            module=module,
-            target=target,
-        )
+    with _json_errors(params["as_json"], "reproducible"):
+        _check(**params)
 
 
 def _check(

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from seedlock import api
 from seedlock.config import ENV_RANK_TRACE, ENV_ROOT, Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
@@ -71,28 +70,19 @@ def _setup() -> None:
     settings = Settings.from_env(os.environ)  # the one read of seedlock's variables
     report = None
     if not settings.plain:
-        report = api.seed_everything(
-            settings.seed, deterministic=settings.deterministic, threads=settings.threads
-        )
-        if settings.strict:
-            from seedlock.audit import strict
-
-            strict.install(report)
-        if settings.audit:
-            from seedlock.audit import ops as audit
-
-            audit.install(report)
-            if not settings.verbose:  # -v lists them with the report; without it, the audit's list alone
-
-                def say_audit() -> None:
-                    for line in audit.explain():
-                        _say(f"seedlock: {line}")
-
-                atexit.register(say_audit)
-    if not settings.plain:
         from seedlock.launch import child
 
-        child.arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
+        report = child.seed(settings)
+        if (
+            settings.audit and not settings.verbose
+        ):  # -v lists them with the report; else the audit's list alone
+            from seedlock.audit import ops as audit
+
+            def say_audit() -> None:
+                for line in audit.explain():
+                    _say(f"seedlock: {line}")
+
+            atexit.register(say_audit)
     if settings.trace:
         from seedlock.trace import instrument
 

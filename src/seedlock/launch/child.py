@@ -22,20 +22,28 @@ from types import ModuleType
 from typing import Any
 
 from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, Settings
+from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
 
 
 def setup() -> None:
     """Seed this child process as the run is seeded (called by the child's sitecustomize)."""
-    from seedlock import api
-
     settings = Settings.from_env()
     if settings.plain:
         return
     global _set_up
     _set_up = True
     _count_me()
+    seed(settings)
+    _trace_rank(settings)
+
+
+def seed(settings: Settings) -> SeedReport:
+    """What every process of a run does first, the run's own boot and its children alike: seed
+    everything, ``--strict``/``--audit`` as asked, and reseed multiprocessing workers as they start."""
+    from seedlock import api
+
     report = api.seed_everything(
         settings.seed, deterministic=settings.deterministic, threads=settings.threads
     )
@@ -47,8 +55,8 @@ def setup() -> None:
         from seedlock.audit import ops
 
         ops.install(report)
-    arm_multiprocessing()
-    _trace_rank(settings)
+    arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
+    return report
 
 
 def rank_label(environ: Mapping[str, str]) -> str | None:
