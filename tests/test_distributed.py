@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
 from seedlock.launch.child import identity_seed
+from seedlock.trace import read_trace
 from seedlock.verify.runner import free_port
 
 DIST = SCRIPTS / "dist"
@@ -213,3 +215,45 @@ def test_lightning_ddp_is_seeded_on_every_rank_and_plain_runs_differ(tmp_path: P
         assert r.returncode == 0, r.stderr[-3000:]
     weights = [next(line for line in r.stdout.splitlines() if line.startswith("weights")) for r in runs]
     assert weights[0] == weights[1] and weights[2] != weights[3]
+
+
+def test_two_nodes_each_under_seedlock_run_repeat_rank_by_rank(tmp_path: Path) -> None:
+    """Two torchrun "nodes" on this machine (--nnodes 2, one process each), each node started under
+    its own `seedlock run --trace`: each rank's trace repeats bitwise (diff, file by file); the
+    same job plain twice gives other weights."""
+    env = clean_env(OMP_NUM_THREADS="1")
+
+    def job(rep: int, node: int, port: int, seeded: bool) -> Any:
+        args = [
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(node),
+            "--nproc-per-node",
+            "1",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            str(DIST / "ddp_train.py"),
+        ]
+        if not seeded:
+            return run_py(args, cwd=tmp_path, env=env)
+        return run_seedlock(
+            ["run", "--seed", "3", "--trace", f"r{rep}n{node}.trace", *args], cwd=tmp_path, env=env
+        )
+
+    outs = []
+    for rep, seeded in enumerate([True, True, False, False]):
+        port = free_port()
+        nodes = run_together(*[lambda n=n: job(rep, n, port, seeded) for n in range(2)])  # noqa: B023
+        assert all(r.returncode == 0 for r in nodes), nodes[0].stderr[-2000:] + nodes[1].stderr[-2000:]
+        outs.append(nodes[0].stdout)  # global rank 0 is on node 0: it prints both ranks' digests
+    for node in range(2):
+        d = run_seedlock(["diff", f"r0n{node}.rank{node}.trace", f"r1n{node}.rank{node}.trace"], cwd=tmp_path)
+        assert d.returncode == 0 and d.stdout.startswith("IDENTICAL"), d.stdout + d.stderr
+        steps = [r for r in read_trace(tmp_path / f"r0n{node}.rank{node}.trace") if r.kind == "step"]
+        assert len(steps) == 8 and steps[0].tensors  # 2 epochs of 4 steps, every weight digested
+    assert outs[0] == outs[1] and outs[2] != outs[3]
