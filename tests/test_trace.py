@@ -569,3 +569,25 @@ def test_ulps_are_not_counted_across_zero(tmp_path: Path) -> None:
     assert div is not None and div.max_ulp is None and div.max_abs == pytest.approx(0.0074, rel=1e-3)
     assert "no ULP count across zero" in str(div) and "ULP;" not in str(div)
     assert int(ulp_distance(np.float32(0.0073), np.float32(-0.0001))) > 10**9  # what it used to show
+
+
+def test_diff_of_two_folders_compares_trace_by_trace(tmp_path: Path) -> None:
+    """A multi-process run leaves the run's trace and one per rank: two runs compare file by file."""
+    for run, nudge in (("a", 0.0), ("b", 0.0), ("c", 1e-3)):
+        (tmp_path / run).mkdir()
+        for name in ("trace.jsonl", "trace.rank0.jsonl", "trace.rank1.jsonl"):
+            with TraceWriter(tmp_path / run / name, granularity="exit") as w:
+                w.final({"w": np.array([1.0 + (nudge if name.endswith("rank1.jsonl") else 0.0)], np.float32)})
+    same = run_seedlock(["diff", "a", "b"], cwd=tmp_path)
+    assert same.returncode == 0 and same.stdout.startswith("IDENTICAL: 3 traces compared, file by file"), (
+        same.stdout
+    )
+    other = run_seedlock(["diff", "--json", "a", "c"], cwd=tmp_path)
+    data = json.loads(other.stdout)
+    assert other.returncode == 1 and data["identical"] is False
+    assert [n for n, r in data["traces"].items() if not r["identical"]] == ["trace.rank1.jsonl"]
+    (tmp_path / "c" / "trace.rank1.jsonl").unlink()
+    missing = run_seedlock(["diff", "a", "c"], cwd=tmp_path)
+    assert missing.returncode == 1 and "trace.rank1.jsonl: DIFFERENT: only in A" in missing.stdout
+    bad = run_seedlock(["diff", "a", "a/trace.jsonl"], cwd=tmp_path)
+    assert bad.returncode == 2 and "two trace files or two folders" in bad.stderr

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -16,7 +16,7 @@ from seedlock.cli.run import LauncherCommand
 from seedlock.errors import SeedlockError
 
 if TYPE_CHECKING:
-    from seedlock.trace import Trace
+    from seedlock.trace import Divergence, Trace
     from seedlock.verify.causes import Cause
     from seedlock.verify.check import RunDivergence
 
@@ -254,6 +254,74 @@ def _check(
     sys.exit(1)
 
 
+def _pair(a: str, b: str, exact_stdout: bool) -> tuple[Divergence | None, Trace, Trace]:
+    """Two traces compared, or the one line that says why there is no verdict."""
+    from seedlock.trace import read_trace
+    from seedlock.trace.compare import compare_traces
+
+    ta, tb = read_trace(a), read_trace(b)
+    div = compare_traces(ta, tb, exact_stdout=exact_stdout)
+    if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
+        raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
+    # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.
+    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(
+        div.reason if div else None, []
+    )
+    for path, t in short:
+        if not t.complete:
+            raise SeedlockError(
+                f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
+                "os._exit, or its exit fingerprint failed), so the models at exit were not "
+                "compared; the records both traces have are bitwise equal"
+            )
+    if div is None and not len(ta) and not len(tb):
+        raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
+    return div, ta, tb
+
+
+def _traces_in(folder: str) -> set[str]:
+    """The trace files in a folder (a run of a multi-process job: the run's and each rank's)."""
+    from seedlock.trace import NotATrace, read_trace
+
+    names = set()
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and not name.endswith((".npz", ".json", ".txt")):
+            try:
+                read_trace(path)
+            except (NotATrace, OSError, ValueError):
+                continue
+            names.add(name)
+    return names
+
+
+def _diff_dirs(a: str, b: str, as_json: bool, exact_stdout: bool) -> NoReturn:
+    """Two folders of traces (the run's and its ranks', of two runs of a job): file by file."""
+    if not (os.path.isdir(a) and os.path.isdir(b)):
+        raise SeedlockError(f"diff takes two trace files or two folders of traces, got {a!r} and {b!r}")
+    names_a, names_b = _traces_in(a), _traces_in(b)
+    if not names_a and not names_b:
+        raise SeedlockError(f"nothing to compare: no trace in {a!r} or {b!r}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in sorted(names_a | names_b):
+        if name not in names_a or name not in names_b:
+            results[name] = {"identical": False, "summary": f"only in {'A' if name in names_a else 'B'}"}
+            continue
+        div, ta, _ = _pair(os.path.join(a, name), os.path.join(b, name), exact_stdout)
+        results[name] = {
+            "identical": div is None,
+            "summary": str(div) if div else f"{len(ta)} records, bitwise equal",
+        }
+    same = all(r["identical"] for r in results.values())
+    if as_json:
+        _say(json.dumps({"identical": same, "traces": results}, indent=2))
+    else:
+        _say(f"{'IDENTICAL' if same else 'DIFFERENT'}: {len(results)} traces compared, file by file")
+        for name, r in results.items():
+            _say(f"  {name}: {'IDENTICAL' if r['identical'] else 'DIFFERENT'}: {r['summary']}")
+    sys.exit(0 if same else 1)
+
+
 def _count_kinds(trace: Trace, kinds: set[str]) -> dict[str, int]:
     """How many records of each kind outside ``kinds`` the trace has: what a diff did not compare."""
     counts: dict[str, int] = {}
@@ -281,7 +349,8 @@ def _manifest_for(trace: str) -> str | None:
 )
 def diff(a: str, b: str, as_json: bool, exact_stdout: bool) -> None:
     """Compare two traces (say, from two machines): the first divergent step and tensor, and
-    what differs between the two environments when their manifests are beside them.
+    what differs between the two environments when their manifests are beside them. Two folders
+    (the traces of a multi-process run: the run's and each rank's) are compared file by file.
 
     Exit code 0: identical; 1: they differ; 2: bad input, or traces that cannot be compared
     (tensors digested by different algorithms, with no values recorded to recompute them).
@@ -292,31 +361,16 @@ def diff(a: str, b: str, as_json: bool, exact_stdout: bool) -> None:
 
 def _diff(a: str, b: str, as_json: bool, exact_stdout: bool = False) -> None:
     from seedlock.doctor import manifest
-    from seedlock.trace import read_trace
-    from seedlock.trace.compare import compare_traces, compared_kinds
+    from seedlock.trace.compare import compared_kinds
 
     for path in (a, b):
         if not os.path.exists(path):
             raise SeedlockError(
                 f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`"
             )
-    ta, tb = read_trace(a), read_trace(b)
-    div = compare_traces(ta, tb, exact_stdout=exact_stdout)
-    if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
-        raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
-    # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.
-    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(
-        div.reason if div else None, []
-    )
-    for path, t in short:
-        if not t.complete:
-            raise SeedlockError(
-                f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
-                "os._exit, or its exit fingerprint failed), so the models at exit were not "
-                "compared; the records both traces have are bitwise equal"
-            )
-    if div is None and not len(ta) and not len(tb):
-        raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
+    if os.path.isdir(a) or os.path.isdir(b):
+        _diff_dirs(a, b, as_json, exact_stdout)
+    div, ta, tb = _pair(a, b, exact_stdout)
     ma, mb = _manifest_for(a), _manifest_for(b)
     env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
     kinds = compared_kinds(ta, tb)
