@@ -314,14 +314,28 @@ def _hash() -> dict[str, Any]:
 
     known = os.path.exists("/proc/self/environ")
     at_start = startup_hashseed() if known else os.environ.get("PYTHONHASHSEED")
-    randomized = bool(sys.flags.hash_randomization)
-    fixed = not randomized or (at_start is not None and at_start.strip().isdigit())
+    return _hash_info(bool(sys.flags.hash_randomization), at_start, os.environ.get("PYTHONHASHSEED"), known)
+
+
+def _hash_info(randomized: bool, at_start: str | None, now: str | None, known: bool) -> dict[str, Any]:
     return {
         "randomization": randomized,
         "PYTHONHASHSEED_at_start": at_start,
         "start_known": known,  # False: no /proc, so at_start is a guess from os.environ
-        "PYTHONHASHSEED_now": os.environ.get("PYTHONHASHSEED"),
-        "fixed": fixed,
+        "PYTHONHASHSEED_now": now,
+        "fixed": not randomized or (at_start is not None and at_start.strip().isdigit()),
+    }
+
+
+def _var_info(
+    var: EnvVar, value: str | None, at_start: str | None, known: bool, late: bool
+) -> dict[str, Any]:
+    return {
+        "value": value,
+        "at_start": at_start,
+        "start_known": known,
+        "read": var.read,
+        "can_take_effect": not late,  # would setting it now still work in this process?
     }
 
 
@@ -347,13 +361,8 @@ def _env_vars() -> dict[str, dict[str, Any]]:
             late = var.too_late()
         except Exception:
             late = True
-        out[var.name] = {
-            "value": os.environ.get(var.name),
-            "at_start": None if start is None else start.get(var.name),
-            "start_known": start is not None,
-            "read": var.read,
-            "can_take_effect": not late,  # would setting it now still work in this process?
-        }
+        at_start = None if start is None else start.get(var.name)
+        out[var.name] = _var_info(var, os.environ.get(var.name), at_start, start is not None, late)
     return out
 
 
@@ -396,23 +405,12 @@ def as_started_with(info: dict[str, Any], environ: Mapping[str, str]) -> dict[st
     (False, True, '3')
     """
     seed = environ.get("PYTHONHASHSEED")
-    digits = seed is not None and seed.strip().isdigit()
+    off = seed is not None and seed.strip().isdigit() and int(seed) == 0  # PYTHONHASHSEED=0 turns it off
     out = dict(info)
-    out["hash"] = {
-        "randomization": not (digits and int(seed or 0) == 0),  # PYTHONHASHSEED=0 turns it off
-        "PYTHONHASHSEED_at_start": seed,
-        "start_known": True,  # the environment it is started with
-        "PYTHONHASHSEED_now": seed,
-        "fixed": digits,
-    }
+    out["hash"] = _hash_info(not off, seed, seed, True)  # known: the environment it is started with
+    # Every variable is set before the child's interpreter starts: none is too late.
     out["env"] = {
-        var.name: {
-            "value": environ.get(var.name),
-            "at_start": environ.get(var.name),
-            "start_known": True,
-            "read": var.read,
-            "can_take_effect": True,  # set before the child's interpreter starts
-        }
+        var.name: _var_info(var, environ.get(var.name), environ.get(var.name), True, False)
         for var in ENV_VARS
     }
     out["seedlock_active"] = environ.get(ENV_ACTIVE) == "1"

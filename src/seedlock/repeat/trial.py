@@ -157,11 +157,11 @@ def fingerprint(spec: TrialSpec, stdout: bytes, metrics: Sequence[Metric] = ()) 
 
 
 def _stdout_digest(stdout: bytes) -> str:
-    from seedlock.trace.stdout import view
+    from seedlock.trace.stdout import ViewHash
 
-    lines = stdout.decode(errors="surrogateescape").split("\n")
-    text = "\n".join(view(line) for line in lines)
-    return hashlib.blake2b(text.encode(errors="surrogateescape"), digest_size=16).hexdigest()
+    digest = ViewHash()
+    digest.update(stdout)
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> bytes:

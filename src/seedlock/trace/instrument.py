@@ -19,6 +19,7 @@ from typing import Any
 
 from seedlock.config import ENV_METRICS, ENV_TRACE
 from seedlock.frameworks import hooks
+from seedlock.trace.stdout import ViewHash
 
 _granularity = "epoch"
 
@@ -31,8 +32,7 @@ class _DigestingStdout:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.hash = hashlib.blake2b(digest_size=16)  # the raw bytes
-        self.view = hashlib.blake2b(digest_size=16)  # each line as a terminal shows it (trace.stdout)
-        self._partial = b""
+        self.view = ViewHash()  # each line as a terminal shows it, as check compares it
         self.lines = 0
 
     def write(self, s: str) -> int:
@@ -42,22 +42,7 @@ class _DigestingStdout:
     def digest(self, data: bytes) -> None:
         self.hash.update(data)
         self.lines += data.count(b"\n")
-        *done, self._partial = (self._partial + data).split(b"\n")
-        for line in done:
-            self._view_line(line, b"\n")
-
-    def _view_line(self, line: bytes, end: bytes) -> None:
-        from seedlock.trace.stdout import view
-
-        shown = view(line.decode("utf-8", "surrogateescape"))
-        self.view.update(shown.encode("utf-8", "surrogateescape") + end)
-
-    def view_digest(self) -> str:
-        """The digest of stdout as ``seedlock check`` compares it; the last line need not end."""
-        if self._partial:
-            self._view_line(self._partial, b"")
-            self._partial = b""
-        return self.view.hexdigest()
+        self.view.update(data)
 
     def writelines(self, lines: Any) -> None:
         for s in lines:
@@ -250,7 +235,7 @@ def _finish(stdout: _DigestingStdout) -> None:
         if roots:
             writer.final(roots, values=True, at="exit")
         writer.write(
-            "stdout", digest=stdout.hash.hexdigest(), view_digest=stdout.view_digest(), lines=stdout.lines
+            "stdout", digest=stdout.hash.hexdigest(), view_digest=stdout.view.hexdigest(), lines=stdout.lines
         )
     except Exception as exc:  # anything unfingerprintable: say so, leave the trace incomplete
         print(

@@ -136,3 +136,36 @@ def mask(line: str) -> str:
 def view(line: str) -> str:
     """How a line is compared: rendered as a terminal shows it, timings masked."""
     return mask(render(line))
+
+
+class ViewHash:
+    """A digest of stdout as it is compared: each line's :func:`view`, fed as bytes arrive (a line
+    may come in pieces); the last line need not end with a newline.
+
+    >>> a, b = ViewHash(), ViewHash()
+    >>> a.update(b"12/64 [=] 3ms/step\\r64/64 [==] 1"); a.update(b"s 2ms/step - loss: 0.5\\ndone")
+    >>> b.update(b"64/64 [==] 9s 8ms/step - loss: 0.5\\ndone")
+    >>> a.hexdigest() == b.hexdigest()
+    True
+    """
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self._hash = hashlib.blake2b(digest_size=16)
+        self._partial = b""
+
+    def update(self, data: bytes) -> None:
+        *done, self._partial = (self._partial + data).split(b"\n")
+        for line in done:
+            self._line(line, b"\n")
+
+    def _line(self, line: bytes, end: bytes) -> None:
+        shown = view(line.decode("utf-8", "surrogateescape"))
+        self._hash.update(shown.encode("utf-8", "surrogateescape") + end)
+
+    def hexdigest(self) -> str:
+        if self._partial:
+            self._line(self._partial, b"")
+            self._partial = b""
+        return self._hash.hexdigest()

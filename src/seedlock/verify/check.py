@@ -218,11 +218,12 @@ def rank_traces(result: RunResult) -> dict[str, Path]:
     return {p.name[len(stem) + 5 : len(p.name) - len(suffix)]: p for p in found}
 
 
-def rank_divergence(a: RunResult, b: RunResult) -> RunDivergence | None:
-    """The first rank whose traces differ between runs ``a`` and ``b``, rank by rank."""
+def rank_divergence(a: RunResult, b: RunResult, steps_a: dict[str, Trace]) -> RunDivergence | None:
+    """The first rank whose traces differ between runs ``a`` and ``b``, rank by rank
+    (``steps_a``: ``a``'s rank traces, already read)."""
     from seedlock.trace.compare import compare_traces
 
-    ra, rb = rank_traces(a), rank_traces(b)
+    ra, rb = steps_a, rank_traces(b)
     runs = (a.index + 1, b.index + 1)
     found: list[RunDivergence] = []
     for label in sorted(set(ra) | set(rb), key=lambda x: [int(n) for n in x.split(".") if n.isdigit()]):
@@ -231,7 +232,7 @@ def rank_divergence(a: RunResult, b: RunResult) -> RunDivergence | None:
             return RunDivergence(
                 runs, "trace", f"rank {label}: only run {which} has a trace of it", rank=label
             )
-        div = compare_traces(_steps(a, ra[label]), _steps(b, rb[label]))
+        div = compare_traces(ra[label], _steps(b, rb[label]))
         if div is not None:
             found.append(RunDivergence(runs, "trace", f"rank {label}: {div}", trace=div, rank=label))
     # The earliest record across ranks: a rank that parts first soon makes the others part (allreduce).
@@ -376,23 +377,22 @@ def check(
 
     divergence: RunDivergence | None = None
     first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
+    first_ranks = {label: _steps(results[0], path) for label, path in rank_traces(results[0]).items()}
     for other in results[1:]:
         divergence = (
             trace_divergence(results[0], other, first)
-            or rank_divergence(results[0], other)
+            or rank_divergence(results[0], other, first_ranks)
             or stdout_divergence(results[0], other, ignore, exact_stdout)
         )
         if divergence:
             break
     counts = _counts(first)
-    ranks = rank_traces(results[0])
-    if ranks:  # what the ranks' traces held too, in the counts the verdict states
-        for label in ranks:
-            for key, n in _counts(_steps(results[0], ranks[label])).items():
-                counts[key] += n
+    for steps in first_ranks.values():  # what the ranks' traces held too, in the counts the verdict states
+        for key, n in _counts(steps).items():
+            counts[key] += n
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
-    if ranks:
-        compared["ranks"] = len(ranks)
+    if first_ranks:
+        compared["ranks"] = len(first_ranks)
     started = max(children(r) for r in results)
     if started:  # a command's own interpreter is one of the children: there is no boot process then
         compared["processes"] = started + (0 if target.command else 1)
