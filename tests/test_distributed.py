@@ -16,7 +16,7 @@ from seedlock.launch.child import identity_seed
 from seedlock.trace import read_trace
 from seedlock.verify.runner import free_port
 
-DIST = SCRIPTS / "dist"
+DIST = SCRIPTS / "multiproc"
 pytestmark = pytest.mark.slow
 
 

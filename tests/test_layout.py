@@ -294,3 +294,33 @@ def test_python_m_seedlock_and_the_pytest_entry_point() -> None:
     assert ep.value == "seedlock.integrations.pytest_plugin" and ep.load() is importlib.import_module(
         "seedlock.pytest_plugin"
     )
+
+
+def test_no_file_the_tests_or_docs_use_is_ignored_by_git() -> None:
+    """CI runs on a clean clone: a file .gitignore hides (a ``dist/`` folder of test scripts once did)
+    works here and is missing there."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+            "src",
+            "tests",
+            "docs",
+            "benchmarks",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    hidden = [p for p in out if "__pycache__" not in p and ".egg-info" not in p and not p.endswith(".trace")]
+    assert hidden == [], f"ignored by .gitignore, so absent from a clean clone: {hidden}"
