@@ -83,6 +83,11 @@ def test_a_nondeterminism_planted_on_rank_1_is_found_at_rank_1_step_3() -> None:
     div = data["divergence"]
     assert (div["rank"], div["kind"], div["step"], div["name"]) == ("1", "step", 3, "0.weight")
     assert div["summary"].startswith("rank 1: step record at step 3")
+    # localised on rank 1 as on one process: its forward at step 3 ran before the nudge
+    layer = div["layer"]
+    assert (
+        layer["layer"] is None and "comes from the backward pass or the optimizer update" in layer["message"]
+    ), layer
 
 
 @pytest.mark.parametrize("method", ["spawn", "forkserver", "fork"])
@@ -257,3 +262,53 @@ def test_two_nodes_each_under_seedlock_run_repeat_rank_by_rank(tmp_path: Path) -
         steps = [r for r in read_trace(tmp_path / f"r0n{node}.rank{node}.trace") if r.kind == "step"]
         assert len(steps) == 8 and steps[0].tensors  # 2 epochs of 4 steps, every weight digested
     assert outs[0] == outs[1] and outs[2] != outs[3]
+
+
+def _ranks(stdout: str) -> dict[str, tuple[str, str]]:
+    """``rank R: MAIN | WORKERS`` lines (ddp_workers.py) as {R: (MAIN, WORKERS)}."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.startswith("rank "):
+            label, _, rest = line.removeprefix("rank ").partition(": ")
+            main, _, workers = rest.partition(" | ")
+            out[label] = (main, workers)
+    return out
+
+
+def test_each_ranks_dataloader_workers_draw_their_own_augmentations() -> None:
+    """Every rank gets the master seed, so every rank drew the same worker base seed and its
+    workers repeated rank 0's augmentations (transformers #37932): seedlock mixes the rank in.
+    --seed-per-rank gives each rank's own stream a seed of its own too (rank 0 keeps the master's)."""
+    script = str(DIST / "ddp_workers.py")
+    env = clean_env(OMP_NUM_THREADS="1")
+    p = [free_port() for _ in range(5)]
+
+    def tr(port: int, *extra: str) -> list[str]:
+        return [
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            str(port),
+            script,
+            *extra,
+        ]
+
+    a, b, per_rank, trap, plain = run_together(
+        lambda: run_seedlock(["run", "--seed", "4", *tr(p[0])], env=env),
+        lambda: run_seedlock(["run", "--seed", "4", *tr(p[1])], env=env),
+        lambda: run_seedlock(["run", "--seed", "4", "--seed-per-rank", *tr(p[2])], env=env),
+        lambda: run_py(tr(p[3], "manual"), env=env),
+        lambda: run_py(tr(p[4]), env=env),
+    )
+    for r in (a, b, per_rank, trap, plain):
+        assert r.returncode == 0, r.stderr[-3000:]
+    ra, rb, rp, rt, rn = map(_ranks, (a.stdout, b.stdout, per_rank.stdout, trap.stdout, plain.stdout))
+    assert ra == rb and set(ra) == {"0", "1"}  # the same every run
+    assert ra["0"][0] == ra["1"][0]  # the ranks' own streams agree (initial weights would)
+    assert ra["0"][1] != ra["1"][1]  # their workers' do not
+    assert rt["0"][1] == rt["1"][1]  # the trap, without seedlock: torch.manual_seed(0) on every rank
+    assert rn != ra and rn["0"][1] != ra["0"][1]  # the twin: unseeded, other numbers
+    assert rp["0"][0] == ra["0"][0] and rp["1"][0] != rp["0"][0]  # --seed-per-rank: rank 1's own seed
+    assert rp["0"][1] != rp["1"][1]

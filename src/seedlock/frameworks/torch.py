@@ -7,6 +7,8 @@ Also the DataLoader helpers: :func:`worker_init_fn` and :func:`generator`, and
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import random
 from collections.abc import Mapping
@@ -34,6 +36,7 @@ def env(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
 
 def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool) -> None:
     torch.manual_seed(config.seed)  # also seeds every CUDA device (lazily, when CUDA starts)
+    distinct_rank_workers()
     report.add(
         "torch",
         "seeded",
@@ -64,6 +67,43 @@ def apply(torch: ModuleType, config: Config, report: SeedReport, explicit: bool)
         with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
             torch.set_num_interop_threads(config.threads)
         report.add("torch.threads", "switched", f"torch.set_num_threads({config.threads})")
+
+
+def rank_base_seed(base_seed: int, rank: int) -> int:
+    """A DataLoader's worker base seed on ``rank``: rank 0's as torch drew it, every other rank's
+    mixed with its rank (a 63-bit BLAKE2b of both), so no two ranks' workers share a seed.
+
+    >>> rank_base_seed(12345, 0), rank_base_seed(12345, 1) == rank_base_seed(12345, 1) != rank_base_seed(12345, 2)
+    (12345, True)
+    """
+    if rank == 0:
+        return base_seed
+    digest = hashlib.blake2b(f"{base_seed}:{rank}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def distinct_rank_workers() -> None:
+    """Under ``torch.distributed``, give each rank's DataLoader workers seeds of their own.
+
+    Every rank is seeded alike (so initial weights agree), so every rank draws the same worker
+    base seed, and rank r's worker w would repeat rank 0's worker w draws: the same augmentations
+    on every rank (transformers #37932). The rank comes from the loader iterator itself
+    (``torch.distributed``'s group, once initialised), whatever launched the process."""
+    from torch.utils.data import dataloader
+
+    cls: Any = dataloader._BaseDataLoaderIter
+    original = cls.__init__
+    if getattr(original, "_seedlock", False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Any, loader: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, loader, *args, **kwargs)
+        if getattr(self, "_world_size", 1) > 1:
+            self._base_seed = rank_base_seed(self._base_seed, getattr(self, "_rank", 0))
+
+    __init__._seedlock = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
 
 
 def seed_workers(workers: bool) -> None:

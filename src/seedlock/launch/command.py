@@ -30,6 +30,7 @@ from seedlock.config import (
     ENV_DIGEST,
     ENV_GRANULARITY,
     ENV_MANIFEST,
+    ENV_RANK_SEEDS,
     ENV_STRICT,
     ENV_TRACE,
 )
@@ -91,6 +92,11 @@ OPTIONS: tuple[Option, ...] = (
         ("--strict",), "strict", "Derive unseeded RNGs (default_rng(), Random(), Generator()) from the seed."
     ),
     Option(("--audit",), "audit", "Record nondeterministic ops instead of failing on the first one."),
+    Option(
+        ("--seed-per-rank",),
+        "seed_per_rank",
+        "Seed each torch.distributed rank but rank 0 with a seed of its own, not the master seed.",
+    ),
     Option(("-m", "--module"), "module", "Run a module, as `python -m MODULE`.", True, "MODULE"),
 )
 _BY_FLAG = {flag: opt for opt in OPTIONS for flag in opt.flags}
@@ -113,6 +119,7 @@ class RunArgs(NamedTuple):
     module: str | None
     target: tuple[str, ...]
     command: bool = False  # `seedlock run [OPTIONS] -- COMMAND ARGS`: any program, not a script
+    seed_per_rank: bool = False
 
 
 def parse(args: list[str]) -> RunArgs | None:
@@ -165,6 +172,7 @@ def parse(args: list[str]) -> RunArgs | None:
         module=values.get("module"),
         target=target,
         command=is_command(target) if dashes else False,
+        seed_per_rank="seed_per_rank" in flags,
     )
 
 
@@ -355,6 +363,8 @@ def execute(a: RunArgs) -> None:
     config = Config(seed=value, deterministic=not a.no_deterministic, threads=n_threads)
     env = child_env(config, os.environ, verbose=a.verbose, root=not a.command)
     env.update(layer_env(a.trace, a.granularity, a.manifest, a.strict, a.audit, a.digest))
+    if a.seed_per_rank:
+        env[ENV_RANK_SEEDS] = "1"
     if a.verbose:
         print(f"seedlock: seed {value} (from {source})", file=sys.stderr)
     if a.command:  # every Python it starts is seeded by seedlock's sitecustomize (seedlock.launch.child)

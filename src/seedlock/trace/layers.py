@@ -35,7 +35,19 @@ def spec() -> dict[str, Any] | None:
 
 
 def _out_path() -> str:
-    return os.path.join(os.path.dirname(trace_path or "trace"), "layers.json")
+    """``layers.json`` beside the trace; a rank's (``trace.rank1.jsonl``) writes ``layers.rank1.json``."""
+    name = os.path.basename(trace_path or "trace")
+    rank = name.split(".rank", 1)[1].rsplit(".", 1)[0] if ".rank" in name else None
+    return os.path.join(os.path.dirname(trace_path or "trace"), layers_name(rank))
+
+
+def layers_name(rank: str | None) -> str:
+    """The layer record of the run's process, or of its rank ``rank``.
+
+    >>> layers_name(None), layers_name("1")
+    ('layers.json', 'layers.rank1.json')
+    """
+    return "layers.json" if rank is None else f"layers.rank{rank}.json"
 
 
 def dump_and_exit(values: dict[str, Any] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from seedlock.config import ENV_LOCALIZE
 from seedlock.frameworks.base import Config
+from seedlock.trace.layers import layers_name
 from seedlock.verify.runner import Target, run_many
 
 if TYPE_CHECKING:
@@ -47,7 +48,10 @@ def localize(
     *,
     plain: bool,
     extra_env: dict[str, str] | None = None,
+    rank: str | None = None,
 ) -> dict[str, Any]:
+    """Rerun up to the divergent step recording layer outputs; ``rank``: the rank whose trace
+    parted (every rank records its own layers)."""
     spec = window(divergence)
     if spec is None:
         return {
@@ -61,7 +65,7 @@ def localize(
     )
     calls, saved = [], []
     for r in results:
-        path = r.trace.with_name("layers.json")
+        path = r.trace.with_name(layers_name(rank))
         if not path.exists():
             return {
                 "layer": None,

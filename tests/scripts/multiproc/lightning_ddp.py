@@ -2,10 +2,12 @@
 interpreter running this script again), data from the global RNG, dropout, no seeding."""
 
 import hashlib
+
 import lightning as L
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
 
 class M(L.LightningModule):
     def __init__(self):

@@ -1,0 +1,156 @@
+"""Which worker of a process pool ran which task, and whether the task drew random numbers.
+
+A pool worker is seeded from its identity (:mod:`seedlock.launch.child`), but which worker takes
+which task is the OS scheduler's choice: a task that draws from its worker's RNG gets other
+numbers when another worker (or the same worker after other tasks) runs it. Under ``check`` every
+worker of a ``multiprocessing.Pool`` or a ``concurrent.futures.ProcessPoolExecutor`` appends one
+JSON line per task to ``pools.jsonl`` beside the run's process count (``$SEEDLOCK_CHILDREN``):
+``{"kind", "worker", "job", "i", "drew"}``. ``seedlock.verify.pools`` compares the runs' lines.
+
+>>> Tasks(None, "pool").key((7, 2, print, (), {}))
+(7, 2)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import sys
+from types import ModuleType
+from typing import Any
+
+from seedlock.config import ENV_CHILDREN
+
+LOG_NAME = "pools.jsonl"
+
+
+def log_path() -> str | None:
+    """Where this run's pool workers write, or None outside ``check``."""
+    children = os.environ.get(ENV_CHILDREN)
+    return os.path.join(os.path.dirname(children), LOG_NAME) if children else None
+
+
+def rng_marker() -> int:
+    """A hash of the global RNG states a task may draw from (Python's, NumPy's and torch's, those
+    imported): it changes when the task draws from any of them."""
+    parts: list[Any] = [random.getstate()[1]]
+    np = sys.modules.get("numpy")
+    if np is not None:
+        state = np.random.get_state(legacy=True)
+        parts.append((state[1].tobytes(), state[2]))
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_rng_state"):
+        parts.append(torch.get_rng_state().numpy().tobytes())
+    return hash(tuple(parts))
+
+
+_reseeded = False  # the running task seeded a global RNG itself: its draws do not depend on its worker
+
+
+def _watch_seeding() -> None:
+    """Note when a task seeds a global RNG itself (``random.seed(i)``, ``np.random.seed(i)``,
+    ``torch.manual_seed(i)``): the fix this module's records would otherwise not tell from a draw."""
+
+    def watch(module: Any, name: str) -> None:
+        original = getattr(module, name, None)
+        if original is None or getattr(original, "_seedlock_watch", False):
+            return
+
+        @functools.wraps(original)
+        def seeded(*args: Any, **kwargs: Any) -> Any:
+            global _reseeded
+            _reseeded = True
+            return original(*args, **kwargs)
+
+        seeded._seedlock_watch = True  # type: ignore[attr-defined]
+        setattr(module, name, seeded)
+
+    watch(random, "seed")
+    if "numpy" in sys.modules:
+        watch(sys.modules["numpy"].random, "seed")
+    if "torch" in sys.modules:
+        watch(sys.modules["torch"], "manual_seed")
+
+
+class Tasks:
+    """Wraps a worker's task queue: each ``get`` closes the last task's record and opens the next."""
+
+    def __init__(self, queue: Any, kind: str) -> None:
+        self._queue = queue
+        self._kind = kind
+        self._open: tuple[Any, Any, int] | None = None  # (job, i, marker at its start)
+        self._worker = ".".join(map(str, _identity()))
+        _watch_seeding()
+
+    def key(self, task: Any) -> tuple[Any, Any] | None:
+        if self._kind == "pool" and isinstance(task, tuple) and len(task) == 5:
+            return task[0], task[1]  # (job, i, func, args, kwds): i is the chunk of a map
+        work_id = getattr(task, "work_id", None)  # ProcessPoolExecutor's _CallItem
+        return (work_id, None) if work_id is not None else None
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        global _reseeded
+        self._close()
+        task = self._queue.get(*args, **kwargs)
+        key = self.key(task)
+        if key is not None:
+            _reseeded = False
+            self._open = (*key, rng_marker())
+        return task
+
+    def _close(self) -> None:
+        if self._open is None:
+            return
+        job, i, before = self._open
+        self._open = None
+        line = {
+            "kind": self._kind,
+            "worker": self._worker,
+            "job": job,
+            "i": i,
+            "drew": rng_marker() != before and not _reseeded,
+        }
+        path = log_path()
+        if path:
+            with open(path, "a", encoding="utf-8") as f:  # one short append per task: whole lines
+                f.write(json.dumps(line) + "\n")
+
+    def __getattr__(self, name: str) -> Any:  # _writer, _reader, close...: the queue's own
+        return getattr(self._queue, name)
+
+
+def _identity() -> tuple[int, ...]:
+    import multiprocessing
+
+    return tuple(getattr(multiprocessing.current_process(), "_identity", ()) or ())
+
+
+def arm() -> None:
+    """Record the tasks of every pool this process or its children start, once the pool modules
+    are imported (only under ``check``: nothing is recorded elsewhere)."""
+    from seedlock.frameworks import hooks
+
+    if log_path() is None:
+        return
+    hooks.when_imported("multiprocessing.pool", functools.partial(_wrap, "worker", "pool", 0))
+    hooks.when_imported(
+        "concurrent.futures.process", functools.partial(_wrap, "_process_worker", "executor", 0)
+    )
+
+
+def _wrap(name: str, kind: str, position: int, module: ModuleType) -> None:
+    original = getattr(module, name)
+    if getattr(original, "_seedlock", False):
+        return
+
+    @functools.wraps(original)
+    def worker(*args: Any, **kwargs: Any) -> Any:
+        args = (*args[:position], Tasks(args[position], kind), *args[position + 1 :])
+        return original(*args, **kwargs)
+
+    # The pool looks the function up in its module when it starts a worker, and a spawned worker
+    # unpickles it by that same name: both find the wrapper.
+    worker._seedlock = True  # type: ignore[attr-defined]
+    setattr(module, name, worker)
