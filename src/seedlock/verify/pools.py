@@ -8,9 +8,9 @@ because the scheduler happened to hand out the tasks alike, their equality prove
 
 >>> a = [{"kind": "pool", "worker": "1", "job": 0, "i": 0, "drew": True},
 ...      {"kind": "pool", "worker": "2", "job": 0, "i": 1, "drew": True}]
->>> b = [dict(a[0], worker="2"), dict(a[1], worker="2")]
+>>> b = [dict(a[0], worker="2"), dict(a[1], worker="2")]  # task 0 on worker 2, then task 1 after it
 >>> moved(a, b)
-[('pool', 0, 0)]
+[('pool', 0, 0), ('pool', 0, 1)]
 """
 
 from __future__ import annotations
