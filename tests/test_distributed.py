@@ -13,8 +13,8 @@ import pytest
 
 from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
 from seedlock.launch.child import identity_seed
+from seedlock.launch.process import free_port
 from seedlock.trace import read_trace
-from seedlock.verify.runner import free_port
 
 DIST = SCRIPTS / "multiproc"
 pytestmark = pytest.mark.slow
@@ -312,3 +312,75 @@ def test_each_ranks_dataloader_workers_draw_their_own_augmentations() -> None:
     assert rn != ra and rn["0"][1] != ra["0"][1]  # the twin: unseeded, other numbers
     assert rp["0"][0] == ra["0"][0] and rp["1"][0] != rp["0"][0]  # --seed-per-rank: rank 1's own seed
     assert rp["0"][1] != rp["1"][1]
+
+
+def test_repeat_runs_a_torchrun_job_per_seed_and_stores_rank_0s_metric_once() -> None:
+    """`repeat -- COMMAND`: each trial a torchrun job on a port of its own; the loss every rank
+    logs is stored once (rank 0's), or per rank with --all-ranks; the same seed gives the same
+    fingerprint (its ranks' models at exit) in another experiment, another seed another."""
+    import tempfile
+
+    from seedlock.repeat.store import Store
+
+    cmd = [
+        "--",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        str(DIST / "ddp_metric.py"),
+    ]
+    env = clean_env(OMP_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = run_together(
+            lambda: run_seedlock(
+                ["repeat", "--seeds", "2", "-j", "2", "--store", f"{tmp}/a/a.db", *cmd], env=env
+            ),
+            lambda: run_seedlock(
+                ["repeat", "--seed-list", "0", "--all-ranks", "--store", f"{tmp}/b/b.db", *cmd], env=env
+            ),
+        )
+        assert a.returncode == 0 and b.returncode == 0, a.stderr[-3000:] + b.stderr[-3000:]
+        assert "ddp_metric-" in a.stderr  # named after the script, not the interpreter
+        with Store(f"{tmp}/a/a.db", create=False) as s:
+            exp = s.experiments()[0]
+            names, losses = s.metric_names(exp), s.metric_values(exp, "loss")
+            prints = {t.seed: t.fingerprint for t in s.trials(exp)}
+            why = {t.seed: (t.status, t.reason, (t.stderr_tail or "")[-1500:]) for t in s.trials(exp)}
+        with Store(f"{tmp}/b/b.db", create=False) as s:
+            exp_b = s.experiments()[0]
+            names_b, loss_b = s.metric_names(exp_b), s.metric_values(exp_b, "loss")
+            rank1 = s.metric_values(exp_b, "loss@rank1")
+    assert names == ["loss"] and sorted(losses) == [0, 1] and losses[0] != losses[1], why
+    assert prints[0] is not None and prints[0].startswith("model") and prints[0] != prints[1]
+    assert names_b == ["loss", "loss@rank1"] and rank1[0] != loss_b[0]  # rank 1's shard, its own loss
+    # --all-ranks changes what is stored, not what was computed: seed 0 as in the other store
+    assert loss_b[0] == losses[0]
+
+
+def test_a_rank_that_crashes_gives_no_verdict_naming_the_rank_and_its_own_error() -> None:
+    """torchrun's summary buries the rank's traceback under its own: check shows the rank's."""
+    p = run_seedlock(
+        ["check", "-m", "torch.distributed.run", "--nproc-per-node", "2", str(DIST / "ddp_crash.py")],
+        env=clean_env(OMP_NUM_THREADS="1"),
+    )
+    assert p.returncode == 2 and "no verdict" in p.stderr, p.stderr
+    assert "Rank 1 failed first (exit code 1)" in p.stderr
+    assert "RuntimeError: rank 1 could not read its shard" in p.stderr
+    assert "Traceback" not in p.stderr.split("its stderr ends:")[0]  # one line, then the rank's own
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["repeat", "--seeds", "2", "--"], "nothing after --; pass a command"),
+        (["repeat", "--seeds", "2", "--", "no-such-program-here"], "'no-such-program-here' not found"),
+        (["check", "--", "no-such-program-here"], "'no-such-program-here' not found"),
+        (["run", "--seed-per-rank", "--"], "nothing after --; pass a command"),
+    ],
+)
+def test_bad_commands_get_one_line_and_exit_2(args: list[str], says: str) -> None:
+    p = run_seedlock(args)
+    assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

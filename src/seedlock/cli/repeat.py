@@ -35,7 +35,7 @@ TAKES_VALUE = (
     "--until-ci",
     "--max-seeds",
 )
-FLAGS = ("--retry-failed", "--no-fork", "--mlflow")  # --mlflow takes its URI as --mlflow=URI
+FLAGS = ("--retry-failed", "--no-fork", "--mlflow", "--all-ranks")  # --mlflow takes its URI as --mlflow=URI
 SHORT = ("-j", "-M")
 DEFAULT_MAX_SEEDS = 100
 MIN_SEEDS = 5  # --until-ci: an interval from fewer values is too rough to trust (see `seedlock stats`)
@@ -59,6 +59,18 @@ def split_args(args: list[str]) -> tuple[list[str], list[str]]:
     return [*ours, "--", args[i]], args[i + 1 :]
 
 
+def _dashes(args: list[str]) -> bool:
+    """Whether ``--`` came right before SCRIPT: ``repeat [OPTIONS] -- COMMAND ARGS``.
+
+    >>> _dashes(["--seeds", "2", "--", "torchrun", "t.py"]), _dashes(["--seeds", "2", "t.py"])
+    (True, False)
+    """
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 2 if args[i] in TAKES_VALUE else 1
+    return i < len(args) and args[i] == "--"
+
+
 class RepeatCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(
@@ -68,6 +80,12 @@ class RepeatCommand(click.Command):
             return super().parse_args(ctx, args)
         ours, theirs = split_args(args)
         ctx.meta["seedlock.script_args"] = theirs
+        ctx.meta["seedlock.dashes"] = _dashes(args)
+        if args and args[-1] == "--" and _dashes(args):
+            raise click.UsageError(
+                "nothing after --; pass a command, e.g. seedlock repeat --seeds 10 -- torchrun --nproc-per-node 2 "
+                "train.py"
+            )
         return super().parse_args(ctx, ours)
 
 
@@ -179,6 +197,11 @@ def plan_seeds(
 )
 @click.option("--no-fork", is_flag=True, help="A fresh interpreter per trial, not the fork-server.")
 @click.option(
+    "--all-ranks",
+    is_flag=True,
+    help="Store the metrics every rank of a distributed trial logs (rank r's as NAME@rankR), not rank 0's alone.",
+)
+@click.option(
     "--mlflow",
     "mlflow_uri",
     is_flag=False,
@@ -204,6 +227,7 @@ def repeat(
     until_ci: float | None,
     max_seeds: int | None,
     no_fork: bool,
+    all_ranks: bool,
     mlflow_uri: str | None,
     script: str,
 ) -> None:
@@ -213,10 +237,14 @@ def repeat(
     status, fingerprint and manifest go to the store as it ends. Run the same command again to
     resume; read the results with `seedlock stats EXP`. See docs/repeat.md.
     """
-    from seedlock.launch.command import check_after_script
+    from seedlock.launch.command import check_after_script, find_program, is_command
 
     script_args = list(ctx.meta.get("seedlock.script_args", []))
-    check_after_script("repeat", script, script_args, (*TAKES_VALUE, *FLAGS))
+    command = bool(ctx.meta.get("seedlock.dashes")) and is_command((script,))
+    if command:  # `repeat -- torchrun ... train.py`: any program, its Python processes seeded
+        script = find_program(script, None)
+    else:
+        check_after_script("repeat", script, script_args, (*TAKES_VALUE, *FLAGS))
     plan, min_seeds = plan_seeds(seeds, seed_list, until_ci, max_seeds, metrics)
     if workers is not None and workers < 1:
         raise SeedlockError(f"--workers must be at least 1, got {workers}; pass e.g. --workers 2")
@@ -247,14 +275,16 @@ def repeat(
         retry_failed=retry_failed,
         until_ci=until_ci,
         min_seeds=min_seeds,
-        fork=not no_fork,
+        fork=not no_fork and not command,
+        command=command,
+        all_ranks=all_ranks,
     )
     code = run_repeat(opts)
     if mlflow_uri is not None:
         from seedlock.integrations.mlflow import export
         from seedlock.repeat.run import default_name
 
-        exp = name or default_name(script, opts.args)
+        exp = name or default_name(script, opts.args, command)
         parent = export(store_path, exp, mlflow_uri or None)
         click.echo(f"MLflow: experiment {exp!r} exported, parent run {parent}", err=True)
     if code:

@@ -48,6 +48,22 @@ def boot_argv(target: str, args: list[str], *, module: bool = False) -> list[str
     ]
 
 
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on now (the OS's pick)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def own_rendezvous(env: dict[str, str], base: Mapping[str, str]) -> None:
+    """Runs go on side by side: a distributed job's rendezvous must not meet another run's. torchrun
+    reads PET_MASTER_PORT, torch.distributed's env:// MASTER_PORT; a port the user set is kept."""
+    if not {"MASTER_PORT", "PET_MASTER_PORT"} & set(base):
+        env["MASTER_PORT"] = env["PET_MASTER_PORT"] = str(free_port())
+
+
 def die_with_parent() -> None:
     """In a run of ``check`` or ``repeat``: be SIGKILLed when seedlock dies, even by SIGKILL
     (Linux's parent-death signal; the run's own session keeps the terminal's Ctrl-C from it).

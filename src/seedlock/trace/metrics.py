@@ -17,7 +17,7 @@ import os
 import sys
 from typing import IO, Any
 
-from seedlock.config import ENV_METRICS
+from seedlock.config import ENV_METRICS, ENV_METRICS_RANKS, rank_label
 from seedlock.errors import SeedlockError
 
 _warned = False
@@ -57,6 +57,13 @@ def _file(path: str) -> IO[str]:
 
 
 def _write(path: str, rows: list[tuple[str, int | None, float]]) -> None:
+    # A metric every rank logs is one result, not N: rank 0's is stored, unless asked for all
+    # (`repeat --all-ranks`), and then rank r's as NAME@rankR.
+    rank = rank_label(os.environ)
+    if rank is not None and any(part != "0" for part in rank.split(".")):
+        if os.environ.get(ENV_METRICS_RANKS) != "all":
+            return
+        rows = [(f"{n}@rank{rank}", s, v) for n, s, v in rows]
     # NaN and infinities are written as JSON's NaN/Infinity, which json.loads reads back.
     f = _file(path)
     f.write("".join(json.dumps({"name": n, "step": s, "value": v}) + "\n" for n, s, v in rows))
