@@ -29,6 +29,7 @@ FLOORS: dict[str, int] = {
     "seedlock.frameworks": 3,
     "seedlock.api": 4,
     "seedlock.fingerprint": 4,
+    "seedlock.resume": 4,
     "seedlock.trace": 5,
     "seedlock.audit": 5,
     # two leaves of audit/ below the API, which explains a refused op with them

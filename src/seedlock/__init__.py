@@ -27,6 +27,7 @@ _PUBLIC = {
     "report": ["SeedReport"],
     "errors": ["SeedlockError"],
     "frameworks.torch": ["worker_init_fn", "torch_generator"],
+    "resume.state": ["rng_state", "restore_rng_state"],
 }
 # ``seedlock.NAME`` for these loads the submodule, as ``import seedlock.NAME`` would.
 _SUBMODULES = [
@@ -46,6 +47,7 @@ _SUBMODULES = [
     "pytest_plugin",
     "repeat",
     "report",
+    "resume",
     "seeds",
     "strict",
     "trace",
@@ -68,5 +70,6 @@ if TYPE_CHECKING:
     from seedlock.errors import SeedlockError
     from seedlock.frameworks.torch import torch_generator, worker_init_fn
     from seedlock.report import SeedReport
+    from seedlock.resume.state import restore_rng_state, rng_state
     from seedlock.seeds import derive, master_seed, rng
     from seedlock.trace.metrics import log_metric

@@ -195,6 +195,8 @@ def register_rng(
     *,
     reset: Callable[[], object] | None = None,
     module: str | None = None,
+    get_state: Callable[[], object] | None = None,
+    set_state: Callable[[Any], object] | None = None,
 ) -> None:
     """Have seedlock seed a random number generator of your own, or a library's, with the others.
 
@@ -204,6 +206,9 @@ def register_rng(
     the generator is seeded at once. With ``module``, seedlock waits until that module is
     imported, as it does for the frameworks, and never imports it itself. A second registration
     under the same name replaces the first. The report lists it under ``name``.
+    With ``get_state``/``set_state`` (a JSON-able value: numbers, strings, lists, dicts), its
+    state travels with checkpoints: :func:`seedlock.rng_state` reads it, and
+    :func:`seedlock.restore_rng_state` puts it back (docs/resume.md).
 
     A library registers its generator when seedlock is installed::
 
@@ -241,6 +246,13 @@ def register_rng(
         raise BadArgument(
             f"seed (and reset) must be callable, got {seed!r}; pass e.g. register_rng({name!r}, rng.seed)"
         )
+    if (get_state is None) != (set_state is None) or not all(
+        f is None or callable(f) for f in (get_state, set_state)
+    ):
+        raise BadArgument(
+            f"get_state and set_state go together, both callable; got {get_state!r} and {set_state!r}; "
+            f"pass e.g. register_rng({name!r}, mylib.seed, get_state=mylib.get_state, set_state=mylib.set_state)"
+        )
     if module is not None and (not isinstance(module, str) or not module):
         raise BadArgument(f"module must be a module's import name, got {module!r}; e.g. module='mylib'")
     label = getattr(seed, "__qualname__", None) or repr(seed)
@@ -254,7 +266,14 @@ def register_rng(
             reset()
 
     # No module: "builtins", which every interpreter has imported, so it applies at once.
-    adapter = Adapter(name, module or "builtins", apply, reset=reset_adapter if reset is not None else None)
+    adapter = Adapter(
+        name,
+        module or "builtins",
+        apply,
+        reset=reset_adapter if reset is not None else None,
+        get_state=get_state,
+        set_state=set_state,
+    )
     register(adapter)
     if _report is not None:
         _apply_or_arm(adapter, _report)

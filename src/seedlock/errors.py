@@ -20,3 +20,7 @@ class BadArgument(SeedlockError, ValueError):
 
 class NoMasterSeed(SeedlockError, RuntimeError):
     """A derived seed was asked for before any master seed was set."""
+
+
+class BadRngState(SeedlockError, ValueError):
+    """Input to ``restore_rng_state`` that is not an RNG state ``rng_state`` wrote."""

@@ -9,6 +9,8 @@ An adapter is a handful of functions behind a name, like pytest-randomly's resee
   user calls ``seed_everything``/``reproducible`` (``explicit=True``).
 * ``reset(module, report)``: drop framework state that carries over in one process
   (sessions, graphs, op-seed counters) before ``reproducible`` reseeds.
+* ``get_state()``/``set_state(value)``: a registered RNG's state as a JSON-able value, for
+  ``seedlock.rng_state`` (the built-in frameworks' states are read in ``seedlock.resume.state``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Adapter(NamedTuple):
     apply: ApplyFn
     env: EnvFn | None = None
     reset: ResetFn | None = None
+    get_state: Callable[[], object] | None = None
+    set_state: Callable[[object], object] | None = None
 
 
 def version_of(module: ModuleType) -> str:
