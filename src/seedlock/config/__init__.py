@@ -38,6 +38,9 @@ ENV_RANK_TRACE = (
 )
 ENV_CHILDREN = "SEEDLOCK_CHILDREN"  # each seeded child process adds a line here (check counts them)
 ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boot); its children do not see it
+ENV_VIEW = "SEEDLOCK_VIEW"  # a run's private view of the working directory (launch.workspace)
+ENV_VIEW_OF = "SEEDLOCK_VIEW_OF"  # the directory that view mirrors: links into it are copied on write
+ENV_FILES = "SEEDLOCK_FILES"  # each file outside the view a run opens: "w PATH" or "r PATH" lines
 
 PREFIX = "SEEDLOCK_"  # a process's own settings are never passed on by copying its environment
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from seedlock.config import ENV_RANK_TRACE, ENV_ROOT, Settings
+from seedlock.config import ENV_RANK_TRACE, ENV_ROOT, ENV_VIEW, Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
@@ -67,6 +67,10 @@ def _manifest(path: str, settings: Settings, report: SeedReport | None) -> None:
 def _setup() -> None:
     """Seed, then the optional layers: strict, audit, trace, manifest; all before the script's first line."""
     os.environ.pop(ENV_ROOT, None)  # this process is the run; the ones it starts are its children
+    if os.environ.get(ENV_VIEW):  # a run in a private view (check, repeat): its writes stay there
+        from seedlock.launch import cow
+
+        cow.install()
     settings = Settings.from_env(os.environ)  # the one read of seedlock's variables
     report = None
     if not settings.plain:
@@ -210,6 +214,11 @@ def main(argv: list[str], after_setup: Callable[[], None] | None = None) -> None
     target_file: str | None = None
     # Under -P sys.path[0] is the standard library's zip: insert, do not replace.
     first = os.path.dirname(os.path.realpath(target)) if mode == "path" else os.getcwd()
+    if mode == "path" and os.environ.get(ENV_VIEW):  # the script's directory in the view, not the user's
+        from seedlock.launch.cow import to_view
+
+        first = to_view(first)
+        target = to_view(target) if os.path.isabs(target) else target
     if sys.flags.safe_path:
         sys.path.insert(0, first)
     else:

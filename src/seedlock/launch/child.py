@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, Settings
+from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings
 from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
@@ -29,6 +29,10 @@ _set_up = False  # this process ran setup(): a spawned child; a forked one inher
 
 def setup() -> None:
     """Seed this child process as the run is seeded (called by the child's sitecustomize)."""
+    if os.environ.get(ENV_VIEW):  # a run in a private view: this process's writes stay there too
+        from seedlock.launch import cow
+
+        cow.install()
     settings = Settings.from_env()
     if settings.plain:
         return

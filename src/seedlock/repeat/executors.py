@@ -15,7 +15,16 @@ from typing import Protocol
 
 from seedlock.launch.process import Live
 from seedlock.repeat.forkserver import ForkServer, ForkServerGone
-from seedlock.repeat.trial import FreshProc, Proc, TrialResult, TrialSpec, fresh_rundir, run, trial_env
+from seedlock.repeat.trial import (
+    FreshProc,
+    Proc,
+    TrialResult,
+    TrialSpec,
+    enter_view,
+    fresh_rundir,
+    run,
+    trial_env,
+)
 
 
 class Executor(Protocol):
@@ -119,10 +128,11 @@ class LocalExecutor:
             raise ForkServerGone("fell back to fresh processes")
         fresh_rundir(spec)
         env = trial_env(spec, self._base)
+        cwd = enter_view(spec, env)
         return self._live.add(
             server.spawn(
                 env,
-                spec.cwd,
+                cwd,
                 [spec.script, *spec.args],
                 str(spec.file("stdout.txt")),
                 str(spec.file("stderr.txt")),

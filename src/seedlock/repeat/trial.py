@@ -29,6 +29,7 @@ from pathlib import Path
 
 from seedlock.config import ENV_GRANULARITY, ENV_HASHSEED, ENV_METRICS, ENV_TRACE, without_settings
 from seedlock.frameworks.base import Config
+from seedlock.launch import workspace
 from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Waitable, boot_argv, wait_or_kill
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
@@ -98,6 +99,18 @@ def fresh_rundir(spec: TrialSpec) -> None:
     """An empty directory for the trial: a rerun must not read what an earlier attempt left."""
     shutil.rmtree(spec.rundir, ignore_errors=True)
     os.makedirs(spec.rundir, exist_ok=True)
+
+
+def enter_view(spec: TrialSpec, env: dict[str, str]) -> str:
+    """Build the trial's private view of its working directory (:mod:`seedlock.launch.workspace`)
+    in its run directory, add its variables to ``env``; the directory to start the trial in.
+    Where ``spec.cwd`` is not here (a Ray worker on another node) the trial runs as it is."""
+    if not os.path.isdir(spec.cwd):
+        return spec.cwd
+    snap = workspace.snapshot(spec.cwd, skip=[os.path.dirname(os.path.abspath(spec.rundir))])
+    view = workspace.build(spec.file("view"), spec.cwd, snap)
+    env.update(view.env())
+    return view.cwd
 
 
 def classify(
@@ -176,6 +189,10 @@ def collect(
 ) -> TrialResult:
     """Everything a finished trial left in its directory, as a :class:`TrialResult`."""
     out = _read(spec.file("stdout.txt"))
+    if spec.file("view").is_dir():  # the trial ran in a view: its stdout as if in spec.cwd
+        view = workspace.layout(spec.file("view"), spec.cwd)
+        out = view.unview_bytes(out)
+        workspace.settle(view)
     err = _read(spec.file("stderr.txt")).decode("utf-8", "replace")
     status, reason = classify(
         rc, timed_out=timed_out, interrupted=interrupted and rc != 0, stderr=err, timeout=spec.timeout
@@ -206,7 +223,9 @@ class FreshProc(FreshProcess):
 
     def __init__(self, spec: TrialSpec, env: Mapping[str, str]) -> None:
         fresh_rundir(spec)
-        super().__init__(spec.boot_argv(), env, spec.cwd, spec.file("stdout.txt"), spec.file("stderr.txt"))
+        env = dict(env)
+        cwd = enter_view(spec, env)
+        super().__init__(spec.boot_argv(), env, cwd, spec.file("stdout.txt"), spec.file("stderr.txt"))
 
 
 def run(

@@ -23,7 +23,9 @@ from seedlock.config import (
     ENV_TRACE,
     without_settings,
 )
+from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
+from seedlock.launch import workspace
 from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Live, boot_argv, wait_or_kill
 
@@ -121,12 +123,15 @@ def run_once(
     rundir: Path,
     timeout: float | None,
     live: Live | None = None,
+    view: workspace.View | None = None,
 ) -> RunResult:
-    """One run in a fresh process of its own session: a timeout kills the script's children too."""
+    """One run in a fresh process of its own session: a timeout kills the script's children too.
+    With a ``view``, the run starts there and its stdout reads as if it had run in the user's directory."""
     rundir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     out_path, err_path = rundir / "stdout.txt", rundir / "stderr.txt"
-    proc = FreshProcess(target.boot_argv(), env, None, out_path, err_path)
+    cwd = None if view is None else view.cwd
+    proc = FreshProcess(target.boot_argv(), env, cwd, out_path, err_path)
     if live is not None:
         live.add(proc)
     try:
@@ -136,6 +141,9 @@ def run_once(
             live.discard(proc)
     # surrogateescape: two different invalid bytes must not both become U+FFFD
     out = out_path.read_bytes().decode(errors="surrogateescape")
+    if view is not None:
+        out = view.unview(out)
+        workspace.settle(view)
     err = err_path.read_bytes().decode(errors="replace")
     return RunResult(
         index,
@@ -190,8 +198,13 @@ def run_many(
         env = run_env(
             config, rundir, plain=plain, granularity=granularity, extra=extra_env, command=target.command
         )
-        return run_once(i, target, env, rundir, timeout, live)
+        view = workspace.build(rundir / "view", here, before)
+        env.update(view.env(rundir / "files.txt"))
+        return run_once(i, _in_view(target), env, rundir, timeout, live, view)
 
+    # Each run starts in a private view of the working directory as it is now (launch.workspace).
+    here = os.getcwd()
+    before = workspace.snapshot(here, skip=[workdir])
     pool = ThreadPoolExecutor(max_workers=jobs or default_jobs(runs))
     try:
         with _sigterm_exits():
@@ -201,7 +214,26 @@ def run_many(
         raise
     finally:
         pool.shutdown(wait=True)
-    return [r for r in results if r is not None]
+    done = [r for r in results if r is not None]
+    records = [workdir / f"{tag}-{i + 1}" / "files.txt" for i in range(runs)]
+    reason = workspace.shared_reason(here, before, workspace.snapshot(here, skip=[workdir]), records)
+    if reason is not None:
+        raise NotIsolated(reason)
+    return done
+
+
+class NotIsolated(SeedlockError):
+    """The runs could see each other's files after all: no verdict, naming the file."""
+
+
+def _in_view(target: Target) -> Target:
+    """A script path two levels up (``../../train.py``) as an absolute one: the view mirrors one
+    level above the working directory (``../train.py`` is there), not the user's whole tree."""
+    if target.module or target.command or os.path.isabs(target.path):
+        return target
+    if os.path.normpath(target.path).startswith(os.path.join(os.pardir, os.pardir, "")):
+        return Target(os.path.abspath(target.path), target.args)
+    return target
 
 
 @contextlib.contextmanager
