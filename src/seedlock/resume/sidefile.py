@@ -53,8 +53,9 @@ def write(checkpoint: str | os.PathLike[str], extra: dict[str, Any] | None = Non
     target = path_for(path)
     tmp = f"{target}.{os.getpid()}.tmp"
     try:
+        text = json.dumps(data, separators=(",", ":"))  # one write: json.dump writes piece by piece
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
+            f.write(text)
         os.replace(tmp, target)
     except OSError:
         with contextlib.suppress(OSError):
