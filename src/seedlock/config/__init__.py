@@ -37,6 +37,7 @@ ENV_RANK_TRACE = (
     "SEEDLOCK_RANK_TRACE"  # a traced run's trace: each rank it starts writes FILE.rankN.jsonl beside it
 )
 ENV_CHILDREN = "SEEDLOCK_CHILDREN"  # each seeded child process adds a line here (check counts them)
+ENV_RNG_CHECKPOINT = "SEEDLOCK_RNG_CHECKPOINT"  # "0": checkpoints do not carry the RNG state (docs/resume.md)
 ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boot); its children do not see it
 ENV_VIEW = "SEEDLOCK_VIEW"  # a run's private view of the working directory (launch.workspace)
 ENV_VIEW_OF = "SEEDLOCK_VIEW_OF"  # the directory that view mirrors: links into it are copied on write
@@ -65,6 +66,7 @@ class Settings(NamedTuple):
     digest: str = "auto"
     manifest: str | None = None
     metrics: str | None = None
+    rng_checkpoint: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +89,7 @@ class Settings(NamedTuple):
             digest=env.get(ENV_DIGEST) or "auto",
             manifest=env.get(ENV_MANIFEST) or None,
             metrics=env.get(ENV_METRICS) or None,
+            rng_checkpoint=env.get(ENV_RNG_CHECKPOINT, "1") != "0",
         )
 
 

@@ -60,6 +60,10 @@ def seed(settings: Settings) -> SeedReport:
 
         ops.install(report)
     arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
+    if settings.rng_checkpoint:  # torch/Keras/Lightning checkpoints carry the RNG state
+        from seedlock.resume import seams
+
+        seams.install()
     return report
 
 
