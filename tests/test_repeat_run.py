@@ -172,7 +172,11 @@ def test_a_forked_trial_finalises_the_scripts_globals_as_python_does(tmp_path: P
     write(tmp_path, "w.py", UNCLOSED)
     r = run_seedlock(["repeat", "--seeds", "3", "--workers", "2", "w.py"], cwd=tmp_path, env=clean_env())
     assert r.returncode == 0 and "(fork-server" in r.stdout, r.stdout + r.stderr
-    texts = [(tmp_path / f"out-{seed}.txt").read_text() for seed in range(3)]
+    # each trial wrote in its own view of the working directory (docs/repeat.md)
+    texts = [
+        next(tmp_path.glob(f".seedlock/runs/*/seed-{seed}/view/*/out-{seed}.txt")).read_text()
+        for seed in range(3)
+    ]
     assert all(t.strip() for t in texts) and len(set(texts)) == 3, texts
 
 
