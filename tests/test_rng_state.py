@@ -196,11 +196,9 @@ def _weights(p: subprocess.CompletedProcess[str]) -> str:
     return lines[0].split()[1]  # sha256 of the final weights' raw bytes
 
 
-def _resumed(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _stopped(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     cwd.mkdir()
-    stopped = run_seedlock(["run", str(script)], cwd=cwd, env={**env, "STOP_AFTER_EPOCH": "1"})
-    assert stopped.returncode == 3, stopped.stderr[-3000:]  # preempted after epoch 1's checkpoint
-    return run_seedlock(["run", str(script)], cwd=cwd, env=env)
+    return run_seedlock(["run", str(script)], cwd=cwd, env={**env, "STOP_AFTER_EPOCH": "1"})
 
 
 def _uninterrupted(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -208,47 +206,51 @@ def _uninterrupted(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.C
     return run_seedlock(["run", str(script)], cwd=cwd, env=env)
 
 
-def resume_twins(script: Path, tmp_path: Path, **extra: str) -> dict[str, tuple[str, str]]:
-    """(uninterrupted, stopped-and-resumed) weight digests, the resumed one with the seam on and
-    turned off (the uninterrupted run draws nothing different either way: it never loads)."""
+def resume_twins(script: Path, tmp_path: Path, **extra: str) -> tuple[str, str, str]:
+    """Weight digests of the uninterrupted run, and of the run stopped after epoch 1's checkpoint
+    and restarted, with the seam on and (the twin) turned off for the restart: both restarts
+    start from copies of the one stopped run's files."""
+    import shutil
+
     on = clean_env(OMP_NUM_THREADS="1", **extra)
     off = {**on, "SEEDLOCK_RNG_CHECKPOINT": "0"}
-    runs = run_together(
-        lambda: _uninterrupted(script, tmp_path / "on-whole", on),
-        lambda: _resumed(script, tmp_path / "on-resumed", on),
-        lambda: _resumed(script, tmp_path / "off-resumed", off),
+    whole, stopped = run_together(
+        lambda: _uninterrupted(script, tmp_path / "whole", on),
+        lambda: _stopped(script, tmp_path / "stopped", on),
     )
-    whole, resumed, resumed_off = (_weights(p) for p in runs)
-    return {"on": (whole, resumed), "off": (whole, resumed_off)}
+    assert stopped.returncode == 3, stopped.stderr[-3000:]  # preempted after epoch 1's checkpoint
+    for name in ("resumed", "resumed-off"):
+        shutil.copytree(tmp_path / "stopped", tmp_path / name)
+    resumed, resumed_off = run_together(
+        lambda: run_seedlock(["run", str(script)], cwd=tmp_path / "resumed", env=on),
+        lambda: run_seedlock(["run", str(script)], cwd=tmp_path / "resumed-off", env=off),
+    )
+    return _weights(whole), _weights(resumed), _weights(resumed_off)
 
 
 @pytest.mark.slow
 def test_torch_script_resumed_from_its_checkpoint_ends_as_the_uninterrupted_run(tmp_path: Path) -> None:
-    twins = resume_twins(RESUME / "torch_resume.py", tmp_path)
-    whole, resumed = twins["on"]
+    whole, resumed, resumed_off = resume_twins(RESUME / "torch_resume.py", tmp_path)
+    assert (tmp_path / "stopped" / "ckpt.pt.seedlock-rng.json").exists()
     assert resumed == whole
-    assert (tmp_path / "on-resumed" / "ckpt.pt.seedlock-rng.json").exists()
     # the twin: seeded and deterministic alike, but the restarted process replays epoch 0's draws
-    assert twins["off"][1] != whole
-    assert not (tmp_path / "off-resumed" / "ckpt.pt.seedlock-rng.json").exists()
+    assert resumed_off != whole
 
 
 @pytest.mark.slow
 def test_keras_backup_and_restore_resumes_as_the_uninterrupted_run(tmp_path: Path) -> None:
     """JAX backend: Keras shuffles with NumPy's global RNG there; dropout draws from each layer's
     SeedGenerator, whose state Keras does not save with the weights."""
-    twins = resume_twins(RESUME / "keras_resume.py", tmp_path, KERAS_BACKEND="jax")
-    whole, resumed = twins["on"]
+    whole, resumed, resumed_off = resume_twins(RESUME / "keras_resume.py", tmp_path, KERAS_BACKEND="jax")
     assert resumed == whole
-    assert twins["off"][1] != whole
+    assert resumed_off != whole
 
 
 @pytest.mark.slow
 def test_lightning_fit_from_ckpt_path_resumes_as_the_uninterrupted_run(tmp_path: Path) -> None:
-    twins = resume_twins(RESUME / "lightning_resume.py", tmp_path)
-    whole, resumed = twins["on"]
+    whole, resumed, resumed_off = resume_twins(RESUME / "lightning_resume.py", tmp_path)
     assert resumed == whole
-    assert twins["off"][1] != whole
+    assert resumed_off != whole
 
 
 @pytest.mark.slow
