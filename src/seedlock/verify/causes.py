@@ -62,16 +62,22 @@ _RULE_RANK = {
     "SL503": 9,
     "SL504": 9,
     "SL501": 10,
+    # Under --plain, the script's own seeding is all there is: tf.random.set_seed not reaching
+    # Keras 3 is then the true cause, above "nothing was seeded" (-1).
+    "SL505": -2,
 }
 _STRICT_RULES = {"SL101", "SL102", "SL103"}
+# Rules that cannot be a cause when seedlock seeded the run (it seeds Keras 3 itself).
+_PLAIN_ONLY = {"SL505"}
 
 
-def static_causes(files: list[str]) -> list[Cause]:
+def static_causes(files: list[str], *, plain: bool = False) -> list[Cause]:
+    """The static scan's findings as causes; ``plain``: the runs were not seeded by seedlock."""
     from seedlock.doctor.static import scan
 
     out = []
     for f in scan(files):
-        if f.status not in ("warn", "error", "info"):
+        if f.status not in ("warn", "error", "info") or (f.id in _PLAIN_ONLY and not plain):
             continue
         fix = f.fix
         if f.id in _STRICT_RULES:

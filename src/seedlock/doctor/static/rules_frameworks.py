@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 
 from seedlock.doctor.static.context import Module, argument, dotted, is_const, keyword, last_name, written
@@ -292,3 +293,70 @@ def sl504(m: Module) -> Iterator[Hit]:
             argument(call, 0, "enabled"), False
         ):
             yield call, f"{written(call)}() turns on XLA auto-clustering"
+
+
+TF_SEEDS = {
+    "tensorflow.random.set_seed",
+    "tensorflow.set_random_seed",
+    "tensorflow.compat.v1.set_random_seed",
+    "tensorflow.compat.v1.random.set_random_seed",
+}
+
+
+def _keras3_installed() -> bool:
+    """Keras 3 is what ``import keras`` (and ``tf.keras`` from TensorFlow 2.16 on) gives here;
+    read from the package metadata, nothing is imported."""
+    from importlib import metadata
+
+    try:
+        return int(metadata.version("keras").split(".")[0]) >= 3
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+
+
+def _uses_keras3(m: Module) -> bool:
+    if not _keras3_installed():
+        return False
+    if m.imports("keras"):
+        return True
+    # tf.keras is tf-keras (Keras 2) when TF_USE_LEGACY_KERAS is set, by the script or its environment
+    if "TF_USE_LEGACY_KERAS" in m.source or os.environ.get("TF_USE_LEGACY_KERAS", "") not in ("", "0"):
+        return False
+    names = [*m.aliases.values(), *(m.qualname(c.func) or "" for c in m.calls)]
+    return any(n.startswith("tensorflow.keras") for n in names) or any(
+        isinstance(n, ast.Attribute) and n.attr == "keras" and m.qualname(n.value) == "tensorflow"
+        for n in ast.walk(m.tree)
+    )
+
+
+def _seeds_keras3(m: Module, call: ast.Call) -> bool:
+    """A call that seeds Keras 3's own generator: keras.utils.set_random_seed, seedlock, or
+    Python's random.seed(N), from which unseeded Keras 3 SeedGenerators draw their seeds."""
+    name = m.qualname(call.func) or ""
+    if name.endswith("utils.set_random_seed") and name.startswith(("keras", "tensorflow.keras")):
+        return True
+    if name.startswith("seedlock"):
+        return True
+    return name == "random.seed" and argument(call, 0, "a") is not None
+
+
+@rule(
+    "SL505",
+    "warn",
+    "tf.random.set_seed does not seed Keras 3",
+    why="in Keras 3 (`import keras`, and `tf.keras` from TensorFlow 2.16 on) layer initializers and dropout "
+    "draw from Keras's own SeedGenerator, whose default seed comes from Python's `random`; tf.random.set_seed "
+    "seeds TensorFlow's ops only, so the initial weights and dropout masks differ in every run",
+    fix="call keras.utils.set_random_seed(N) instead (it seeds Python, NumPy, TensorFlow and Keras), or run "
+    "under `seedlock run` / `seedlock check`, which seed Keras too",
+)
+def sl505(m: Module) -> Iterator[Hit]:
+    seeds = [c for c in m.calls if m.qualname(c.func) in TF_SEEDS]
+    if not seeds or any(_seeds_keras3(m, c) for c in m.calls) or not _uses_keras3(m):
+        return
+    call = seeds[0]
+    yield (
+        call,
+        f"{written(call)}({', '.join(_src(a) for a in call.args)}) seeds TensorFlow only: nothing in this "
+        "file seeds Keras 3, whose initializers and dropout do not draw from it",
+    )
