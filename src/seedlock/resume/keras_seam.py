@@ -15,8 +15,9 @@ from typing import Any
 
 from seedlock.errors import BadRngState
 from seedlock.resume import sidefile
+from seedlock.resume.checks import assign, prepare_variable
 from seedlock.resume.sidefile import is_path
-from seedlock.resume.state import assign, prepare_variable, variable_state
+from seedlock.resume.state import variable_state
 
 SEED_STATE = "seed_generator_state"  # the name every keras.random.SeedGenerator gives its variable
 

@@ -18,6 +18,7 @@ import sys
 from typing import Any, TypeGuard
 
 from seedlock.errors import BadRngState
+from seedlock.resume import checks
 from seedlock.resume import state as rng
 
 SUFFIX = ".seedlock-rng.json"
@@ -84,7 +85,7 @@ def read(checkpoint: str | os.PathLike[str]) -> dict[str, Any] | None:
             f"{target} belongs to an earlier {os.path.basename(path)} (it was written again without "
             "seedlock since); its RNG state is not restored"
         )
-    rng.parse(data.get("state"))
+    checks.parse(data.get("state"))
     return data
 
 
