@@ -258,7 +258,9 @@ def test_ray_executor_on_an_existing_cluster_by_address(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         assert f"cluster 127.0.0.1:{port}" in r.stderr and "3 ok of 3 trials" in r.stdout
         # Run by the cluster's workers, not by processes of the driver's.
-        pids = {(tmp_path / f"pid-{seed}").read_text() for seed in range(3)}
+        # each trial wrote in its own view of the working directory (docs/repeat.md)
+        views = [next(tmp_path.glob(f".seedlock/runs/*/seed-{seed}/view/*/pid-{seed}")) for seed in range(3)]
+        pids = {p.read_text() for p in views}
         assert len(pids) == 3
         r2 = run_seedlock(["repeat", "--seeds", "3", "--name", "local", "tiny.py"], cwd=tmp_path, env=env)
         assert r2.returncode == 0, r2.stderr
