@@ -175,6 +175,31 @@ def test_without_the_hook_a_write_reaches_the_users_file(tmp_path: Path) -> None
     assert (user / "result.txt").read_text() == "user's result\nthrough\n"
 
 
+SAVE = "import torch; torch.save({'w': torch.arange(4)}, 'ckpt.pt')"
+
+
+@pytest.mark.slow
+def test_torch_save_over_a_users_checkpoint_is_private(tmp_path: Path) -> None:
+    """torch.save writes from C++, past the audit hook: its wrapper unlinks the view's link first.
+    The twin: the same save in the same view without seedlock's variables overwrites the user's file."""
+    user = tmp_path / "proj"
+    user.mkdir()
+    (user / "ckpt.pt").write_bytes(b"the user's checkpoint")
+    hooked = workspace.build(tmp_path / "a" / "view", user, workspace.snapshot(user))
+    plain = workspace.build(tmp_path / "b" / "view", user, workspace.snapshot(user))
+    r = run_py(
+        ["-c", "from seedlock.launch import cow; cow.install()\n" + SAVE],
+        cwd=hooked.cwd,
+        env=clean_env(**hooked.env()),
+    )
+    assert r.returncode == 0, r.stderr
+    assert (user / "ckpt.pt").read_bytes() == b"the user's checkpoint"
+    assert (Path(hooked.cwd) / "ckpt.pt").read_bytes().startswith(b"PK")  # torch's zip, the run's own
+    r = run_py(["-c", SAVE], cwd=plain.cwd, env=clean_env())
+    assert r.returncode == 0, r.stderr
+    assert (user / "ckpt.pt").read_bytes().startswith(b"PK")
+
+
 # --- check and repeat ------------------------------------------------------------------------------
 
 

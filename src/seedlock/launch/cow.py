@@ -91,13 +91,15 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
 
 
 def _path(p: object) -> str | None:
-    if isinstance(p, int) or p is None:
+    if not isinstance(p, (str, bytes, os.PathLike)):
         return None  # a file descriptor: already open
-    return os.path.abspath(os.fsdecode(p))  # type: ignore[arg-type]
+    return os.path.abspath(os.fsdecode(p))
 
 
 def _on_open(args: tuple[object, ...]) -> None:
     raw, flags = args[0], args[2]
+    if isinstance(raw, os.PathLike):
+        raw = os.fspath(raw)
     if not isinstance(flags, int) or not isinstance(raw, (str, bytes)):
         return
     write = bool(flags & _WRITE)
