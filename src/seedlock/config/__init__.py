@@ -31,12 +31,16 @@ ENV_DIGEST = "SEEDLOCK_DIGEST"  # the trace's digest algorithm: auto, dh1 or xxh
 ENV_MANIFEST = "SEEDLOCK_MANIFEST"  # write the run's manifest here
 ENV_LOCALIZE = "SEEDLOCK_LOCALIZE"  # JSON: the window of check's localising rerun
 ENV_METRICS = "SEEDLOCK_METRICS"  # log_metric() appends JSON lines here (`seedlock repeat`)
+ENV_METRICS_RANKS = "SEEDLOCK_METRICS_RANKS"  # "all": every rank's metrics, not rank 0's alone
 ENV_HASHSEED = "SEEDLOCK_HASHSEED"  # one hash seed for every trial of a `seedlock repeat` experiment
 ENV_PARENT = "SEEDLOCK_PARENT_PID"  # set for the runs of check and repeat: they die with seedlock
 ENV_RANK_TRACE = (
     "SEEDLOCK_RANK_TRACE"  # a traced run's trace: each rank it starts writes FILE.rankN.jsonl beside it
 )
 ENV_CHILDREN = "SEEDLOCK_CHILDREN"  # each seeded child process adds a line here (check counts them)
+ENV_RANK_SEEDS = (
+    "SEEDLOCK_RANK_SEEDS"  # "1": each rank but rank 0 gets a seed of its own (launch.child.rank_seed)
+)
 ENV_RNG_CHECKPOINT = "SEEDLOCK_RNG_CHECKPOINT"  # "0": checkpoints do not carry the RNG state (docs/resume.md)
 ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boot); its children do not see it
 ENV_VIEW = "SEEDLOCK_VIEW"  # a run's private view of the working directory (launch.workspace)
@@ -67,6 +71,7 @@ class Settings(NamedTuple):
     manifest: str | None = None
     metrics: str | None = None
     rng_checkpoint: bool = True
+    rank_seeds: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,7 +95,22 @@ class Settings(NamedTuple):
             manifest=env.get(ENV_MANIFEST) or None,
             metrics=env.get(ENV_METRICS) or None,
             rng_checkpoint=env.get(ENV_RNG_CHECKPOINT, "1") != "0",
+            rank_seeds=env.get(ENV_RANK_SEEDS) == "1",
         )
+
+
+def rank_label(environ: Mapping[str, str]) -> str | None:
+    """A distributed rank's label: torchrun's ``RANK``; Lightning's launcher gives its processes
+    ``LOCAL_RANK`` (and ``NODE_RANK``). None for any other process.
+
+    >>> rank_label({"RANK": "1"}), rank_label({"LOCAL_RANK": "1", "NODE_RANK": "0"}), rank_label({})
+    ('1', '0.1', None)
+    """
+    if environ.get("RANK", "").isdigit():
+        return environ["RANK"]
+    if environ.get("LOCAL_RANK", "").isdigit():
+        return f"{environ.get('NODE_RANK', '0')}.{environ['LOCAL_RANK']}"
+    return None
 
 
 def without_settings(environ: Mapping[str, str]) -> dict[str, str]:

@@ -8,6 +8,8 @@ and Hugging Face give them, so their initial weights agree; ``seedlock.derive(na
 gives per-rank streams. A ``multiprocessing`` worker (spawn, forkserver or fork) is reseeded as
 it starts from the master seed and its process identity (``(1,)``, ``(2,)``, ``(1, 1)``...,
 given in creation order), so three workers draw three different streams, the same ones every run.
+With ``--seed-per-rank`` each rank but rank 0 is seeded with a seed of its own instead
+(:func:`rank_seed`), as accelerate's ``set_seed(device_specific=True)`` does.
 
 >>> identity_seed(7, (1,)) == identity_seed(7, (1,)) != identity_seed(7, (2,))
 True
@@ -17,11 +19,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings
+from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
 from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
@@ -48,6 +49,9 @@ def seed(settings: Settings) -> SeedReport:
     everything, ``--strict``/``--audit`` as asked, and reseed multiprocessing workers as they start."""
     from seedlock import api
 
+    label = rank_label(os.environ)
+    if settings.rank_seeds and label is not None:
+        settings = settings._replace(seed=rank_seed(settings.seed, label))
     report = api.seed_everything(
         settings.seed, deterministic=settings.deterministic, threads=settings.threads
     )
@@ -64,21 +68,24 @@ def seed(settings: Settings) -> SeedReport:
         from seedlock.resume import seams
 
         seams.install()
+    from seedlock.launch import pools
+
+    pools.arm()  # under check: which pool worker ran which task, and did it draw
     return report
 
 
-def rank_label(environ: Mapping[str, str]) -> str | None:
-    """A distributed rank's label: torchrun's ``RANK``; Lightning's launcher gives its processes
-    ``LOCAL_RANK`` (and ``NODE_RANK``). None for any other process.
+def rank_seed(master: int, label: str) -> int:
+    """The seed of rank ``label`` under ``--seed-per-rank``: rank 0 keeps the master seed (so a
+    one-process run and rank 0 agree), every other rank gets ``derive("rank:LABEL")``.
 
-    >>> rank_label({"RANK": "1"}), rank_label({"LOCAL_RANK": "1", "NODE_RANK": "0"}), rank_label({})
-    ('1', '0.1', None)
+    >>> rank_seed(7, "0"), rank_seed(7, "0.0"), rank_seed(7, "1") == rank_seed(7, "1") != rank_seed(7, "2")
+    (7, 7, True)
     """
-    if environ.get("RANK", "").isdigit():
-        return environ["RANK"]
-    if environ.get("LOCAL_RANK", "").isdigit():
-        return f"{environ.get('NODE_RANK', '0')}.{environ['LOCAL_RANK']}"
-    return None
+    from seedlock.seeds import derive
+
+    if all(part == "0" for part in label.split(".")):
+        return master
+    return derive("rank:" + label, seed=master)
 
 
 def rank_trace_path(trace: str, label: str) -> str:

@@ -62,10 +62,19 @@ class Options:
     min_seeds: int = 2
     fork: bool = True
     hashseed: int = 0
+    command: bool = False  # `repeat -- COMMAND`: ``script`` is a program, each trial a fresh one
+    all_ranks: bool = False  # store every rank's metrics, not rank 0's alone
 
 
-def default_name(script: str, args: list[str]) -> str:
-    """The script's stem, plus a short hash of its arguments when it has any."""
+def default_name(script: str, args: list[str], command: bool = False) -> str:
+    """The script's stem, plus a short hash of its arguments when it has any; for a command
+    (``torchrun ... train.py``), the stem of the first ``.py`` it is given, else the program's.
+
+    >>> default_name("train.py", []), default_name("/bin/torchrun", ["--nproc-per-node", "2", "t.py"], True)
+    ('train', 't-107a89')
+    """
+    if command:
+        script = next((a for a in args if a.endswith(".py")), script)
     stem = Path(script.rstrip("/")).stem or "script"
     if not args:
         return stem
@@ -125,6 +134,8 @@ class Driver:
             hashseed=self.o.hashseed,
             role=role,
             granularity="epoch" if pair else "exit",
+            command=self.o.command,
+            all_ranks=self.o.all_ranks,
         )
 
     def claim(self, seed: int) -> bool:
@@ -447,12 +458,13 @@ def repeat(opts: Options) -> int:
     for bad input). 0 done, 1 no trial finished ok, 128 + signal when interrupted."""
     from seedlock.launch.command import check_script
 
-    check_script(opts.script)
+    if not opts.command:
+        check_script(opts.script)
     if opts.executor == "ray":
         from seedlock.repeat.ray_exec import check_available
 
         check_available(opts.address)
-    name = opts.name or default_name(opts.script, opts.args)
+    name = opts.name or default_name(opts.script, opts.args, opts.command)
     t0 = time.monotonic()
     with Store(opts.store) as store:
         config = {

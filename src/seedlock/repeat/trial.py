@@ -27,11 +27,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from seedlock.config import ENV_GRANULARITY, ENV_HASHSEED, ENV_METRICS, ENV_TRACE, without_settings
+from seedlock.config import (
+    ENV_GRANULARITY,
+    ENV_HASHSEED,
+    ENV_METRICS,
+    ENV_METRICS_RANKS,
+    ENV_TRACE,
+    without_settings,
+)
 from seedlock.frameworks.base import Config
 from seedlock.launch import workspace
 from seedlock.launch.env import child_env
-from seedlock.launch.process import FreshProcess, Waitable, boot_argv, wait_or_kill
+from seedlock.launch.process import FreshProcess, Waitable, boot_argv, own_rendezvous, wait_or_kill
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
 from seedlock.repeat.storefile import TrialStatus
 
@@ -55,9 +62,11 @@ class TrialSpec:
     hashseed: int = 0
     role: str = "trial"
     granularity: str = "exit"
+    command: bool = False  # `repeat -- COMMAND`: ``script`` is a program (torchrun), run as it is
+    all_ranks: bool = False  # every rank's metrics (NAME@rankR), not rank 0's alone
 
     def boot_argv(self) -> list[str]:
-        return boot_argv(self.script, self.args)
+        return [self.script, *self.args] if self.command else boot_argv(self.script, self.args)
 
     def file(self, name: str) -> Path:
         return Path(self.rundir) / name
@@ -88,10 +97,14 @@ def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
     """
     env = without_settings(base)
     env[ENV_HASHSEED] = str(spec.hashseed)
-    env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env)
+    env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env, root=not spec.command)
+    if spec.command:  # its ranks trace themselves beside the trial's trace; trials run side by side
+        own_rendezvous(env, base)
     env[ENV_TRACE] = str(spec.file("trace.jsonl"))
     env[ENV_GRANULARITY] = spec.granularity
     env[ENV_METRICS] = str(spec.file("metrics.jsonl"))
+    if spec.all_ranks:
+        env[ENV_METRICS_RANKS] = "all"
     return env
 
 
@@ -149,17 +162,15 @@ def fingerprint(spec: TrialSpec, stdout: bytes, metrics: Sequence[Metric] = ()) 
     """
     kind, base = "stdout", _stdout_digest(stdout)
     path = spec.file("trace.jsonl")
-    if path.exists():
-        from seedlock.trace import NotATrace, read_trace
-
-        try:
-            finals = [
-                r for r in read_trace(path).records if r.kind == "final" and r.extra.get("at") == "exit"
-            ]
-        except NotATrace:
-            finals = []
-        if finals and finals[-1].extra.get("digest"):
-            kind, base = "model", str(finals[-1].extra["digest"])
+    model = _exit_digest(path)
+    ranks = sorted(path.parent.glob("trace.rank*.jsonl")) if model is None and path.parent.is_dir() else []
+    if ranks:  # a distributed trial: its ranks' models, rank by rank
+        digests = [_exit_digest(p) for p in ranks]
+        if all(digests):
+            both = "\n".join(f"{p.name}:{d}" for p, d in zip(ranks, digests, strict=True))
+            model = hashlib.blake2b(both.encode(), digest_size=16).hexdigest()
+    if model is not None:
+        kind, base = "model", model
     if not metrics:
         return base if kind == "model" else f"stdout:{base}"
     h = hashlib.blake2b(digest_size=16)
@@ -167,6 +178,19 @@ def fingerprint(spec: TrialSpec, stdout: bytes, metrics: Sequence[Metric] = ()) 
     for name, step, value in metrics:  # in the order reported: the order is part of the result
         h.update(f"{name}\0{step}\0{float(value).hex()}\n".encode("utf-8", "surrogatepass"))
     return f"{kind}+metrics:{h.hexdigest()}"
+
+
+def _exit_digest(path: Path) -> str | None:
+    """The digest of every live model at exit, from a trace's exit record; None without one."""
+    if not path.exists():
+        return None
+    from seedlock.trace import NotATrace, read_trace
+
+    try:
+        finals = [r for r in read_trace(path).records if r.kind == "final" and r.extra.get("at") == "exit"]
+    except NotATrace:
+        return None
+    return str(finals[-1].extra["digest"]) if finals and finals[-1].extra.get("digest") else None
 
 
 def _stdout_digest(stdout: bytes) -> str:

@@ -27,7 +27,8 @@ from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.launch import workspace
 from seedlock.launch.env import child_env
-from seedlock.launch.process import FreshProcess, Live, boot_argv, wait_or_kill
+from seedlock.launch.process import FreshProcess, Live, boot_argv, own_rendezvous, wait_or_kill
+from seedlock.launch.process import free_port as free_port  # where the tests and benchmarks import it
 
 STDERR_TAIL = 4000
 
@@ -91,21 +92,9 @@ def run_env(
     env[ENV_GRANULARITY] = granularity
     env[ENV_AUDIT_FILE] = str(rundir / "audit.json")
     env[ENV_CHILDREN] = str(rundir / "children.txt")
-    # Runs go on side by side: a distributed job's rendezvous must not meet another run's. torchrun
-    # reads PET_MASTER_PORT, torch.distributed's env:// MASTER_PORT; a port the user set is kept.
-    if not {"MASTER_PORT", "PET_MASTER_PORT"} & set(base):
-        env["MASTER_PORT"] = env["PET_MASTER_PORT"] = str(free_port())
+    own_rendezvous(env, base)
     env.update(extra or {})
     return env
-
-
-def free_port() -> int:
-    """A TCP port on the loopback that nothing listens on now (the OS's pick)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def children(result: RunResult) -> int:
