@@ -1,8 +1,11 @@
 """Auto-instrumentation for ``seedlock run --trace FILE``: a trace with no change to the script.
 
-Keras ``Model.fit`` (Keras 3 and tf-keras) gets the :class:`seedlock.trace.keras_callbacks.Trace` callback,
-torch optimizers get the step post-hook, stdout is digested as it is written, and at exit
-every live model/module is fingerprinted into a ``"final"`` record (``at: "exit"``). At
+Keras ``Model.fit`` (Keras 3 and tf-keras, eager or graph mode) gets the
+:class:`seedlock.trace.keras_callbacks.Trace` callback, torch optimizers get the step post-hook,
+stdout is digested as it is written, and at exit every live model/module and every open TF1
+session (:mod:`seedlock.trace.tf_state`; a session that closes earlier is fingerprinted then) is
+fingerprinted into a ``"final"`` record (``at: "exit"``). A run that held trainable TensorFlow
+variables none of these reached says so in its stdout record (``unseen_weights``). At
 granularity ``"exit"`` (``seedlock repeat``'s trials) only the last two are recorded.
 """
 
@@ -98,9 +101,10 @@ def _patch_fit(model_cls: Any, trace_cls: Any, position: int) -> None:
         # A Trace callback of the script's own with a path writes its own file: ours still runs.
         if _granularity != "exit" and not any(isinstance(c, trace_cls) and c.path is None for c in cbs):
             cbs.append(trace_cls(None, every=_granularity))
-        from seedlock.trace import layers
+        if trace_cls.framework == "keras":  # localisation records Keras 3 layers, not tf-keras ones
+            from seedlock.trace import layers
 
-        cbs.extend(layers.keras_callbacks(self))
+            cbs.extend(layers.keras_callbacks(self))
         history = original(self, *args, callbacks=cbs, **kwargs)
         if os.environ.get(ENV_METRICS):  # `seedlock repeat`: every History key, per epoch
             from seedlock.trace.metrics import log_history
@@ -121,6 +125,17 @@ def _tf_keras(tf_keras: ModuleType) -> None:
     from seedlock.trace import keras_callbacks as sk
 
     _patch_fit(tf_keras.Model, sk.TFKerasTrace, 5)
+    # After disable_eager_execution, tf-keras models are built on training_v1.Model, whose fit
+    # does not call the one above.
+    from tf_keras.src.engine import training_v1
+
+    _patch_fit(training_v1.Model, sk.TFKerasTrace, 5)
+
+
+def _tensorflow(tf: ModuleType) -> None:
+    from seedlock.trace import tf_state
+
+    tf_state.install(tf, lambda: _writer)
 
 
 _torch_hook: Any = None
@@ -150,18 +165,12 @@ def _roots() -> dict[str, Any]:
     found: dict[str, Any] = {}
     keras = sys.modules.get("keras")
     if keras is not None:
-        models = [o for o in gc.get_objects() if isinstance(o, keras.Model)]
-        inner = {
-            id(layer)
-            for m in models
-            for layer in getattr(m, "_flatten_layers", lambda **_: [])(include_self=False)
-        }
-        tops = [m for m in models if id(m) not in inner and m.built]
-        names = [m.name for m in tops]
-        for m in tops:
-            if names.count(m.name) == 1:
-                found[f"keras:{m.name}"] = m
-        _label_by_digest(found, "keras", [(m.name, m) for m in tops if names.count(m.name) > 1])
+        _models(found, "keras", [o for o in gc.get_objects() if isinstance(o, keras.Model)])
+    if "tensorflow" in sys.modules:
+        from seedlock.trace import tf_state
+
+        _models(found, "tf_keras", tf_state.tf_keras_models())
+        found.update(tf_state.sessions())
     torch = sys.modules.get("torch")
     if torch is not None:
         # Keras layers on the torch backend are nn.Modules too: the Keras models above cover them.
@@ -184,6 +193,21 @@ def _roots() -> dict[str, Any]:
                 found[f"torch:{named[id(m)]}"] = m
         _label_by_digest(found, "torch", [(type(m).__name__, m) for m in roots if id(m) not in named])
     return found
+
+
+def _models(found: dict[str, Any], prefix: str, models: list[Any]) -> None:
+    """Keras models that are not layers of another live one, by name (then digest)."""
+    inner = {
+        id(layer)
+        for m in models
+        for layer in getattr(m, "_flatten_layers", lambda **_: [])(include_self=False)
+    }
+    tops = [m for m in models if id(m) not in inner and m.built]
+    names = [m.name for m in tops]
+    for m in tops:
+        if names.count(m.name) == 1:
+            found[f"{prefix}:{m.name}"] = m
+    _label_by_digest(found, prefix, [(m.name, m) for m in tops if names.count(m.name) > 1])
 
 
 def _global_names(objs: list[Any]) -> dict[int, str]:
@@ -232,10 +256,19 @@ def _finish(stdout: _DigestingStdout) -> None:
     try:
         sys.stdout.flush()
         roots = _roots()
+        extra = {}
         if roots:
             writer.final(roots, values=True, at="exit")
+        elif "tensorflow" in sys.modules:  # weights held where seedlock cannot read them: check says so
+            from seedlock.trace import tf_state
+
+            extra = {"unseen_weights": n} if (n := tf_state.unseen()) else {}
         writer.write(
-            "stdout", digest=stdout.hash.hexdigest(), view_digest=stdout.view.hexdigest(), lines=stdout.lines
+            "stdout",
+            digest=stdout.hash.hexdigest(),
+            view_digest=stdout.view.hexdigest(),
+            lines=stdout.lines,
+            **extra,
         )
     except Exception as exc:  # anything unfingerprintable: say so, leave the trace incomplete
         print(
@@ -265,6 +298,7 @@ def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> N
     os.environ.pop(ENV_TRACE, None)
     hooks.when_imported("keras", _keras)
     hooks.when_imported("tf_keras", _tf_keras)
+    hooks.when_imported("tensorflow", _tensorflow)
     hooks.when_imported("torch", _torch)
     stdout = _DigestingStdout(sys.stdout)
     sys.stdout = stdout

@@ -158,14 +158,36 @@ class _TFKerasTraceCallback(_TraceCallback):
         return {"tf_keras": tf_keras.__version__}
 
     def _weights(self, model: Any) -> dict[str, Any]:
-        return {v.name: v for v in model.weights}
+        return _values({v.name: v for v in model.weights})
 
     def _optimizer_variables(self, model: Any) -> dict[str, Any]:
         opt = getattr(model, "optimizer", None)
         if opt is None:
             return {}
         variables = opt.variables
-        return {v.name: v for v in (variables() if callable(variables) else variables)}
+        return _values({v.name: v for v in (variables() if callable(variables) else variables)})
+
+    def _step(self, model: Any) -> int | None:
+        opt = getattr(model, "optimizer", None)
+        if opt is None or _eager():
+            return super()._step(model)
+        return int(_values({"i": opt.iterations})["i"])
+
+
+def _eager() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.compat.v1.executing_eagerly_outside_functions())
+
+
+def _values(variables: dict[str, Any]) -> dict[str, Any]:
+    """Eager variables as they are; graph variables (after ``disable_eager_execution``) read
+    through tf-keras's session, where their values live."""
+    if not variables or _eager():
+        return variables
+    import tf_keras
+
+    return dict(zip(variables, tf_keras.backend.batch_get_value(list(variables.values())), strict=True))
 
 
 _DOC = """Trace a ``fit``: a record per epoch (``every="epoch"``) or per batch and epoch

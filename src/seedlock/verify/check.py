@@ -21,6 +21,7 @@ from seedlock.frameworks.base import Config
 from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
 from seedlock.verify.runner import RunResult, Target, children, run_many
+from seedlock.verify.unseen import no_verdict_if_unseen
 
 if TYPE_CHECKING:
     from seedlock.trace import Divergence, Trace
@@ -407,6 +408,7 @@ def check(
         )
     if divergence is None:
         _no_clock_seeds(target)
+        no_verdict_if_unseen(results[0], counts["tensors"])
     if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":
         # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
         raise SeedlockError(
@@ -425,7 +427,7 @@ def check(
         found = causes_mod.rank(
             causes_mod.environment_causes([r.manifest for r in results])
             + causes_mod.audit_causes(recorded or [])
-            + causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
+            + causes_mod.static_causes(causes_mod.script_files(target.path, target.module), plain=plain)
             + ([PLAIN_CAUSE] if plain else [])
             + _timing(divergence, results, ignore, exact_stdout)
         )
