@@ -17,13 +17,18 @@ import pytest
 from conftest import clean_env, run_py, run_seedlock
 from seedlock.trace import TraceWriter
 
-# The first run to start creates the marker and prints variant A, the other prints variant B.
-FIRST = "import os, sys\ntry:\n    os.close(os.open('first', os.O_CREAT | os.O_EXCL)); first = True\nexcept FileExistsError:\n    first = False\n"
+# The first run to start creates the marker and prints variant A, the other prints variant B. The
+# marker is outside the working directory: each run has a private view of that (docs/check.md).
+FIRST = (
+    "import os, sys\ntry:\n    os.close(os.open(os.environ['MARKER'], os.O_CREAT | os.O_EXCL)); first = True\n"
+    "except FileExistsError:\n    first = False\n"
+)
 
 
 def check(tmp_path: Path, script: str, *args: str) -> tuple[int, str]:
     (tmp_path / "s.py").write_text(script)
-    p = run_seedlock(["check", "--no-localize", *args, "s.py"], cwd=tmp_path, env=clean_env())
+    marker = str(tmp_path.with_name(tmp_path.name + "-first"))
+    p = run_seedlock(["check", "--no-localize", *args, "s.py"], cwd=tmp_path, env=clean_env(MARKER=marker))
     return p.returncode, p.stdout + p.stderr
 
 
@@ -289,10 +294,10 @@ def test_an_interrupted_check_stops_its_runs(tmp_path: Path, sig: int, code: int
         text=True,
     )
     deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("started-*"))) < 2:  # both runs are going
+    while len(list(tmp_path.rglob("started-*"))) < 2:  # both runs are going
         assert p.poll() is None and time.monotonic() < deadline, p.communicate()
         time.sleep(0.05)
-    pids = [int(f.name.split("-")[1]) for f in tmp_path.glob("started-*")]
+    pids = [int(f.name.split("-")[1]) for f in tmp_path.rglob("started-*")]
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == code, err
@@ -342,10 +347,10 @@ def test_runs_die_with_a_killed_seedlock(tmp_path: Path, command: list[str]) -> 
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("started-*"))) < 2:
+    while len(list(tmp_path.rglob("started-*"))) < 2:
         assert p.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    pids = [int(f.name.split("-")[1]) for f in tmp_path.glob("started-*")]
+    pids = [int(f.name.split("-")[1]) for f in tmp_path.rglob("started-*")]
     p.kill()
     p.wait()
     deadline = time.monotonic() + 30
