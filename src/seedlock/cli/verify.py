@@ -135,6 +135,28 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
 @click.option(
     "--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs."
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Check that a run preempted after a checkpoint and restarted equals the uninterrupted run.",
+)
+@click.option(
+    "--resume-at",
+    type=int,
+    metavar="K",
+    help="With --resume: preempt after checkpoint K (default: the middle one).",
+)
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="With --resume: SIGKILL S seconds after SIGTERM.",
+)
+@click.option(
+    "--no-rng-checkpoint", is_flag=True, help="With --resume: checkpoints do not carry seedlock's RNG state."
+)
 @click.option("-m", "module", metavar="MODULE", help="Check a module, as `python -m MODULE`.")
 @click.argument("target", nargs=-1, type=click.UNPROCESSED)
 def check(**params: Any) -> None:
@@ -163,6 +185,10 @@ def _check(
     no_localize: bool,
     module: str | None,
     target: tuple[str, ...],
+    resume: bool = False,
+    resume_at: int | None = None,
+    grace: float = 10.0,
+    no_rng_checkpoint: bool = False,
 ) -> None:
 
     from seedlock.launch.command import (
@@ -196,6 +222,12 @@ def _check(
         tgt = Target(target[0], list(target[1:]))
     else:
         tgt = Target(module, list(target), module=True)
+    if resume or resume_at is not None or no_rng_checkpoint:
+        from seedlock.cli.resume import check_resume_cli
+
+        check_resume_cli(
+            tgt, value, resume, resume_at, grace, workdir, timeout, not no_rng_checkpoint, as_json
+        )
     result = run_check(
         tgt,
         runs=runs,

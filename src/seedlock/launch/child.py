@@ -22,7 +22,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
+from seedlock.config import ENV_CHECKPOINTS, ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
 from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
@@ -64,10 +64,12 @@ def seed(settings: Settings) -> SeedReport:
 
         ops.install(report)
     arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
-    if settings.rng_checkpoint:  # torch/Keras/Lightning checkpoints carry the RNG state
+    if settings.rng_checkpoint or os.environ.get(ENV_CHECKPOINTS):  # checkpoints carry the RNG state
         from seedlock.resume import seams
+        from seedlock.trace import checkpoints
 
-        seams.install()
+        seams.install(rng=settings.rng_checkpoint)
+        checkpoints.install()  # check --resume: each checkpoint, and the state after it
     from seedlock.launch import pools
 
     pools.arm()  # under check: which pool worker ran which task, and did it draw

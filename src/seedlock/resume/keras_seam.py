@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from seedlock.errors import BadRngState
-from seedlock.resume import sidefile
+from seedlock.resume import events, sidefile
 from seedlock.resume.checks import assign, prepare_variable
 from seedlock.resume.sidefile import is_path
 from seedlock.resume.state import variable_state
@@ -64,13 +64,15 @@ def _wrap(saving_lib: ModuleType, save_name: str, load_name: str) -> None:
     @functools.wraps(save)
     def seedlock_save(model: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:
         out = save(model, filepath, *args, **kwargs)
-        if is_path(filepath):
+        if is_path(filepath) and events.carry_rng:
             try:
                 sidefile.write(filepath, extra=model_states(model))
             except OSError as exc:
                 sidefile.note(
                     f"could not write {sidefile.path_for(filepath)} ({exc}); a resume from it redraws"
                 )
+        if is_path(filepath):  # after the side file: a preemption right after this keeps both
+            events.tell("save", filepath)
         return out
 
     @functools.wraps(load)
@@ -80,10 +82,12 @@ def _wrap(saving_lib: ModuleType, save_name: str, load_name: str) -> None:
         filepath = (
             args[0 if loads_model else 1] if len(args) > (0 if loads_model else 1) else kwargs.get("filepath")
         )
-        if is_path(filepath):
+        if is_path(filepath) and events.carry_rng:
             data = sidefile.restore(filepath)
             if data is not None and model is not None:
                 restore_model(model, data.get("extra"), sidefile.path_for(filepath))
+        if is_path(filepath):
+            events.tell("load", filepath)
         return out
 
     seedlock_save._seedlock = True  # type: ignore[attr-defined]

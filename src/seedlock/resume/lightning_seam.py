@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from seedlock.errors import BadRngState
-from seedlock.resume import sidefile
+from seedlock.resume import events, sidefile
 from seedlock.resume.state import restore_rng_state, rng_state
 
 KEY = "seedlock_rng_state"
@@ -33,12 +33,15 @@ def patch(connector_module: ModuleType) -> None:
     @functools.wraps(dump)
     def dump_checkpoint(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         checkpoint: dict[str, Any] = dump(self, *args, **kwargs)
-        checkpoint[KEY] = json.dumps(rng_state(), separators=(",", ":"))
+        if events.carry_rng:
+            checkpoint[KEY] = json.dumps(rng_state(), separators=(",", ":"))
+        events.tell("save", "lightning checkpoint")
         return checkpoint
 
     @functools.wraps(restore)
     def restore_training_state(self: Any) -> None:
         restore(self)
+        events.tell("load", "lightning checkpoint")
         saved = (self._loaded_checkpoint or {}).get(KEY)
         fitting = getattr(self.trainer.state.fn, "value", None) == "fit"
         if saved is not None and fitting:  # validate/test/predict from a checkpoint draw afresh

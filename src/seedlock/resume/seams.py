@@ -11,7 +11,8 @@ post-import hooks, so nothing is imported before the script imports it:
 * Lightning: an entry in the checkpoint dict, restored after the training state
   (:mod:`.lightning_seam`).
 
-``SEEDLOCK_RNG_CHECKPOINT=0`` turns them off.
+``SEEDLOCK_RNG_CHECKPOINT=0`` turns them off; under ``check --resume`` they are armed all the
+same, to tell :mod:`.events` of every checkpoint, and carry no state (``rng=False``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ from types import ModuleType
 from typing import Any
 
 from seedlock.frameworks import hooks
-from seedlock.resume import sidefile
+from seedlock.resume import events, sidefile
 from seedlock.resume.sidefile import is_path
 
 _installed = False
 
 
-def install() -> None:
-    """Arm every seam (once per process)."""
+def install(rng: bool = True) -> None:
+    """Arm every seam (once per process); ``rng=False``: checkpoints carry no RNG state."""
     global _installed
+    events.carry_rng = rng
     if _installed:
         return
     _installed = True
@@ -49,18 +51,22 @@ def patch_torch(torch: ModuleType) -> None:
     @functools.wraps(save)
     def seedlock_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> Any:
         out = save(obj, f, *args, **kwargs)
-        if is_path(f):
+        if is_path(f) and events.carry_rng:
             try:
                 sidefile.write(f)
             except OSError as exc:  # the checkpoint is saved; only its RNG state is not
                 sidefile.note(f"could not write {sidefile.path_for(f)} ({exc}); a resume from it redraws")
+        if is_path(f):  # after the side file: a preemption right after this keeps both
+            events.tell("save", f)
         return out
 
     @functools.wraps(load)
     def seedlock_load(f: Any, *args: Any, **kwargs: Any) -> Any:
         out = load(f, *args, **kwargs)
-        if is_path(f):
+        if is_path(f) and events.carry_rng:
             sidefile.restore(f)
+        if is_path(f):
+            events.tell("load", f)
         return out
 
     seedlock_save._seedlock = True  # type: ignore[attr-defined]

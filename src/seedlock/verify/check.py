@@ -20,6 +20,8 @@ from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
+from seedlock.verify import pools
+from seedlock.verify.ranks import failed_rank
 from seedlock.verify.runner import RunResult, Target, children, run_many
 from seedlock.verify.unseen import no_verdict_if_unseen
 
@@ -122,9 +124,21 @@ class RunCrashed(SeedlockError):
                 "torch.distributed.barrier() before destroy_process_group() avoids it"
             )
         tail = ". Its stderr ends:\n" + "\n".join(lines[-15:]) if lines else ". It wrote nothing on stderr"
+        rank = failed_rank(_full_stderr(result))
+        if rank is not None and rank[2]:  # the rank's own error, not the launcher's summary of it
+            label, code, own = rank
+            tail = f". Rank {label} failed first (exit code {code}); its stderr ends:\n" + "\n".join(own)
         super().__init__(head + tail)
         self.result = result
         self.refused = refused[-1] if refused else None
+
+
+def _full_stderr(result: RunResult) -> str:
+    """The run's whole stderr (a rank's error is often far above the launcher's traceback)."""
+    try:
+        return result.trace.with_name("stderr.txt").read_text(errors="replace")
+    except OSError:
+        return result.stderr_tail
 
 
 MAX_RUNS = 1000  # each run keeps a directory and a thread: a typo of many digits must not fill the disk
@@ -408,6 +422,7 @@ def check(
         )
     if divergence is None:
         _no_clock_seeds(target)
+        pools.no_verdict_if_luck(results)
         no_verdict_if_unseen(results[0], counts["tensors"])
     if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":
         # Digests by different algorithms (a tensor on a GPU in one run only): no verdict either way.
@@ -418,11 +433,11 @@ def check(
     recorded = causes_mod.audit_records([r.trace.with_name("audit.json") for r in results]) if audit else None
     found: list[causes_mod.Cause] = []
     if divergence is not None:
-        if localize and divergence.trace is not None and divergence.rank is None:
+        if localize and divergence.trace is not None:
             from seedlock.verify.localize import localize as find_layer
 
             divergence.layer = find_layer(
-                target, config, divergence.trace, workdir, plain=plain, extra_env=extra
+                target, config, divergence.trace, workdir, plain=plain, extra_env=extra, rank=divergence.rank
             )
         found = causes_mod.rank(
             causes_mod.environment_causes([r.manifest for r in results])
@@ -430,6 +445,7 @@ def check(
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module), plain=plain)
             + ([PLAIN_CAUSE] if plain else [])
             + _timing(divergence, results, ignore, exact_stdout)
+            + [c for c in [pools.cause(results)] if c is not None]
         )
     return CheckResult(
         divergence is None,
