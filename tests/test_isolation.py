@@ -73,6 +73,16 @@ def test_view_mirrors_directories_and_links_files(tmp_path: Path) -> None:
     assert snap["data/deep/b.txt"][0] == "f" and snap[".git"][0] == "w" and snap["data"][0] == "d"
 
 
+def test_a_view_built_again_in_the_same_place_replaces_the_old_one(tmp_path: Path) -> None:
+    """check --workdir DIR twice: the second run's view takes the first's place; the user's files stay."""
+    user = tree(tmp_path / "proj")
+    old = workspace.build(tmp_path / "run" / "view", user, workspace.snapshot(user))
+    (Path(old.cwd) / "written.txt").write_text("first check's")
+    new = workspace.build(tmp_path / "run" / "view", user, workspace.snapshot(user))
+    assert new == old and not (Path(new.cwd) / "written.txt").exists()
+    assert (user / "data" / "a.txt").read_text() == "a"
+
+
 def test_view_leaves_out_the_runs_own_directories(tmp_path: Path) -> None:
     user = tree(tmp_path / "proj")
     runs = user / "check-runs"

@@ -23,6 +23,7 @@ outside the views is found by :func:`crossed`. ``check`` gives no verdict on eit
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -128,8 +129,11 @@ def layout(dest: str | os.PathLike[str], original: str | os.PathLike[str]) -> Vi
 
 
 def build(dest: str | os.PathLike[str], original: str | os.PathLike[str], snap: Snapshot) -> View:
-    """The view of ``original`` (as ``snap`` saw it) at ``dest``, which must not exist."""
+    """The view of ``original`` (as ``snap`` saw it) at ``dest``; an earlier view there (a
+    ``--workdir`` used again) is removed first: links and what that run wrote, never the user's."""
     original = os.path.realpath(original)
+    if os.path.lexists(dest):
+        shutil.rmtree(dest)
     os.makedirs(dest)
     view = layout(dest, original)
     root, parent, top = view
