@@ -100,3 +100,11 @@ def test_a_process_pool_executor_of_one_worker_is_seeded_and_plain_runs_differ()
     assert a.stdout == b.stdout and len(set(a.stdout.split())) == 8  # eight different draws, equal runs
     assert plain1.stdout != plain2.stdout
     assert checked.returncode == 0 and "REPRODUCIBLE" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_a_pool_of_two_whose_first_worker_took_every_task_still_gets_no_verdict() -> None:
+    """The second worker may take tasks in another run: the pool's size, not who ran, decides."""
+    a = [rec("1", 0, 0), rec("1", 0, 1), {"kind": "pool", "pool": 2}]
+    with pytest.raises(SeedlockError, match="no verdict"):
+        pools.luck([a, list(a)])
+    pools.luck([[rec("1", 0, 0), rec("1", 0, 1), {"kind": "pool", "pool": 1}]] * 2)  # a pool of one

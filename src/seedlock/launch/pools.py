@@ -5,7 +5,9 @@ which task is the OS scheduler's choice: a task that draws from its worker's RNG
 numbers when another worker (or the same worker after other tasks) runs it. Under ``check`` every
 worker of a ``multiprocessing.Pool`` or a ``concurrent.futures.ProcessPoolExecutor`` appends one
 JSON line per task to ``pools.jsonl`` beside the run's process count (``$SEEDLOCK_CHILDREN``):
-``{"kind", "worker", "job", "i", "drew"}``. ``seedlock.verify.pools`` compares the runs' lines.
+``{"kind", "worker", "job", "i", "drew"}``, and each pool, as it is made, its size:
+``{"kind", "pool": N}`` (a pool of 2 whose first worker happened to take every task is still a
+pool whose tasks can move). ``seedlock.verify.pools`` compares the runs' lines.
 
 >>> Tasks(None, "pool").key((7, 2, print, (), {}))
 (7, 2)
@@ -112,13 +114,17 @@ class Tasks:
             "i": i,
             "drew": rng_marker() != before and not _reseeded,
         }
-        path = log_path()
-        if path:
-            with open(path, "a", encoding="utf-8") as f:  # one short append per task: whole lines
-                f.write(json.dumps(line) + "\n")
+        _append(line)
 
     def __getattr__(self, name: str) -> Any:  # _writer, _reader, close...: the queue's own
         return getattr(self._queue, name)
+
+
+def _append(line: dict[str, Any]) -> None:
+    path = log_path()
+    if path:
+        with open(path, "a", encoding="utf-8") as f:  # one short append per line: whole lines
+            f.write(json.dumps(line) + "\n")
 
 
 def _identity() -> tuple[int, ...]:
@@ -135,9 +141,30 @@ def arm() -> None:
     if log_path() is None:
         return
     hooks.when_imported("multiprocessing.pool", functools.partial(_wrap, "worker", "pool", 0))
+    hooks.when_imported("multiprocessing.pool", functools.partial(_sized, "Pool", "pool", "_processes"))
     hooks.when_imported(
         "concurrent.futures.process", functools.partial(_wrap, "_process_worker", "executor", 0)
     )
+    hooks.when_imported(
+        "concurrent.futures.process",
+        functools.partial(_sized, "ProcessPoolExecutor", "executor", "_max_workers"),
+    )
+
+
+def _sized(name: str, kind: str, size: str, module: ModuleType) -> None:
+    """Record each pool's size as it is made (in the process that makes it)."""
+    cls: Any = getattr(module, name)
+    original = cls.__init__
+    if getattr(original, "_seedlock", False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _append({"kind": kind, "pool": int(getattr(self, size, 0) or 0)})
+
+    __init__._seedlock = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__
 
 
 def _wrap(name: str, kind: str, position: int, module: ModuleType) -> None:

@@ -45,11 +45,15 @@ def records(result: RunResult) -> list[dict[str, Any]]:
     return out
 
 
+def _tasks(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in recs if "pool" not in r]
+
+
 def _placed(recs: list[dict[str, Any]]) -> dict[Key, list[str]]:
     """Each task's worker and the tasks that worker ran before it: what its draws depend on."""
     before: dict[str, list[Key]] = {}
     out: dict[Key, list[str]] = {}
-    for r in recs:
+    for r in _tasks(recs):
         key = (r["kind"], r["job"], r["i"])
         done = before.setdefault(r["worker"], [])
         out[key] = [r["worker"], *(str(k) for k in done)]
@@ -59,15 +63,18 @@ def _placed(recs: list[dict[str, Any]]) -> dict[Key, list[str]]:
 
 def moved(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[Key]:
     """The tasks that drew random numbers and ran on another worker, or after other tasks, in ``b``."""
-    drew = {(r["kind"], r["job"], r["i"]) for r in a + b if r["drew"]}
+    drew = {(r["kind"], r["job"], r["i"]) for r in _tasks(a + b) if r["drew"]}
     pa, pb = _placed(a), _placed(b)
     return sorted((k for k in drew if pa.get(k) != pb.get(k)), key=str)
 
 
 def _shared(recs: list[dict[str, Any]]) -> bool:
-    """Whether tasks that drew ran in a pool of more than one worker (else nothing can move)."""
-    workers = {r["worker"] for r in recs}
-    return len(workers) > 1 and any(r["drew"] for r in recs)
+    """Whether tasks that drew ran in a pool of more than one worker (else nothing can move): a
+    pool made with room for several, even if one worker happened to take every task."""
+    tasks = _tasks(recs)
+    drew = {r["kind"] for r in tasks if r["drew"]}
+    sizes = [r["pool"] for r in recs if "pool" in r and r["kind"] in drew]
+    return any(n > 1 for n in sizes) or len({r["worker"] for r in tasks if r["kind"] in drew}) > 1
 
 
 def _name(key: Key) -> str:
@@ -106,7 +113,7 @@ def luck(runs: list[list[dict[str, Any]]]) -> None:
     first = runs[0]
     if not _shared(first) or any(moved(first, other) for other in runs[1:]):
         return
-    n = sum(r["drew"] for r in first)
+    n = sum(r["drew"] for r in _tasks(first))
     raise SeedlockError(
         f"no verdict: the runs were bitwise equal, but {n} process-pool task(s) drew random numbers from "
         "their worker's RNG, and the scheduler happened to give every task the same worker in every run; "
