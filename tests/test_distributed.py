@@ -384,3 +384,12 @@ def test_bad_commands_get_one_line_and_exit_2(args: list[str], says: str) -> Non
     p = run_seedlock(args)
     assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("script", ["mp_draws.py spawn", "mp_draws.py forkserver", "via_shell.py"])
+def test_check_of_workers_and_shell_children_is_reproducible(script: str) -> None:
+    """The twins: test_plain_check_seeds_no_child, and the plain runs of the tests above."""
+    name, *args = script.split()
+    p = run_seedlock(["check", str(DIST / name), *args])
+    assert p.returncode == 0 and "REPRODUCIBLE" in p.stdout, p.stdout + p.stderr
+    assert "processes:" in p.stdout  # the children were counted, each seeded
