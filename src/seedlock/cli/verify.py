@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -92,7 +93,7 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
         rule = f"{c.rule} " if c.rule else ""
         out.append(f"  {i}. {where}{rule}{c.message} [{c.source}]")
         if c.fix:
-            out.append(f"     fix: {c.fix}")
+            out.append(f"     fix: {c.fix_text()}")
     if len(causes) > limit:
         out.append(f"  … and {len(causes) - limit} more (--json lists all)")
     return out
@@ -134,6 +135,11 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
 )
 @click.option(
     "--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs."
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="When the runs differ, rerun under --threads 1, --strict and both, and say which makes them equal.",
 )
 @click.option(
     "--resume",
@@ -185,6 +191,7 @@ def _check(
     no_localize: bool,
     module: str | None,
     target: tuple[str, ...],
+    explain: bool = False,
     resume: bool = False,
     resume_at: int | None = None,
     grace: float = 10.0,
@@ -242,6 +249,28 @@ def _check(
         audit=audit,
         exact_stdout=exact_stdout,
     )
+    tried: list[str] = []
+    if explain and not result.reproducible:
+        from seedlock.verify import explain as explain_mod
+
+        recheck = functools.partial(
+            run_check,
+            tgt,
+            runs=2,
+            seed=value,
+            granularity=granularity,
+            plain=False,
+            ignore_stdout=ignore_stdout,
+            timeout=timeout,
+            localize=False,
+            exact_stdout=exact_stdout,
+            strict=strict,
+        )
+        found = explain_mod.explain(
+            result, recheck, Path(result.workdir), lambda line: click.echo(line, err=True)
+        )
+        result.explained = [t.to_json() for t in found]
+        tried = explain_mod.describe(found)
     if as_json:
         _say(json.dumps(result.to_json(), indent=2, default=str))
         sys.exit(0 if result.reproducible else 1)
@@ -281,6 +310,8 @@ def _check(
         _say(line)
     _say("likely causes, most likely first:")
     for line in describe_causes(result.causes):
+        _say(line)
+    for line in tried:
         _say(line)
     _say(f"  traces and logs: {result.workdir}")
     sys.exit(1)

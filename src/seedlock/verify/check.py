@@ -20,7 +20,7 @@ from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
-from seedlock.verify import pools
+from seedlock.verify import entropy, pools
 from seedlock.verify.ranks import failed_rank
 from seedlock.verify.runner import RunResult, Target, children, run_many
 from seedlock.verify.unseen import no_verdict_if_unseen
@@ -82,6 +82,7 @@ class CheckResult:
     workdir: str
     results: list[RunResult] = field(default_factory=list, repr=False)
     audit: list[dict[str, Any]] | None = None  # --audit: the ops with no deterministic kernel that ran
+    explained: list[dict[str, Any]] | None = None  # --explain: the settings tried (seedlock.verify.explain)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class CheckResult:
             "compared": self.compared,
             "workdir": self.workdir,
             "audit": self.audit,
+            "explained": self.explained,
         }
 
 
@@ -276,14 +278,16 @@ def _steps(result: RunResult, path: Path | None = None) -> Trace:
     return dataclasses.replace(trace, records=tuple(r for r in trace.records if r.kind != "stdout"))
 
 
-def _no_clock_seeds(target: Target) -> None:
+def _no_clock_seeds(target: Target, results: list[RunResult]) -> None:
     """Equal runs of a script seeded from the clock prove nothing: runs an hour (or a day) apart
-    would differ. SL104 finds such seeds (time, pid, entropy); its hits leave check with no verdict."""
+    would differ. SL104 finds such seeds (time, pid, entropy); its hits whose line ran leave check
+    with no verdict."""
     hits = [
         c
         for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
         if c.rule == "SL104"
     ]
+    hits = entropy.clock_seeds_that_ran(hits, results)  # a line in a branch not taken seeds nothing
     if hits:
         raise SeedlockError(
             f"no verdict: the runs were bitwise equal, but {hits[0].location}: {hits[0].message}; where "
@@ -354,6 +358,7 @@ def check(
     strict: bool = False,
     audit: bool = False,
     exact_stdout: bool = False,
+    threads: int | None = None,
 ) -> CheckResult:
     """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed.
 
@@ -369,7 +374,7 @@ def check(
     if workdir is None:
         workdir = CHECK_ROOT / (time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 10**6:06d}")
         prune(CHECK_ROOT, KEEP - 1)  # room for this one: the last KEEP checks stay, older ones go
-    config = Config(seed=seed, deterministic=True)
+    config = Config(seed=seed, deterministic=True, threads=threads)
     extra = {}
     if strict:
         extra[ENV_STRICT] = "1"
@@ -421,7 +426,7 @@ def check(
             "print a result, or record one with seedlock.trace.record(step, name=array)"
         )
     if divergence is None:
-        _no_clock_seeds(target)
+        _no_clock_seeds(target, results)
         pools.no_verdict_if_luck(results)
         no_verdict_if_unseen(results[0], counts["tensors"])
     if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":
@@ -439,13 +444,15 @@ def check(
             divergence.layer = find_layer(
                 target, config, divergence.trace, workdir, plain=plain, extra_env=extra, rank=divergence.rank
             )
-        found = causes_mod.rank(
+        found = entropy.true_causes(  # what the runs drew at run time first; who fixes each
             causes_mod.environment_causes([r.manifest for r in results])
             + causes_mod.audit_causes(recorded or [])
             + causes_mod.static_causes(causes_mod.script_files(target.path, target.module), plain=plain)
             + ([PLAIN_CAUSE] if plain else [])
             + _timing(divergence, results, ignore, exact_stdout)
-            + [c for c in [pools.cause(results)] if c is not None]
+            + [c for c in [pools.cause(results)] if c is not None],
+            results,
+            plain,
         )
     return CheckResult(
         divergence is None,
