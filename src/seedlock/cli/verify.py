@@ -285,7 +285,8 @@ def _check(
     if c.get("processes"):
         _say(
             f"  processes: {c['processes']} per run (the script and the ones it started, each seeded; "
-            "each run had its own rendezvous port, MASTER_PORT)"
+            "each run had its own MASTER_PORT; a launcher with a port option of its own, such as accelerate's "
+            "--main_process_port, needs it set: 0 picks a free one)"
         )
     if result.reproducible:
         _say("REPRODUCIBLE: bitwise equal in every run")
