@@ -177,6 +177,17 @@ def _assigned(m: Module, qualname: str, value: bool) -> Iterator[Hit]:
         for t in targets:
             if m.qualname(t) == qualname and is_const(node.value, value):
                 yield t, f"{_src(t)} = {value}"
+    owner, _, attr = qualname.rpartition(".")
+    for call in m.calls:  # setattr(torch.backends.cudnn, "benchmark", True) sets the same switch
+        if (
+            dotted(call.func) == "setattr"
+            and "setattr" not in m.aliases
+            and len(call.args) == 3
+            and is_const(call.args[1], attr)
+            and m.qualname(call.args[0]) == owner
+            and is_const(call.args[2], value)
+        ):
+            yield call, _src(call)
 
 
 @rule(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from seedlock.doctor.static.context import Module, argument, dotted, is_const, last_name, walk_scope, written
 from seedlock.doctor.static.registry import Hit, rule
+from seedlock.doctor.static.sets import SetFlow
 
 # constructor -> (position, keyword) of its seed argument
 RNG_CTORS: dict[str, tuple[int, str]] = {
@@ -81,8 +82,6 @@ SEED_SINKS = {
     "SeedGenerator",
 }
 SEED_KEYWORDS = {"seed", "random_state", "random_seed", "rng_seed", "seed_value", "entropy"}
-SET_METHODS = {"union", "intersection", "difference", "symmetric_difference", "copy"}
-SET_OPS = (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)
 ORDERED_BUILTINS = {"list", "tuple", "enumerate", "iter", "zip", "reversed"}
 ORDERED_CALLS = {"numpy.array", "numpy.asarray", "numpy.fromiter", "torch.tensor", "torch.as_tensor"}
 LISTINGS = {
@@ -97,6 +96,7 @@ LISTINGS = {
 }
 PATH_LISTINGS = {"iterdir", "glob", "rglob"}  # pathlib.Path methods
 WALKS = {"os.walk", "tensorflow.io.gfile.walk"}
+LIST_ADDS = {"append", "extend", "insert"}
 COMPLETION_ORDER = {
     "concurrent.futures.as_completed",
     "asyncio.as_completed",
@@ -239,38 +239,6 @@ def sl104(m: Module) -> Iterator[Hit]:
                 break
 
 
-def _set_names(m: Module, scope: ast.AST) -> set[str]:
-    """Names in ``scope`` that only ever hold sets."""
-    out: set[str] = set()
-    for name, values in m.assignments(scope).items():
-        if all(_is_set(v, out) for v in values):
-            out.add(name)
-    return out
-
-
-def _params(scope: ast.AST) -> set[str]:
-    if not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-        return set()
-    a = scope.args
-    return {p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if p is not None}
-
-
-def _is_set(node: ast.AST, names: set[str]) -> bool:
-    if isinstance(node, ast.Set | ast.SetComp):
-        return True
-    if isinstance(node, ast.Name):
-        return node.id in names
-    if isinstance(node, ast.Call):
-        if isinstance(node.func, ast.Name) and node.func.id in ("set", "frozenset"):
-            return True
-        return (
-            isinstance(node.func, ast.Attribute)
-            and node.func.attr in SET_METHODS
-            and _is_set(node.func.value, names)
-        )
-    return isinstance(node, ast.BinOp) and isinstance(node.op, SET_OPS) and _is_set(node.left, names)
-
-
 @rule(
     "SL201",
     "warn",
@@ -280,15 +248,7 @@ def _is_set(node: ast.AST, names: set[str]) -> bool:
     fix="iterate sorted(the_set) instead; `seedlock run` fixes PYTHONHASHSEED, but sorted() is independent of it",
 )
 def sl201(m: Module) -> Iterator[Hit]:
-    cache: dict[ast.AST, set[str]] = {m.tree: _set_names(m, m.tree)}
-
-    def is_set(node: ast.AST) -> bool:
-        scope = m.scope_of(node)
-        if scope not in cache:
-            # Module-level sets are visible in functions, unless a local or parameter hides them.
-            hidden = set(m.assignments(scope)) | _params(scope)
-            cache[scope] = _set_names(m, scope) | (cache[m.tree] - hidden)
-        return _is_set(node, cache[scope])
+    is_set = SetFlow(m).is_set
 
     for loop in m.loops:
         if is_set(loop.iter):
@@ -313,17 +273,45 @@ def sl201(m: Module) -> Iterator[Hit]:
 
 
 def _sorted_later(m: Module, call: ast.Call) -> bool:
-    """``files = os.listdir(d)`` followed by ``files.sort()`` or ``sorted(files)`` in the same scope."""
+    """``files = os.listdir(d)`` followed by ``files.sort()`` or ``sorted(files)`` in the same scope;
+    or a list filled from the listing (``out = [...]``, ``out.append(f)`` in a loop over it) sorted after."""
+    scope = m.scope_of(call)
     target = m.bound_to(call)
+    if target is not None:
+        return _sorts(m, scope, target, 0)
+    stmt: ast.AST = call
+    while not isinstance(stmt, ast.stmt):
+        stmt = m.parents[stmt]
+    end = stmt.end_lineno or stmt.lineno
+    if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None and stmt.value is not call:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return len(targets) == 1 and _sorts(m, scope, dotted(targets[0]), end)
+    if not isinstance(stmt, ast.For) or stmt.iter is not call:
+        return False
+    body = [n for s in stmt.body for n in ast.walk(s)]
+    if any(isinstance(n, ast.Break | ast.Return | ast.Yield | ast.YieldFrom) for n in body):
+        return False  # which entries are kept depends on their order: a later sort does not fix it
+    filled = [
+        dotted(n.func.value)
+        for n in body
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in LIST_ADDS
+    ] + [dotted(n.target) for n in body if isinstance(n, ast.AugAssign)]
+    return bool(filled) and all(_sorts(m, scope, t, end) for t in filled)
+
+
+def _sorts(m: Module, scope: ast.AST, target: str | None, after: int) -> bool:
+    """``target.sort()`` or ``sorted(target)`` in ``scope`` below line ``after``."""
     if target is None:
         return False
-    scope = m.scope_of(call)
-    if m.method_calls(scope, target, ("sort",)):
-        return True
-    return any(
-        isinstance(n, ast.Call) and last_name(n.func) == "sorted" and n.args and dotted(n.args[0]) == target
+    sorts = m.method_calls(scope, target, ("sort",)) + [
+        n
         for n in walk_scope(scope)
-    )
+        if isinstance(n, ast.Call)
+        and last_name(n.func) == "sorted"
+        and n.args
+        and dotted(n.args[0]) == target
+    ]
+    return any(n.lineno > after for n in sorts)
 
 
 def _walk_sorted(m: Module, call: ast.Call) -> bool:
