@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,62 @@ def test_docs_console_block_matches_the_header() -> None:
     text = DOC.read_text()
     shown = re.search(r"seedlock: session seed (\d+) \(replay with --seedlock-seed (\d+)\)", text)
     assert shown and shown.group(1) == shown.group(2)
+
+
+FAILING_TESTS = """
+import random
+
+import pytest
+
+
+@pytest.mark.parametrize("case", ["a b"])
+def test_draw(case):
+    print("DRAW", random.random())
+    assert False
+
+
+def test_ok():
+    pass
+"""
+
+
+def _replay_line(result: pytest.RunResult) -> str:
+    """The line under the failure's `seedlock replay` section, which must end its report."""
+    lines = result.outlines
+    heads = [i for i, line in enumerate(lines) if re.fullmatch(r"-+ seedlock replay -+", line)]
+    assert len(heads) == 1, lines  # the failing test only
+    replay, after = lines[heads[0] + 1], lines[heads[0] + 2]
+    assert after.startswith("====="), lines  # nothing of the report after it: the summary comes next
+    return replay
+
+
+def test_a_failing_test_ends_with_its_replay_line_even_under_q(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fail=FAILING_TESTS)
+    quiet = pytester.runpytest_subprocess("-q", "--seedlock-seed", "7")
+    quiet.assert_outcomes(passed=1, failed=1)
+    assert not any(line.startswith("seedlock: session seed") for line in quiet.outlines)  # -q hides it
+    line = _replay_line(quiet)
+    assert line == "pytest --seedlock-seed 7 'test_fail.py::test_draw[a b]'"
+    drawn = re.search(r"^DRAW (\S+)$", quiet.stdout.str(), re.M)
+    assert _replay_line(pytester.runpytest_subprocess("-qq", "--seedlock-seed", "7")) == line
+
+    # The line, pasted, runs that test alone with the numbers it drew.
+    argv = shlex.split(line)
+    assert argv[0] == "pytest"
+    replay = pytester.runpytest_subprocess("-s", *argv[1:])
+    replay.assert_outcomes(failed=1)
+    again = re.search(r"DRAW (\S+)", replay.stdout.str())
+    assert drawn and again and again.group(1) == drawn.group(1)
+
+
+def test_replay_line_is_relative_to_where_pytest_was_started(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\n")  # the rootdir: node ids are relative to it
+    sub = pytester.mkpydir("sub")
+    (sub / "test_fail.py").write_text(FAILING_TESTS)
+    monkeypatch.chdir(sub)
+    result = pytester.runpytest_subprocess("-q", "--seedlock-seed", "7", "--seedlock-deterministic")
+    line = _replay_line(result)
+    assert line == "pytest --seedlock-seed 7 --seedlock-deterministic 'test_fail.py::test_draw[a b]'"
+    pytester.runpytest_subprocess(*shlex.split(line)[1:]).assert_outcomes(failed=1)

@@ -10,6 +10,11 @@ the seed the header printed::
     seedlock: session seed 1234 (replay with --seedlock-seed 1234)
     $ pytest --seedlock-seed 1234 tests/test_model.py::test_fit
 
+A failing test's report ends with that line, ready to paste (``-q`` hides the header, not it)::
+
+    ------------------------------ seedlock replay -------------------------------
+    pytest --seedlock-seed 1234 tests/test_model.py::test_fit
+
 Options: ``--seedlock-seed N`` (``last``: the previous session's), ``--seedlock-deterministic``
 (also switch frameworks to deterministic kernels, which a plain reseeder must not do to a
 whole session). ``-p no:seedlock`` turns the plugin off.
@@ -37,8 +42,9 @@ import argparse
 import contextlib
 import os
 import secrets
+import shlex
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -111,6 +117,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     seed = config.stash[SEED_KEY]
     det = ", deterministic kernels on" if config.stash[DETERMINISTIC_KEY] else ""
     return f"seedlock: session seed {seed} (replay with --seedlock-seed {seed}){det}"
+
+
+def replay_command(item: pytest.Item) -> str:
+    """The command that reruns one test with its seeds: the session seed and the node id (its
+    path made relative to where pytest was started, so the line can be pasted as it is)."""
+    config = item.config
+    path, sep, rest = item.nodeid.partition("::")
+    start = config.invocation_params.dir
+    if path and start != config.rootpath:
+        path = os.path.relpath(config.rootpath / path, start)
+    det = " --seedlock-deterministic" if config.stash[DETERMINISTIC_KEY] else ""
+    return f"pytest --seedlock-seed {config.stash[SEED_KEY]}{det} {shlex.quote(path + sep + rest)}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    # A report section, not the header: -q and -qq hide the header, not a failure's sections
+    # (only --show-capture=no or --tb=no does), and the section comes last in the failure's report.
+    report = yield
+    if report.failed:
+        report.sections.append(("seedlock replay", replay_command(item)))
+    return report
 
 
 def seed_for(item: pytest.Item, phase: str = "call") -> int:
