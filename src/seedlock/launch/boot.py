@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from seedlock.config import ENV_RANK_TRACE, ENV_ROOT, ENV_VIEW, Settings
+from seedlock.config import ENV_ENTROPY, ENV_RANK_TRACE, ENV_ROOT, ENV_VIEW, Settings
 from seedlock.launch.process import die_with_parent
 from seedlock.report import SeedReport
 
@@ -83,10 +83,16 @@ def _setup() -> None:
             from seedlock.audit import ops as audit
 
             def say_audit() -> None:
-                for line in audit.explain():
+                from seedlock.audit import entropy
+
+                for line in [*audit.explain(), *entropy.explain()]:
                     _say(f"seedlock: {line}")
 
             atexit.register(say_audit)
+    if settings.plain and os.environ.get(ENV_ENTROPY):  # check --plain: nothing seeded, draws still recorded
+        from seedlock.audit import entropy
+
+        entropy.install_from_env()
     if settings.trace:
         from seedlock.trace import instrument
 

@@ -22,7 +22,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_CHECKPOINTS, ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
+from seedlock.config import ENV_CHECKPOINTS, ENV_ENTROPY, ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
 from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag
@@ -63,6 +63,10 @@ def seed(settings: Settings) -> SeedReport:
         from seedlock.audit import ops
 
         ops.install(report)
+    if settings.audit or os.environ.get(ENV_ENTROPY):  # check's runs, --audit: each entropy draw, where
+        from seedlock.audit import entropy
+
+        entropy.install_from_env(audit=settings.audit, strict=settings.strict)
     arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
     if settings.rng_checkpoint or os.environ.get(ENV_CHECKPOINTS):  # checkpoints carry the RNG state
         from seedlock.resume import seams

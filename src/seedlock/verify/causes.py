@@ -17,15 +17,18 @@ class Cause:
 
     >>> c = Cause("static", 1, "np.random.default_rng() without a seed", "pass seedlock.rng('name')", "t.py:3", "SL101")
     >>> c.to_json()["location"], sorted(c.to_json())
-    ('t.py:3', ['fix', 'location', 'message', 'rank', 'rule', 'source'])
+    ('t.py:3', ['fix', 'fixable', 'location', 'message', 'rank', 'rule', 'source'])
     """
 
-    source: str  # "static", "audit", "environment", "plain": what found it
+    source: str  # "runtime", "static", "audit", "environment", "plain": what found it
     rank: int  # most likely first: lower ranks first
     message: str
     fix: str | None = None
     location: str | None = None  # "file:line", when known
     rule: str | None = None  # the doctor rule that found it (static causes)
+    fixable: str | None = (
+        None  # who fixes it: "seedlock" (a flag, seeding) or "code" (the script must change)
+    )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -35,10 +38,22 @@ class Cause:
             "location": self.location,
             "message": self.message,
             "fix": self.fix,
+            "fixable": self.fixable,
         }
         if self.rule is None:
             del out["rule"]
         return out
+
+    def fix_text(self) -> str:
+        """The fix as shown, saying who makes it.
+
+        >>> Cause("static", 1, "m", "iterate sorted(s)", fixable="code").fix_text()
+        'the code must change: iterate sorted(s)'
+        """
+        who = {"seedlock": "seedlock fixes it: ", "code": "the code must change: "}.get(
+            self.fixable or "", ""
+        )
+        return who + (self.fix or "")
 
 
 # Static rules, most likely cause of a run-to-run divergence first. Unseeded entropy and

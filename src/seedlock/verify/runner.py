@@ -17,6 +17,7 @@ from types import FrameType
 from seedlock.config import (
     ENV_AUDIT_FILE,
     ENV_CHILDREN,
+    ENV_ENTROPY,
     ENV_GRANULARITY,
     ENV_MANIFEST,
     ENV_PLAIN,
@@ -91,6 +92,7 @@ def run_env(
     env[ENV_MANIFEST] = str(rundir / "manifest.json")
     env[ENV_GRANULARITY] = granularity
     env[ENV_AUDIT_FILE] = str(rundir / "audit.json")
+    env[ENV_ENTROPY] = str(rundir / "entropy.jsonl")  # seedlock.audit.entropy: each draw, as it happens
     env[ENV_CHILDREN] = str(rundir / "children.txt")
     own_rendezvous(env, base)
     env.update(extra or {})

@@ -1,0 +1,4 @@
+import random
+
+rng = random.SystemRandom()
+print([rng.random() for _ in range(3)])

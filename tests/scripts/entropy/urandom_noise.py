@@ -1,0 +1,4 @@
+import os
+
+noise = int.from_bytes(os.urandom(8), "little")
+print(noise % 1000003)
