@@ -137,6 +137,22 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     "--no-localize", is_flag=True, help="Skip the rerun that finds the first layer whose output differs."
 )
 @click.option(
+    "--steps", type=int, metavar="N", help="Compare the first N optimizer steps, then stop the runs."
+)
+@click.option("--epochs", type=int, metavar="N", help="Compare the first N epochs, then stop the runs.")
+@click.option(
+    "--time",
+    "seconds",
+    type=float,
+    metavar="S",
+    help="Compare what run 1 did in its first S seconds, then stop the runs.",
+)
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="One run after the other (a GPU that holds one copy of the job); each compared live all the same.",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="When the runs differ, rerun under --threads 1, --strict and both, and say which makes them equal.",
@@ -191,6 +207,10 @@ def _check(
     no_localize: bool,
     module: str | None,
     target: tuple[str, ...],
+    steps: int | None = None,
+    epochs: int | None = None,
+    seconds: float | None = None,
+    sequential: bool = False,
     explain: bool = False,
     resume: bool = False,
     resume_at: int | None = None,
@@ -210,6 +230,9 @@ def _check(
     from seedlock.verify.runner import Target
 
     validate(runs, granularity, timeout)
+    from seedlock.verify import live
+
+    live.validate(steps, epochs, seconds)
     value, _ = resolve_seed(seed)
     if workdir is not None:
         from seedlock.launch.paths import check_output_dir
@@ -248,6 +271,10 @@ def _check(
         strict=strict,
         audit=audit,
         exact_stdout=exact_stdout,
+        steps=steps,
+        epochs=epochs,
+        seconds=seconds,
+        sequential=sequential,
     )
     tried: list[str] = []
     if explain and not result.reproducible:
@@ -274,9 +301,12 @@ def _check(
     if as_json:
         _say(json.dumps(result.to_json(), indent=2, default=str))
         sys.exit(0 if result.reproducible else 1)
+    from seedlock.verify.live import describe_limit
+
     c = result.compared
     how = "plain python, no seeding" if plain else f"seed {value}"
-    _say(f"seedlock check: {runs} runs of {tgt.display()} ({how})")
+    side = "one after another: --sequential" if result.sequential else "side by side"
+    _say(f"seedlock check: {runs} runs of {tgt.display()} ({how}; {side}, compared live)")
     _say(
         f"  compared: {c['records']} trace records, {c['tensors']} tensor digests, {c['metrics']} metric values, "
         f"{c['stdout_lines']} stdout lines"
@@ -289,7 +319,7 @@ def _check(
             "--main_process_port, needs it set: 0 picks a free one)"
         )
     if result.reproducible:
-        _say("REPRODUCIBLE: bitwise equal in every run")
+        _say(f"REPRODUCIBLE{describe_limit(result.limit)}: bitwise equal in every run")
         for line in describe_audit(result.audit):
             _say(line)
         if c.get("stdout_lines_masked"):
@@ -304,6 +334,8 @@ def _check(
         _say(f"  traces and logs: {result.workdir}")
         sys.exit(0)
     _say("NOT REPRODUCIBLE")
+    if result.stopped_early:
+        _say("  the runs were stopped at the first divergence, as it was written (live comparison)")
     assert result.divergence is not None
     for line in describe_divergence(result.divergence):
         _say(line)

@@ -45,6 +45,7 @@ ENV_RANK_SEEDS = (
 ENV_RNG_CHECKPOINT = "SEEDLOCK_RNG_CHECKPOINT"  # "0": checkpoints do not carry the RNG state (docs/resume.md)
 ENV_CHECKPOINTS = "SEEDLOCK_CHECKPOINTS"  # check --resume: each checkpoint saved or loaded, a JSON line here
 ENV_STOP_AT = "SEEDLOCK_STOP_AT"  # check --resume: K, wait to be preempted right after the K-th checkpoint
+ENV_STOP_AFTER = "SEEDLOCK_STOP_AFTER"  # check --steps/--epochs: "step:N" or "epoch:N", exit after N of them
 ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boot); its children do not see it
 ENV_VIEW = "SEEDLOCK_VIEW"  # a run's private view of the working directory (launch.workspace)
 ENV_VIEW_OF = "SEEDLOCK_VIEW_OF"  # the directory that view mirrors: links into it are copied on write

@@ -17,10 +17,11 @@ import gc
 import hashlib
 import os
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_METRICS, ENV_TRACE
+from seedlock.config import ENV_METRICS, ENV_STOP_AFTER, ENV_TRACE
 from seedlock.frameworks import hooks
 from seedlock.trace.stdout import ViewHash
 
@@ -282,6 +283,30 @@ def _finish(stdout: _DigestingStdout) -> None:
             trace.stop()
 
 
+def stop_after(spec: str) -> Callable[[Any], None]:
+    """``"step:50"``: a callback that ends the run (SystemExit, so the exit records are written as
+    at any exit) once 50 records of that kind are in the trace.
+
+    >>> stop = stop_after("epoch:2"); from seedlock.trace.records import Record
+    >>> stop(Record("epoch"))
+    >>> stop(Record("epoch"))
+    Traceback (most recent call last):
+    SystemExit: 0
+    """
+    kind, _, n = spec.partition(":")
+    limit, seen = int(n), 0
+
+    def on_record(record: Any) -> None:
+        nonlocal seen
+        if record.kind == kind:
+            seen += 1
+            if seen >= limit:
+                sys.stdout.flush()
+                raise SystemExit(0)
+
+    return on_record
+
+
 def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> None:
     """Start the trace at ``path`` and arm the hooks; the rest happens as the script imports."""
     global _granularity, _writer
@@ -296,6 +321,9 @@ def install(path: str, granularity: str = "epoch", algorithm: str = "auto") -> N
     )
     # Subprocesses of the script must not open (and truncate) the same trace file.
     os.environ.pop(ENV_TRACE, None)
+    limit = os.environ.get(ENV_STOP_AFTER)
+    if limit:  # check --steps N / --epochs N: the run ends after N of them, its exit records written
+        _writer.on_record = stop_after(limit)
     hooks.when_imported("keras", _keras)
     hooks.when_imported("tf_keras", _tf_keras)
     hooks.when_imported("tensorflow", _tensorflow)

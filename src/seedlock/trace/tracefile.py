@@ -37,7 +37,7 @@ import json
 import os
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,7 @@ class TraceWriter:
             "meta": dict(meta or {}),
         }
         self.count = 0  # records written, header excluded
+        self.on_record: Callable[[Record], None] | None = None  # told of each record once it is written
         self._lock = threading.RLock()  # held across a sidecar and its record: the file is named by index
         self._pid = os.getpid()
         if self.path.parent != Path():
@@ -120,6 +121,8 @@ class TraceWriter:
                 raise SeedlockError(f"trace {self.path} is closed; open a new TraceWriter to record more")
             self._emit(record.to_json())
             self.count += 1
+        if self.on_record is not None:
+            self.on_record(record)
         return record
 
     def write(

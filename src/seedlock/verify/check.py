@@ -20,7 +20,7 @@ from seedlock.errors import SeedlockError
 from seedlock.frameworks.base import Config
 from seedlock.trace.stdout import view
 from seedlock.verify import causes as causes_mod
-from seedlock.verify import entropy, pools
+from seedlock.verify import entropy, live, pools
 from seedlock.verify.ranks import failed_rank
 from seedlock.verify.runner import RunResult, Target, children, run_many
 from seedlock.verify.unseen import no_verdict_if_unseen
@@ -83,6 +83,9 @@ class CheckResult:
     results: list[RunResult] = field(default_factory=list, repr=False)
     audit: list[dict[str, Any]] | None = None  # --audit: the ops with no deterministic kernel that ran
     explained: list[dict[str, Any]] | None = None  # --explain: the settings tried (seedlock.verify.explain)
+    limit: dict[str, Any] | None = None  # --steps/--epochs/--time: what a REPRODUCIBLE is about
+    stopped_early: bool = False  # the live comparison stopped the runs at the first divergence
+    sequential: bool = False  # the runs went one after another (--sequential), not side by side
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,9 @@ class CheckResult:
             "workdir": self.workdir,
             "audit": self.audit,
             "explained": self.explained,
+            "limit": self.limit,
+            "stopped_early": self.stopped_early,
+            "sequential": self.sequential,
         }
 
 
@@ -216,13 +222,18 @@ def stdout_divergence(
     )
 
 
-def trace_divergence(a: RunResult, b: RunResult, steps_a: Trace | None = None) -> RunDivergence | None:
-    """The first divergence between two runs' traces (``steps_a``: ``a``'s, already read)."""
+def trace_divergence(
+    a: RunResult, b: RunResult, steps_a: Trace | None = None, cut: int | None = None
+) -> RunDivergence | None:
+    """The first divergence between two runs' traces (``steps_a``: ``a``'s, already read; ``cut``:
+    runs stopped early, compared over their first ``cut`` training records, or all they have)."""
     if not a.trace.exists() and not b.trace.exists():
         return None
     from seedlock.trace.compare import compare_traces
 
-    div = compare_traces(steps_a if steps_a is not None else _steps(a), _steps(b))
+    div = compare_traces(
+        steps_a if steps_a is not None else _steps(a, partial=cut), _steps(b, partial=cut), values=cut is None
+    )
     if div is None:
         return None
     return RunDivergence((a.index + 1, b.index + 1), "trace", str(div), trace=div)
@@ -235,7 +246,9 @@ def rank_traces(result: RunResult) -> dict[str, Path]:
     return {p.name[len(stem) + 5 : len(p.name) - len(suffix)]: p for p in found}
 
 
-def rank_divergence(a: RunResult, b: RunResult, steps_a: dict[str, Trace]) -> RunDivergence | None:
+def rank_divergence(
+    a: RunResult, b: RunResult, steps_a: dict[str, Trace], cut: int | None = None
+) -> RunDivergence | None:
     """The first rank whose traces differ between runs ``a`` and ``b``, rank by rank
     (``steps_a``: ``a``'s rank traces, already read)."""
     from seedlock.trace.compare import compare_traces
@@ -249,19 +262,24 @@ def rank_divergence(a: RunResult, b: RunResult, steps_a: dict[str, Trace]) -> Ru
             return RunDivergence(
                 runs, "trace", f"rank {label}: only run {which} has a trace of it", rank=label
             )
-        div = compare_traces(ra[label], _steps(b, rb[label]))
+        div = compare_traces(ra[label], _steps(b, rb[label], partial=cut), values=cut is None)
         if div is not None:
             found.append(RunDivergence(runs, "trace", f"rank {label}: {div}", trace=div, rank=label))
     # The earliest record across ranks: a rank that parts first soon makes the others part (allreduce).
     return min(found, key=lambda d: d.trace.index if d.trace else 0, default=None)
 
 
-def _steps(result: RunResult, path: Path | None = None) -> Trace:
+def _steps(result: RunResult, path: Path | None = None, partial: int | None = None) -> Trace:
     """A run's trace (``path``: one of its ranks') without its stdout record: the parent compares
-    stdout itself, line by line, honouring --ignore-stdout."""
+    stdout itself, line by line, honouring --ignore-stdout. ``partial``: a run the live comparison
+    stopped, its first ``partial`` training records (0: all it wrote; its exit records are not there)."""
     from seedlock.trace import read_trace
 
     trace = read_trace(path or result.trace)
+    if partial is not None:
+        from seedlock.verify.live import first_training
+
+        return first_training(trace, partial)
     if not trace.complete:
         said = [line for line in result.stderr_tail.splitlines() if line.startswith("seedlock: the ")]
         why = (
@@ -359,12 +377,17 @@ def check(
     audit: bool = False,
     exact_stdout: bool = False,
     threads: int | None = None,
+    steps: int | None = None,
+    epochs: int | None = None,
+    seconds: float | None = None,
+    sequential: bool = False,
 ) -> CheckResult:
     """Run ``target`` ``runs`` times and compare. Raises :class:`RunCrashed` if any run failed.
 
     stdout is compared as a terminal shows it, progress-bar timings masked
     (:mod:`seedlock.trace.stdout`); ``exact_stdout`` compares every byte."""
     validate(runs, granularity, timeout)
+    live.validate(steps, epochs, seconds)
     try:
         ignore = re.compile(ignore_stdout) if ignore_stdout else None
     except re.error as exc:
@@ -380,6 +403,10 @@ def check(
         extra[ENV_STRICT] = "1"
     if audit:
         extra[ENV_AUDIT] = "1"
+    extra.update(live.stop_env(steps, epochs))
+    watcher = live.Watcher(
+        seconds
+    )  # compares the records as they are written; stops the runs at a divergence
     results = run_many(
         target,
         runs,
@@ -387,28 +414,31 @@ def check(
         workdir,
         plain=plain,
         granularity=granularity,
-        jobs=jobs,
+        jobs=1 if sequential else jobs,
         timeout=timeout,
         extra_env=extra,
+        watcher=watcher,
     )
+    cut = (watcher.cut or 0) if watcher.stopped else None  # stopped early: compare what they wrote
     for r in results:
-        if not r.ok:
+        if not r.ok and cut is None:
             raise RunCrashed(r, runs, timeout)
 
     divergence: RunDivergence | None = None
-    first = _steps(results[0]) if results[0].trace.exists() else None  # read once, compared with each run
-    first_ranks = {label: _steps(results[0], path) for label, path in rank_traces(results[0]).items()}
+    first = _steps(results[0], partial=cut) if results[0].trace.exists() else None  # read once
+    first_ranks = {label: _steps(results[0], path, cut) for label, path in rank_traces(results[0]).items()}
     for other in results[1:]:
         divergence = (
-            trace_divergence(results[0], other, first)
-            or rank_divergence(results[0], other, first_ranks)
-            or stdout_divergence(results[0], other, ignore, exact_stdout)
+            trace_divergence(results[0], other, first, cut)
+            or rank_divergence(results[0], other, first_ranks, cut)
+            or (stdout_divergence(results[0], other, ignore, exact_stdout) if cut is None else None)
         )
         if divergence:
             break
+    live.no_verdict_if_unconfirmed(watcher, divergence)
     counts = _counts(first)
-    for steps in first_ranks.values():  # what the ranks' traces held too, in the counts the verdict states
-        for key, n in _counts(steps).items():
+    for held in first_ranks.values():  # what the ranks' traces held too, in the counts the verdict states
+        for key, n in _counts(held).items():
             counts[key] += n
     compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
     if first_ranks:
@@ -418,8 +448,12 @@ def check(
         compared["processes"] = started + (0 if target.command else 1)
     if divergence is not None and divergence.source == "stdout" and started:
         _interleaved(results, ignore, exact_stdout, started)
-    if not exact_stdout:  # said with the verdict: which lines only a terminal's view made equal
+    if (
+        not exact_stdout and cut is None
+    ):  # said with the verdict: which lines only a terminal's view made equal
         compared["stdout_lines_masked"] = max(masked_lines(results[0], r, ignore) for r in results[1:])
+    if divergence is None and (why := live.unused([first, *first_ranks.values()], steps)):
+        raise SeedlockError(why)
     if divergence is None and counts["records"] == 0 and not results[0].stdout.strip():
         raise SeedlockError(
             "nothing to compare: the script printed nothing and trained no model seedlock could see; "
@@ -465,4 +499,7 @@ def check(
         str(workdir),
         results,
         recorded,
+        limit=live.limit_of(steps, epochs, seconds, watcher),
+        stopped_early=watcher.diverged is not None,
+        sequential=sequential,
     )

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from seedlock.config import (
     ENV_AUDIT_FILE,
@@ -30,6 +31,9 @@ from seedlock.launch import workspace
 from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Live, boot_argv, own_rendezvous, wait_or_kill
 from seedlock.launch.process import free_port as free_port  # where the tests and benchmarks import it
+
+if TYPE_CHECKING:
+    from seedlock.verify.live import Watcher
 
 STDERR_TAIL = 4000
 
@@ -171,6 +175,7 @@ def run_many(
     timeout: float | None = None,
     extra_env: dict[str, str] | None = None,
     tag: str = "run",
+    watcher: Watcher | None = None,
 ) -> list[RunResult]:
     """Run the target ``runs`` times in fresh processes, ``jobs`` at a time, starting
     :data:`STAGGER_S` seconds apart."""
@@ -197,6 +202,8 @@ def run_many(
     here = os.getcwd()
     before = workspace.snapshot(here, skip=[workdir])
     pool = ThreadPoolExecutor(max_workers=jobs or default_jobs(runs))
+    if watcher is not None:  # live comparison: stops every run at the first divergence
+        watcher.start(live, [workdir / f"{tag}-{i + 1}" for i in range(runs)], time.monotonic())
     try:
         with _sigterm_exits():
             results = list(pool.map(one, range(runs)))
@@ -205,6 +212,8 @@ def run_many(
         raise
     finally:
         pool.shutdown(wait=True)
+        if watcher is not None:
+            watcher.finish()
     done = [r for r in results if r is not None]
     records = [workdir / f"{tag}-{i + 1}" / "files.txt" for i in range(runs)]
     reason = workspace.shared_reason(here, before, workspace.snapshot(here, skip=[workdir]), records)
