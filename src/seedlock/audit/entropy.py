@@ -20,9 +20,7 @@ a seed site's first few distinct values too. The frameworks' own draws are not r
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import os
 import sys
 import threading
@@ -30,7 +28,6 @@ from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any
 
-from seedlock.audit.callsite import code_at, is_stdlib, is_third_party
 from seedlock.config import ENV_ENTROPY
 from seedlock.frameworks import hooks
 
@@ -54,6 +51,8 @@ _SEEDLOCK = (
 def _is_user(filename: str) -> bool:
     known = _user.get(filename)
     if known is None:
+        from seedlock.audit.callsite import is_stdlib, is_third_party  # on the first call: start-up
+
         known = not (
             filename.startswith("<")
             or os.path.realpath(filename).startswith(_SEEDLOCK)
@@ -81,6 +80,11 @@ def _path(filename: str) -> str:
 
 
 def _record(kind: str, frame: FrameType, source: str, value: str = "") -> None:
+    import contextlib
+    import json
+
+    from seedlock.audit.callsite import code_at
+
     key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value)
     with _lock:
         n = _seen.get(key, 0)

@@ -22,7 +22,15 @@ import os
 from types import ModuleType
 from typing import Any
 
-from seedlock.config import ENV_CHECKPOINTS, ENV_ENTROPY, ENV_RANK_TRACE, ENV_TRACE, ENV_VIEW, Settings, rank_label
+from seedlock.config import (
+    ENV_CHECKPOINTS,
+    ENV_ENTROPY,
+    ENV_RANK_TRACE,
+    ENV_TRACE,
+    ENV_VIEW,
+    Settings,
+    rank_label,
+)
 from seedlock.report import SeedReport
 
 _set_up = False  # this process ran setup(): a spawned child; a forked one inherits its parent's flag

@@ -188,7 +188,9 @@ def true_causes(found: list[Cause], results: list[RunResult], plain: bool) -> li
         if c.source == "static" and _location(c.location) in at:  # the record says it ran; the rule says why
             i = at[_location(c.location)]
             said = f"{out[i].message} ({c.rule}: {c.message})" if c.rule == "SL104" else out[i].message
-            out[i] = dataclasses.replace(out[i], message=said, rule=out[i].rule or c.rule)  # where it came from
+            out[i] = dataclasses.replace(
+                out[i], message=said, rule=out[i].rule or c.rule
+            )  # where it came from
             continue
         if c.rule == "SL201":
             c = _set_order(c, plain)
