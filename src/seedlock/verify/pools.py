@@ -15,13 +15,12 @@ because the scheduler happened to hand out the tasks alike, their equality prove
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from seedlock.errors import SeedlockError
 from seedlock.launch.pools import LOG_NAME
 from seedlock.verify.causes import Cause
-from seedlock.verify.runner import RunResult
+from seedlock.verify.runner import RunResult, read_jsonl
 
 Key = tuple[str, Any, Any]
 FIX = (
@@ -32,17 +31,7 @@ FIX = (
 
 def records(result: RunResult) -> list[dict[str, Any]]:
     """A run's task records; a line cut by a kill is skipped."""
-    try:
-        text = result.trace.with_name(LOG_NAME).read_text(encoding="utf-8")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(result.trace.with_name(LOG_NAME))
 
 
 def _tasks(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from seedlock.frameworks.base import Config
 from seedlock.launch import workspace
 from seedlock.launch.process import FreshProcess, Live, killpg
 from seedlock.verify.causes import Cause
-from seedlock.verify.runner import NotIsolated, RunResult, Target, _in_view, run_env, run_once
+from seedlock.verify.runner import NotIsolated, RunResult, Target, _in_view, read_jsonl, run_env, run_once
 
 GRACE_S = 10.0
 # What a resume can lose, in the order a cause is named: the first that differs explains the rest.
@@ -74,17 +73,7 @@ class ResumeResult:
 
 def events(rundir: Path) -> list[dict[str, Any]]:
     """The checkpoint events a run wrote (a line cut by a kill is skipped)."""
-    try:
-        text = (rundir / "checkpoints.jsonl").read_text(encoding="utf-8")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return read_jsonl(rundir / "checkpoints.jsonl")
 
 
 def _no_verdict(why: str) -> SeedlockError:

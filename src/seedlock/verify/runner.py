@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seedlock.config import (
     ENV_AUDIT_FILE,
@@ -101,6 +102,24 @@ def run_env(
     own_rendezvous(env, base)
     env.update(extra or {})
     return env
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """A record file a run appends JSON lines to (pools, checkpoints): a line cut by a kill, or
+    not an object, is skipped; a missing file is no records."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            out.append(item)
+    return out
 
 
 def children(result: RunResult) -> int:
