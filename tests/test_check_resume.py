@@ -45,6 +45,7 @@ def test_torch_resume_is_equivalent_with_seedlock_and_not_without_the_rng_state(
     # the twin: checkpoints without the RNG state replay epoch 0's shuffle and dropout
     assert without == 1 and b["equivalent"] is False, b
     assert b["step"] == 9 and "step record at step 9" in b["divergence"]
+    assert b["stopped_early"] is True and a["stopped_early"] is False  # compared live: stopped there
     causes = [x["message"].split(":")[0] for x in b["causes"]]
     assert causes == ["RNG state", "data order"], b["causes"]
     # a checkpoint without the optimizer's momentum: that, and nothing else

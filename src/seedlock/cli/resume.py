@@ -70,6 +70,10 @@ def check_resume_cli(
         click.echo(f"  traces and logs: {result.workdir}")
         sys.exit(0)
     click.echo("NOT RESUME-EQUIVALENT")
+    if result.stopped_early:
+        click.echo(
+            "  the resumed run was stopped at its first divergent record, as it was written (live comparison)"
+        )
     click.echo(f"  first divergence after the resume: {result.divergence}")
     if result.causes:
         click.echo("what the resume lost, right after the load:")

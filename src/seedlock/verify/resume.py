@@ -20,6 +20,7 @@ import dataclasses
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,8 @@ class ResumeResult:
     workdir: str
     grace_killed: bool = False  # SIGTERM did not end it within the grace period: SIGKILL did
     probed: bool = False  # the state after the load was recorded (a torch model): causes can be named
+    missing: bool = False  # the first difference is a record the resumed run did not write
+    stopped_early: bool = False  # the resumed run was stopped at its first divergent record (live)
     results: list[RunResult] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -170,10 +173,16 @@ def check_resume(
                 "point to resume from; pass an earlier --resume-at"
             )
         # The same command again, in the same directory: the script finds its checkpoint there.
-        r = run_once(
-            2, target, _env(config, r_dir, target, i_view, rng_checkpoint), r_dir, timeout, live, i_view
-        )
-        if not r.ok:
+        # Compared live against the uninterrupted run, and stopped at its first divergent record.
+        watch = Against(r_dir / "trace.jsonl", u, u_dir, k, live)
+        watch.start()
+        try:
+            r = run_once(
+                2, target, _env(config, r_dir, target, i_view, rng_checkpoint), r_dir, timeout, live, i_view
+            )
+        finally:
+            watch.finish()
+        if not r.ok and not watch.stopped:
             raise SeedlockError(str(RunCrashed(r, 3, timeout)).replace("run 3 of 3", "the resumed run", 1))
     finally:
         live.stop()
@@ -190,7 +199,14 @@ def check_resume(
             "the restarted script loaded no checkpoint seedlock saw, so it started over rather than resumed; "
             "does it look for its checkpoint where it saved it?"
         )
-    return _compare(u, r, u_dir, r_dir, n, k, killed, workdir)
+    result = _compare(u, r, u_dir, r_dir, n, k, killed, workdir)
+    result.stopped_early = watch.stopped
+    if watch.stopped and (result.equivalent or result.missing):
+        raise _no_verdict(
+            "the resumed run was stopped when a record looked different as it was written, but the records "
+            "it wrote agree with the uninterrupted run's from the resume point found afterwards; rerun the check"
+        )
+    return result
 
 
 def _compare(
@@ -251,6 +267,8 @@ def _compare(
         str(workdir),
         killed,
         loaded is not None,
+        div is not None and div.reason == "missing",
+        False,
         [u, r],
     )
 
@@ -277,6 +295,55 @@ def _after(records: Any) -> list[Any]:
     """The records compared: steps, epochs, batches and the models at exit; not stdout (a resumed
     script says it resumed)."""
     return [rec for rec in records if rec.kind != "stdout"]
+
+
+class Against:
+    """The resumed run's trace read as it is written and compared with the uninterrupted run's
+    records from the resume point on; at the first record that differs, every run is stopped.
+    The resume point is the checkpoint the run was preempted after (the final comparison finds it
+    again by content)."""
+
+    def __init__(self, path: Path, u: RunResult, u_dir: Path, k: int, live: Live) -> None:
+        from seedlock.trace import read_trace
+        from seedlock.verify.live import Tail
+
+        self.tail = Tail(path)
+        self.base = _after(read_trace(u.trace).records)
+        self.pos = next(
+            int(e["records"]) for e in events(u_dir) if e.get("event") == "save" and int(e["checkpoint"]) == k
+        )
+        self.live = live
+        self.stopped = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        from seedlock.verify.live import POLL_S, TRAINING
+
+        upto = 0
+        after: list[Any] | None = None
+        while not self._done.wait(POLL_S):
+            self.tail.read()
+            mine = self.tail.training()
+            if not mine:
+                continue
+            if after is None:
+                start = _aligned(self.base, mine, self.pos)
+                after = [rec for rec in self.base[start:] if rec.kind in TRAINING]
+            shifted = _shift(after, mine[: len(after)])
+            for j in range(upto, min(len(shifted), len(after))):
+                if shifted[j].to_json() != after[j].to_json():
+                    self.stopped = True
+                    self.live.stop()
+                    return
+            upto = min(len(shifted), len(after))
 
 
 def _shift(base: list[Any], resumed: list[Any]) -> list[Any]:
