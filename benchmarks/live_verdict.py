@@ -55,14 +55,16 @@ def time_to_step_3(env: dict[str, str]) -> float:
 
 
 def time_to_verdict(env: dict[str, str]) -> float:
-    t0 = time.monotonic()
-    p = subprocess.run(
-        [sys.executable, "-m", "seedlock", "check", "--json", "--no-localize", str(LOOP), "diverge"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    took = time.monotonic() - t0
+    with tempfile.TemporaryDirectory() as tmp:  # the check's work directory goes there, not here
+        t0 = time.monotonic()
+        p = subprocess.run(
+            [sys.executable, "-m", "seedlock", "check", "--json", "--no-localize", str(LOOP), "diverge"],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
+        took = time.monotonic() - t0
     if p.returncode != 1 or not json.loads(p.stdout)["stopped_early"]:
         raise SystemExit(f"expected a live NOT, got exit {p.returncode}: {p.stdout[-500:]} {p.stderr[-500:]}")
     return took
