@@ -34,46 +34,45 @@ def log_path() -> str | None:
     return os.path.join(os.path.dirname(children), LOG_NAME) if children else None
 
 
-def rng_marker() -> int:
-    """A hash of the global RNG states a task may draw from (Python's, NumPy's and torch's, those
-    imported): it changes when the task draws from any of them."""
-    parts: list[Any] = [random.getstate()[1]]
+def rng_marker() -> dict[str, int]:
+    """A hash of each global RNG state a task may draw from (Python's, NumPy's and torch's, those
+    imported): one changes when the task draws from it."""
+    out = {"random": hash(random.getstate()[1])}
     np = sys.modules.get("numpy")
     if np is not None:
         state = np.random.get_state(legacy=True)
-        parts.append((state[1].tobytes(), state[2]))
+        out["numpy"] = hash((state[1].tobytes(), state[2]))
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "get_rng_state"):
-        parts.append(torch.get_rng_state().numpy().tobytes())
-    return hash(tuple(parts))
+        out["torch"] = hash(torch.get_rng_state().numpy().tobytes())
+    return out
 
 
-_reseeded = False  # the running task seeded a global RNG itself: its draws do not depend on its worker
+_reseeded: set[str] = set()  # the global RNGs the running task seeded itself: their draws are the task's own
 
 
 def _watch_seeding() -> None:
     """Note when a task seeds a global RNG itself (``random.seed(i)``, ``np.random.seed(i)``,
     ``torch.manual_seed(i)``): the fix this module's records would otherwise not tell from a draw."""
 
-    def watch(module: Any, name: str) -> None:
+    def watch(module: Any, name: str, rng: str) -> None:
         original = getattr(module, name, None)
         if original is None or getattr(original, "_seedlock_watch", False):
             return
 
         @functools.wraps(original)
         def seeded(*args: Any, **kwargs: Any) -> Any:
-            global _reseeded
-            _reseeded = True
+            _reseeded.add(rng)  # that RNG only: a task that seeds NumPy and draws from random still drew
             return original(*args, **kwargs)
 
         seeded._seedlock_watch = True  # type: ignore[attr-defined]
         setattr(module, name, seeded)
 
-    watch(random, "seed")
+    watch(random, "seed", "random")
     if "numpy" in sys.modules:
-        watch(sys.modules["numpy"].random, "seed")
+        watch(sys.modules["numpy"].random, "seed", "numpy")
     if "torch" in sys.modules:
-        watch(sys.modules["torch"], "manual_seed")
+        watch(sys.modules["torch"], "manual_seed", "torch")
 
 
 class Tasks:
@@ -82,7 +81,7 @@ class Tasks:
     def __init__(self, queue: Any, kind: str) -> None:
         self._queue = queue
         self._kind = kind
-        self._open: tuple[Any, Any, int] | None = None  # (job, i, marker at its start)
+        self._open: tuple[Any, Any, dict[str, int]] | None = None  # (job, i, markers at its start)
         self._worker = ".".join(map(str, _identity()))
         _watch_seeding()
 
@@ -93,12 +92,11 @@ class Tasks:
         return (work_id, None) if work_id is not None else None
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
-        global _reseeded
         self._close()
         task = self._queue.get(*args, **kwargs)
         key = self.key(task)
         if key is not None:
-            _reseeded = False
+            _reseeded.clear()
             self._open = (*key, rng_marker())
         return task
 
@@ -107,12 +105,13 @@ class Tasks:
             return
         job, i, before = self._open
         self._open = None
+        after = rng_marker()
         line = {
             "kind": self._kind,
             "worker": self._worker,
             "job": job,
             "i": i,
-            "drew": rng_marker() != before and not _reseeded,
+            "drew": any(after.get(n) != h and n not in _reseeded for n, h in before.items()),
         }
         _append(line)
 

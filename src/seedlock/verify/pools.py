@@ -3,8 +3,9 @@
 Each worker of a pool is seeded from its identity, so a task that draws from its worker's RNG
 gets numbers that depend on which worker ran it, and after which other tasks: the OS scheduler's
 choice. From the runs' ``pools.jsonl`` (:mod:`seedlock.launch.pools`): when the runs differ and
-their pools gave such tasks to other workers, that is the cause; when the runs are equal only
-because the scheduler happened to hand out the tasks alike, their equality proves nothing.
+their pools gave such tasks to other workers, that is the cause; when the runs are equal, their
+equality proves nothing: the scheduler may have handed out the tasks alike, or to workers seeded
+alike (a pool initializer), by luck.
 
 >>> a = [{"kind": "pool", "worker": "1", "job": 0, "i": 0, "drew": True},
 ...      {"kind": "pool", "worker": "2", "job": 0, "i": 1, "drew": True}]
@@ -100,11 +101,12 @@ def no_verdict_if_luck(results: list[RunResult]) -> None:
 
 def luck(runs: list[list[dict[str, Any]]]) -> None:
     first = runs[0]
-    if not _shared(first) or any(moved(first, other) for other in runs[1:]):
+    if not _shared(first):
         return
     n = sum(r["drew"] for r in _tasks(first))
     raise SeedlockError(
         f"no verdict: the runs were bitwise equal, but {n} process-pool task(s) drew random numbers from "
-        "their worker's RNG, and the scheduler happened to give every task the same worker in every run; "
-        f"another run may give them out otherwise. Make the tasks independent of their worker: {FIX}"
+        "their worker's RNG in a pool of several workers, and which worker takes which task (after which "
+        "others) is the scheduler's choice: the runs may have matched by luck. Make the tasks independent "
+        f"of their worker: {FIX}"
     )

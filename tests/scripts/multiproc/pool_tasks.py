@@ -3,8 +3,10 @@
 MODE worker: each task draws from its worker's global NumPy RNG, so its number depends on which
 worker runs it, after which tasks. MODE task: each task draws from a generator seeded by its
 own index and a base seed the main process draws, so the numbers depend on the tasks alone.
-MODE reseed: each task seeds its worker's global RNG from the same, then draws from it."""
+MODE reseed: each task seeds its worker's global RNG from the same, then draws from it. MODE
+mixed: each task seeds NumPy's RNG but draws from Python's too, which is its worker's."""
 
+import random
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -21,6 +23,12 @@ def from_task(item: tuple[int, int]) -> float:
     return float(np.random.default_rng(base + i).random())
 
 
+def mixed(item: tuple[int, int]) -> float:
+    i, base = item
+    np.random.seed(base + i)  # seeds NumPy's RNG, then draws from Python's too: that one is the worker's
+    return float(np.random.random()) + random.random()
+
+
 def reseeding(item: tuple[int, int]) -> float:
     i, base = item
     np.random.seed(base + i)  # the task seeds its worker's RNG itself: independent of the worker
@@ -34,7 +42,8 @@ if __name__ == "__main__":
     if mode == "worker":
         fn, items = from_worker, list(range(8))
     else:
-        fn, items = (from_task if mode == "task" else reseeding), [(i, base) for i in range(8)]
+        fn = {"task": from_task, "reseed": reseeding, "mixed": mixed}[mode]
+        items = [(i, base) for i in range(8)]
     if kind == "pool":
         with ctx.Pool(workers) as pool:
             out = pool.map(fn, items, chunksize=1)
