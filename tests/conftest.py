@@ -18,7 +18,10 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a plain run: no seedlock or hash-seed variables leaking in from pytest."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDLOCK_")}
-    for var in ("PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS"):
+    # PL_GLOBAL_SEED: Lightning's seed_everything, called in the pytest process by an earlier test,
+    # sets it there; a fresh run would then take it as its master seed.
+    leaked = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+    for var in ("PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "CUBLAS_WORKSPACE_CONFIG", "XLA_FLAGS", *leaked):
         env.pop(var, None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("KERAS_BACKEND", "tensorflow")
