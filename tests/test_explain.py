@@ -17,7 +17,7 @@ EXPLAIN = SCRIPTS / "explain"
 def test_describe_names_the_first_setting_that_made_the_runs_equal() -> None:
     tried = [Tried("--threads 1", False, 0.1), Tried("--strict", True, 0.38, "unseeded RNGs derived")]
     assert describe(tried) == [
-        "  verified fix: `seedlock run --strict` (+38% time): the runs were bitwise equal with unseeded RNGs derived"
+        "  verified fix: `seedlock run --strict` (+38% time): 3 runs were bitwise equal with unseeded RNGs derived"
     ]
     lines = describe([Tried("--threads 1", False, 0.0), Tried("--strict", None, None, "run 1 crashed")])
     assert (
@@ -41,24 +41,29 @@ def test_explain_verifies_the_fix_by_running_it() -> None:
     )
     for code, data, err in (threads, strict, entropy, plain):
         assert code == 1 and data["reproducible"] is False, (data, err)
-        assert "trying up to" in err  # what it will spend, said before it is spent
+    for _, _, err in (threads, strict, plain):
+        assert "trying up to 3 setting(s), 3 runs each" in err or "trying up to 1 setting(s)" in err, err
 
     def tried(data: dict) -> list[tuple[str, bool | None]]:
         return [(t["flag"], t["equal"]) for t in data["explained"]]
 
     assert tried(threads[1]) == [("--threads 1", True)]
     assert tried(strict[1]) == [("--threads 1", False), ("--strict", True)]
-    assert tried(entropy[1]) == [("--threads 1", False), ("--strict", False), ("--threads 1 --strict", False)]
+    assert (
+        entropy[1]["explained"] == []
+    )  # os.urandom seen at run time: only the code can fix it, nothing tried
     assert tried(plain[1]) == [("(without --plain)", True)]
 
 
 @pytest.mark.slow
 def test_explain_prints_the_verified_fix_and_without_it_nothing_is_tried() -> None:
-    with_, without = run_together(
+    with_, without, entropy = run_together(
         lambda: run_seedlock(["check", "--explain", str(EXPLAIN / "unseeded_rng.py")]),
         lambda: run_seedlock(["check", str(EXPLAIN / "unseeded_rng.py")]),
+        lambda: run_seedlock(["check", "--explain", str(EXPLAIN / "os_entropy.py")]),
     )
     assert with_.returncode == 1 and "verified fix: `seedlock run --strict`" in with_.stdout, with_.stdout
+    assert "no setting tried: the first cause was seen at run time" in entropy.stdout, entropy.stdout
     assert (
         without.returncode == 1
         and "verified fix" not in without.stdout

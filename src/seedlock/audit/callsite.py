@@ -21,7 +21,8 @@ import sysconfig
 from collections.abc import Callable
 from types import FrameType
 
-_SEEDLOCK_DIR = os.path.dirname(os.path.realpath(__file__))
+# The package, not this module's folder (audit/): a call from any of seedlock's modules is seedlock's.
+_SEEDLOCK_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 @functools.lru_cache(maxsize=1)

@@ -284,7 +284,7 @@ def repeat(
         from seedlock.integrations.mlflow import export
         from seedlock.repeat.run import default_name
 
-        exp = name or default_name(script, opts.args, command)
+        exp = name or default_name(script, opts.args, command) + ("-all-ranks" if all_ranks else "")
         parent = export(store_path, exp, mlflow_uri or None)
         click.echo(f"MLflow: experiment {exp!r} exported, parent run {parent}", err=True)
     if code:

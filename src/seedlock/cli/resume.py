@@ -31,6 +31,10 @@ def check_resume_cli(
 
     if not resume:
         raise SeedlockError("--resume-at and --no-rng-checkpoint go with --resume; add --resume")
+    if target.command:
+        raise SeedlockError(
+            "--resume takes a script or -m MODULE, not a command: its runs are traced in the script's own process"
+        )
     if not grace >= 0:
         raise SeedlockError(f"--grace must be zero or more seconds, got {grace:g}; pass e.g. --grace 10")
     if workdir is None:
@@ -79,7 +83,15 @@ def check_resume_cli(
         click.echo("what the resume lost, right after the load:")
         for cause in result.causes:
             click.echo(f"  - {cause.message}\n    fix: {cause.fix}")
+    elif result.probed:
+        click.echo(
+            "  right after the load, the weights, optimizer state, learning rate, RNG state and first batch all "
+            "equal the uninterrupted run's: what differs comes later, from state the checkpoint does not hold "
+            "(the epoch or step counter, an LR scheduler's state, a counter of the script's own)"
+        )
     else:
-        click.echo("  the state right after the load could not be compared (no torch model was seen)")
+        click.echo(
+            "  the state right after the load was not recorded (it is for torch models); compare the records above"
+        )
     click.echo(f"  traces and logs: {result.workdir}")
     sys.exit(1)

@@ -188,7 +188,7 @@ def check(**params: Any) -> None:
     REPRODUCIBLE, with the first divergence and its likely causes; 2: error (a run crashed,
     bad input, nothing to compare) — never a verdict.
     """
-    with _json_errors(params["as_json"], "reproducible"):
+    with _json_errors(params["as_json"], "equivalent" if params.get("resume") else "reproducible"):
         _check(**params)
 
 
@@ -255,6 +255,27 @@ def _check(
     if resume or resume_at is not None or no_rng_checkpoint:
         from seedlock.cli.resume import check_resume_cli
 
+        ignored = [
+            flag
+            for flag, given in (
+                ("--runs", runs != 2),
+                ("--plain", plain),
+                ("--strict", strict),
+                ("--audit", audit),
+                ("--granularity", granularity != "epoch"),
+                ("--explain", explain),
+                ("--steps/--epochs/--time", steps is not None or epochs is not None or seconds is not None),
+                ("--sequential", sequential),
+                ("--ignore-stdout", ignore_stdout is not None),
+            )
+            if given
+        ]
+        if ignored:
+            raise SeedlockError(
+                f"{', '.join(ignored)} do(es) not go with --resume (three runs: uninterrupted, preempted, "
+                "resumed, seeded, each compared record by record); drop it"
+            )
+
         check_resume_cli(
             tgt, value, resume, resume_at, grace, workdir, timeout, not no_rng_checkpoint, as_json
         )
@@ -283,7 +304,6 @@ def _check(
         recheck = functools.partial(
             run_check,
             tgt,
-            runs=2,
             seed=value,
             granularity=granularity,
             plain=False,
@@ -297,7 +317,8 @@ def _check(
             result, recheck, Path(result.workdir), lambda line: click.echo(line, err=True)
         )
         result.explained = [t.to_json() for t in found]
-        tried = explain_mod.describe(found)
+        skipped = explain_mod.not_tried(result)
+        tried = [skipped] if skipped else explain_mod.describe(found)
     if as_json:
         _say(json.dumps(result.to_json(), indent=2, default=str))
         sys.exit(0 if result.reproducible else 1)

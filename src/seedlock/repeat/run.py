@@ -464,7 +464,10 @@ def repeat(opts: Options) -> int:
         from seedlock.repeat.ray_exec import check_available
 
         check_available(opts.address)
-    name = opts.name or default_name(opts.script, opts.args, opts.command)
+    # --all-ranks stores other metrics: an experiment of its own, not the seeds of one without it
+    name = opts.name or default_name(opts.script, opts.args, opts.command) + (
+        "-all-ranks" if opts.all_ranks else ""
+    )
     t0 = time.monotonic()
     with Store(opts.store) as store:
         config = {

@@ -139,10 +139,14 @@ def _digest(parts: list[bytes]) -> str:
     return h.hexdigest()
 
 
+def _bytes(torch: Any, t: Any) -> bytes:
+    return bytes(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
 def _tensor_bytes(torch: Any, value: Any) -> list[bytes]:
     leaves = torch.utils._pytree.tree_leaves(value)
     return [
-        t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+        t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
         if isinstance(t, torch.Tensor)
         else repr(t).encode()
         for t in leaves
@@ -150,23 +154,25 @@ def _tensor_bytes(torch: Any, value: Any) -> list[bytes]:
 
 
 def probe(torch: Any, model: Any, args: Any) -> dict[str, str]:
-    """Digests of what the next training step starts from (the first module called is the model)."""
+    """Digests of what the next training step starts from: the weights the optimizers train (the
+    first module called may be a frozen encoder or a teacher, not the model), their state and
+    learning rates, the global RNGs, and the first batch (what the first module was given)."""
     import gc
+    import warnings
 
-    params = list(model.parameters())
-    ids = {id(p) for p in params}
-    optimizers = [
-        o
-        for o in gc.get_objects()
-        if isinstance(o, torch.optim.Optimizer)
-        and any(id(p) in ids for g in o.param_groups for p in g["params"])
-    ]
-    state: list[bytes] = []
-    lrs: list[bytes] = []
+    with warnings.catch_warnings():  # isinstance on every object wakes deprecated torch attributes
+        warnings.simplefilter("ignore")
+        optimizers = [o for o in gc.get_objects() if isinstance(o, torch.optim.Optimizer)]
+    # One digest per optimizer, sorted: gc lists objects in no stable order.
+    weights, state, lrs = [], [], []
     for o in optimizers:
+        params = [p for g in o.param_groups for p in g["params"]]
+        weights.append(_digest([_bytes(torch, p) for p in params]))
         sd = o.state_dict()
-        state += _tensor_bytes(torch, sd["state"])
-        lrs += [repr(g.get("lr")).encode() for g in sd["param_groups"]]
+        state.append(_digest(_tensor_bytes(torch, sd["state"])))
+        lrs.append(_digest([repr(g.get("lr")).encode() for g in sd["param_groups"]]))
+    if not optimizers:  # trained by hand: the module called first is all there is to go by
+        weights.append(_digest([_bytes(torch, p) for p in model.parameters()]))
     rngs = [repr(random.getstate()).encode(), torch.get_rng_state().numpy().tobytes()]
     np = sys.modules.get("numpy")
     if np is not None:
@@ -175,11 +181,9 @@ def probe(torch: Any, model: Any, args: Any) -> dict[str, str]:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rngs += [s.numpy().tobytes() for s in torch.cuda.get_rng_state_all()]
     return {
-        "model weights": _digest(
-            [p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() for p in params]
-        ),
-        "optimizer state": _digest(state),
-        "learning rate": _digest(lrs),
+        "model weights": _digest([d.encode() for d in sorted(weights)]),
+        "optimizer state": _digest([d.encode() for d in sorted(state)]),
+        "learning rate": _digest([d.encode() for d in sorted(lrs)]),
         "RNG state": _digest(rngs),
         "data order": _digest(_tensor_bytes(torch, args)),
     }

@@ -2,8 +2,10 @@
 
 When the runs differ, run the check again under each setting seedlock can change, cheapest
 first, and report the first that makes the runs bitwise equal, with what it costs in time:
-``verified fix: seedlock run --threads 1 (+38 % time)``. Each candidate spends two runs; how many
-at most is said before they are spent.
+``verified fix: seedlock run --threads 1 (+38 % time)``. Each candidate spends three runs (two
+equal runs of a race are too easily luck); how many at most is said before they are spent. Not
+tried when a cause was seen at run time (OS entropy, the clock, a pool task on another worker):
+no setting of seedlock's fixes those, and equal runs under one would be luck.
 
 >>> [c.flag for c in candidates(plain=False)]
 ['--threads 1', '--strict', '--threads 1 --strict']
@@ -58,19 +60,36 @@ def _seconds(result: CheckResult) -> float:
     return sum(r.seconds for r in result.results) / max(1, len(result.results))
 
 
+RUNS = 3
+
+
+def not_tried(result: CheckResult) -> str | None:
+    """Why no setting is tried: a cause the runs showed at run time that only the code can fix (an
+    unseeded generator, which --strict fixes, is still tried)."""
+    seen = next((c for c in result.causes if c.source == "runtime" and c.fixable == "code"), None)
+    if seen is None:
+        return None
+    return (
+        "  --explain: no setting tried: the first cause was seen at run time "
+        f"({seen.message.split(':')[0]}), and no setting of seedlock's fixes it: the code must change"
+    )
+
+
 def explain(
     result: CheckResult, recheck: Callable[..., CheckResult], workdir: Path, say: Callable[[str], None]
 ) -> list[Tried]:
-    """Try each candidate with ``recheck(**changes, workdir=...)`` until one makes the runs equal."""
+    """Try each candidate with ``recheck(**changes, runs=..., workdir=...)`` until one makes the runs equal."""
+    if not_tried(result) is not None:
+        return []
     todo = candidates(result.plain)
     say(
-        f"seedlock: --explain: trying up to {len(todo)} setting(s), 2 runs each ({2 * len(todo)} runs at most)"
+        f"seedlock: --explain: trying up to {len(todo)} setting(s), {RUNS} runs each ({RUNS * len(todo)} runs at most)"
     )
     base = _seconds(result)
     tried: list[Tried] = []
     for i, cand in enumerate(todo, 1):
         try:
-            again = recheck(**cand.changes, workdir=workdir / f"explain-{i}")
+            again = recheck(**cand.changes, runs=RUNS, workdir=workdir / f"explain-{i}")
         except SeedlockError as exc:
             tried.append(Tried(cand.flag, None, None, str(exc).splitlines()[0]))
             continue
@@ -92,7 +111,7 @@ def describe(tried: list[Tried]) -> list[str]:
         else:
             cost = f" ({fixed.cost:+.0%} time)"
         run = "seedlock run" if fixed.flag.startswith("(") else f"seedlock run {fixed.flag}"
-        return [f"  verified fix: `{run}`{cost}: the runs were bitwise equal with {fixed.note}"]
+        return [f"  verified fix: `{run}`{cost}: {RUNS} runs were bitwise equal with {fixed.note}"]
     out = ["  --explain: no setting tried made the runs equal; the code must change (see the causes above):"]
     for t in tried:
         out.append(f"    {t.flag}: " + ("still differs" if t.equal is False else f"no verdict ({t.note})"))

@@ -45,6 +45,10 @@ FIXES = {
     "RNG state": "restore the RNG state after loading: run under seedlock run (checkpoints carry it, "
     "docs/resume.md), or save torch.get_rng_state(), np.random.get_state() and random.getstate() in the "
     "checkpoint and set them after loading",
+    "RNG state, carried": "the checkpoint carried the RNG state and the load restored it, but something drew "
+    "from it before training went on, or the uninterrupted run drew after its save: a DataLoader iterator "
+    "made once before the loop (iter(loader)), a model built after torch.load, a checkpoint saved mid-epoch; "
+    "load after building everything, make the iterator in the loop, checkpoint at epoch ends",
     "data order": "the data order is not restored: give the DataLoader a generator saved in the checkpoint, "
     "or a sampler whose state is saved (sampler.set_epoch for a DistributedSampler)",
 }
@@ -148,12 +152,25 @@ def check_resume(
         )
         if not u.ok:
             raise RunCrashed(u, 3, timeout)
-        saves = [e for e in events(u_dir) if e.get("event") == "save"]
+        u_events = events(u_dir)
+        saves = [e for e in u_events if e.get("event") == "save"]
         n = max((int(e["checkpoint"]) for e in saves), default=0)
+        loaded = next((e for e in u_events if e.get("event") == "load"), None)
+        if loaded is not None:  # a checkpoint left in the user's directory: it resumed too
+            raise _no_verdict(
+                f"the uninterrupted run loaded {loaded.get('path')!r}, a checkpoint that was in your working "
+                "directory before the check: it resumed rather than started afresh. Run the check where no "
+                "checkpoint of an earlier run is (or move it aside)"
+            )
         if n == 0:
             raise _no_verdict(
                 "the script saved no checkpoint seedlock saw (torch.save to a path, Keras model.save/"
                 "save_weights/BackupAndRestore, a Lightning checkpoint): nothing to resume from"
+            )
+        if n and not any(rec.kind in ("step", "epoch", "batch") for rec in _read(u.trace)):
+            raise _no_verdict(
+                "the script saved checkpoints but trained nothing seedlock traces (no torch optimizer step, "
+                "no Keras epoch): check --resume compares training records"
             )
         k = resume_at if resume_at is not None else (n + 1) // 2
         if k > n:
@@ -196,10 +213,23 @@ def check_resume(
         raise NotIsolated(reason)
     if not any(e.get("event") == "load" for e in events(r_dir)):
         raise _no_verdict(
-            "the restarted script loaded no checkpoint seedlock saw, so it started over rather than resumed; "
-            "does it look for its checkpoint where it saved it?"
+            "the restarted script loaded no checkpoint seedlock saw: it started over (does it look for its "
+            "checkpoint where it saved it?), or it loaded through a file object or a library seedlock has no "
+            "seam for (torch.load of a path, Keras load_model/load_weights and Lightning's ckpt_path are seen)"
         )
-    result = _compare(u, r, u_dir, r_dir, n, k, killed, workdir)
+    if not watch.stopped and not any(rec.kind in ("step", "epoch", "batch") for rec in _read(r.trace)):
+        held = _held_on(events(i_dir))
+        after = len({e["checkpoint"] for e in held if e.get("event") == "save" and int(e["checkpoint"]) > k})
+        raise _no_verdict(
+            "the resumed run had nothing left to train: the preempted run "
+            + (
+                f"went on after SIGTERM and saved {after} more checkpoint(s) (a handler that ignores SIGTERM; "
+                "a cluster would SIGKILL it after its grace period: pass a shorter --grace, e.g. --grace 0)"
+                if after
+                else "was stopped after its last checkpoint: pass an earlier --resume-at"
+            )
+        )
+    result = _compare(u, r, u_dir, r_dir, n, k, killed, workdir, rng_checkpoint)
     result.stopped_early = watch.stopped
     if watch.stopped and (result.equivalent or result.missing):
         raise _no_verdict(
@@ -210,7 +240,15 @@ def check_resume(
 
 
 def _compare(
-    u: RunResult, r: RunResult, u_dir: Path, r_dir: Path, n: int, k: int, killed: bool, workdir: Path
+    u: RunResult,
+    r: RunResult,
+    u_dir: Path,
+    r_dir: Path,
+    n: int,
+    k: int,
+    killed: bool,
+    workdir: Path,
+    rng_checkpoint: bool = True,
 ) -> ResumeResult:
     from seedlock.trace import read_trace
     from seedlock.trace.compare import compare_traces
@@ -251,7 +289,7 @@ def _compare(
                     rank,
                     f"{part}: right after the load it differs from the uninterrupted run's right after "
                     f"checkpoint {at}{follows}",
-                    FIXES[part],
+                    FIXES["RNG state, carried" if part == "RNG state" and rng_checkpoint else part],
                 )
             )
     compared = {"records": len(after), "checkpoints": n, "records_before_resume": pos}
@@ -271,6 +309,21 @@ def _compare(
         False,
         [u, r],
     )
+
+
+def _read(path: Path) -> list[Any]:
+    from seedlock.trace import NotATrace, read_trace
+
+    try:
+        return list(read_trace(path).records)
+    except NotATrace:
+        return []
+
+
+def _held_on(evs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A preempted run's events after it was held for the preemption."""
+    held = next((i for i, e in enumerate(evs) if e.get("event") == "stopped"), len(evs))
+    return evs[held:]
 
 
 def _aligned(base: list[Any], resumed: list[Any], pos: int) -> int:
