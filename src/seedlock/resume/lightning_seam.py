@@ -41,7 +41,8 @@ def patch(connector_module: ModuleType) -> None:
     @functools.wraps(restore)
     def restore_training_state(self: Any) -> None:
         restore(self)
-        events.tell("load", "lightning checkpoint")
+        if self._loaded_checkpoint:  # called at every fit's start; a load only with ckpt_path
+            events.tell("load", "lightning checkpoint")
         saved = (self._loaded_checkpoint or {}).get(KEY)
         fitting = getattr(self.trainer.state.fn, "value", None) == "fit"
         if saved is not None and fitting:  # validate/test/predict from a checkpoint draw afresh
