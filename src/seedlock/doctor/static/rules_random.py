@@ -352,9 +352,11 @@ def sl202(m: Module) -> Iterator[Hit]:
     "SL203",
     "warn",
     "results gathered in completion order",
-    why="as_completed, imap_unordered and ray.wait hand back whichever task finished first: the order of "
-    "results (and anything accumulated from them, such as float sums) changes from run to run",
-    fix="keep submission order: executor.map(...) or pool.imap(...), or key results by input and read them in input order",
+    why="as_completed, imap_unordered and ray.wait hand back whichever task finished first, and threads "
+    "appending to one list append in the order they run: the order of results (and anything accumulated from "
+    "them, such as float sums) changes from run to run",
+    fix="keep submission order: executor.map(...) or pool.imap(...), or key results by input and read them in "
+    "input order (a thread writes its own slot, results[i], and they are combined in index order)",
 )
 def sl203(m: Module) -> Iterator[Hit]:
     for call in m.calls:
@@ -364,3 +366,30 @@ def sl203(m: Module) -> Iterator[Hit]:
         )
         if unordered and not m.order_free(call):
             yield call, f"{written(call)}() yields results in completion order"
+        elif name == "threading.Thread" and (filled := _thread_fills(m, call)):
+            yield call, f"{filled}: it fills in the order the threads run"
+
+
+def _thread_fills(m: Module, call: ast.Call) -> str | None:
+    """``threading.Thread(target=F)`` whose ``F`` appends to a list it does not own (a global, a
+    closure's), not sorted after the thread starts: ``"work() appends to done"``."""
+    target = next((k.value for k in call.keywords if k.arg == "target"), None)
+    if not isinstance(target, ast.Name):
+        return None
+    func = next((n for n in ast.walk(m.tree) if isinstance(n, ast.FunctionDef) and n.name == target.id), None)
+    if func is None:
+        return None
+    own = {a.arg for a in func.args.args} | {
+        n.id for n in ast.walk(func) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    for n in ast.walk(func):
+        if (
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ("append", "extend", "insert")
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id not in own
+            and not _sorts(m, m.tree, n.func.value.id, call.lineno)
+        ):
+            return f"{target.id}() appends to {n.func.value.id}"
+    return None
