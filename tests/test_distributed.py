@@ -20,7 +20,8 @@ DIST = SCRIPTS / "multiproc"
 pytestmark = pytest.mark.slow
 
 
-def torchrun(port: int) -> list[str]:
+def torchrun(port: int, script: str = "ddp_train.py", *extra: str) -> list[str]:
+    """``-m torch.distributed.run`` of a 2-rank job on ``port``: what `seedlock run`/`check` take."""
     return [
         "-m",
         "torch.distributed.run",
@@ -28,7 +29,8 @@ def torchrun(port: int) -> list[str]:
         "2",
         "--master-port",
         str(port),
-        str(DIST / "ddp_train.py"),
+        str(DIST / script),
+        *extra,
     ]
 
 
@@ -279,21 +281,11 @@ def test_each_ranks_dataloader_workers_draw_their_own_augmentations() -> None:
     """Every rank gets the master seed, so every rank drew the same worker base seed and its
     workers repeated rank 0's augmentations (transformers #37932): seedlock mixes the rank in.
     --seed-per-rank gives each rank's own stream a seed of its own too (rank 0 keeps the master's)."""
-    script = str(DIST / "ddp_workers.py")
     env = clean_env(OMP_NUM_THREADS="1")
     p = [free_port() for _ in range(5)]
 
     def tr(port: int, *extra: str) -> list[str]:
-        return [
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            "2",
-            "--master-port",
-            str(port),
-            script,
-            *extra,
-        ]
+        return torchrun(port, "ddp_workers.py", *extra)
 
     a, b, per_rank, trap, plain = run_together(
         lambda: run_seedlock(["run", "--seed", "4", *tr(p[0])], env=env),
