@@ -31,6 +31,10 @@ TAKES_VALUE = (
     "--timeout",
     "--executor",
     "--address",
+    "--cpus-per-trial",
+    "--gpus-per-trial",
+    "--exclude",
+    "--ship-limit",
     "--store",
     "--until-ci",
     "--max-seeds",
@@ -105,6 +109,43 @@ def _positive(value: float | None, option: str, example: str) -> None:
         )
 
 
+def _ray_options(
+    executor: str,
+    address: str | None,
+    cpus: float | None,
+    gpus: float | None,
+    excludes: tuple[str, ...],
+    ship_limit: float | None,
+) -> None:
+    """The Ray options make sense together, or one line says which does not."""
+    given = [
+        name
+        for name, value in (
+            ("--address", address),
+            ("--cpus-per-trial", cpus),
+            ("--gpus-per-trial", gpus),
+            ("--exclude", excludes or None),
+            ("--ship-limit", ship_limit),
+        )
+        if value is not None
+    ]
+    if given and executor != "ray":
+        raise SeedlockError(f"{given[0]} is for --executor ray; add --executor ray, or drop {given[0]}")
+    for name, value in (("--exclude", excludes or None), ("--ship-limit", ship_limit)):
+        if value is not None and address is None:
+            raise SeedlockError(
+                f"{name} is for --address: only a cluster's nodes get the working directory shipped; "
+                f"add --address ADDR, or drop {name}"
+            )
+    _positive(cpus, "--cpus-per-trial", "2")
+    _positive(ship_limit, "--ship-limit", "500")
+    if gpus is not None and not (gpus >= 0 and math.isfinite(gpus) and (gpus < 1 or gpus == int(gpus))):
+        raise SeedlockError(
+            f"--gpus-per-trial must be a whole number of GPUs or a fraction below 1, got {gpus:g}; "
+            "pass e.g. --gpus-per-trial 1 or 0.5"
+        )
+
+
 def _count(value: int | None, option: str, least: int, example: str) -> None:
     if value is not None and value < least:
         raise SeedlockError(f"{option} must be at least {least}, got {value}; pass e.g. {option} {example}")
@@ -169,10 +210,35 @@ def plan_seeds(
     type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="Run trials here, or as Ray tasks.",
+    help="Run trials here, or on a Ray cluster (a fork-server per node).",
 )
 @click.option(
     "--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray.init(address=...))."
+)
+@click.option(
+    "--cpus-per-trial",
+    type=float,
+    metavar="N",
+    help="With --executor ray: CPUs each trial holds (default 1).",
+)
+@click.option(
+    "--gpus-per-trial",
+    type=float,
+    metavar="N",
+    help="With --executor ray: GPUs each trial holds (default 0).",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="PATTERN",
+    help="With --address: leave files matching PATTERN out of what is shipped to the nodes (repeat for more).",
+)
+@click.option(
+    "--ship-limit",
+    type=float,
+    metavar="MIB",
+    help="With --address: the most the working directory may weigh when shipped (default 100 MiB).",
 )
 @click.option(
     "--store",
@@ -222,6 +288,10 @@ def repeat(
     timeout: float | None,
     executor: str,
     address: str | None,
+    cpus_per_trial: float | None,
+    gpus_per_trial: float | None,
+    excludes: tuple[str, ...],
+    ship_limit: float | None,
     store_path: str,
     retry_failed: bool,
     until_ci: float | None,
@@ -249,8 +319,7 @@ def repeat(
     if workers is not None and workers < 1:
         raise SeedlockError(f"--workers must be at least 1, got {workers}; pass e.g. --workers 2")
     _positive(timeout, "--timeout", "600")
-    if address is not None and executor != "ray":
-        raise SeedlockError("--address is for --executor ray; add --executor ray, or drop --address")
+    _ray_options(executor, address, cpus_per_trial, gpus_per_trial, excludes, ship_limit)
     if mlflow_uri is not None:  # checked now, not when the trials are done
         from seedlock.integrations.mlflow import default_tracking_uri
         from seedlock.launch.paths import check_sqlite_uri
@@ -272,6 +341,10 @@ def repeat(
         timeout=timeout,
         executor=executor,
         address=address,
+        cpus_per_trial=1.0 if cpus_per_trial is None else cpus_per_trial,
+        gpus_per_trial=gpus_per_trial or 0.0,
+        excludes=list(excludes),
+        ship_limit_mib=ship_limit,
         retry_failed=retry_failed,
         until_ci=until_ci,
         min_seeds=min_seeds,

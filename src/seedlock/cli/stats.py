@@ -107,8 +107,10 @@ def _ci(low: float | None, high: float | None) -> str:
 @click.command(epilog="Examples: seedlock runs; seedlock runs baseline --store results/seedlock.db")
 @click.argument("experiment", required=False)
 @store_option
-def runs(experiment: str | None, store_path: str) -> None:
-    """List the experiments in the store with their trial counts, or one EXPERIMENT's trials."""
+@json_option
+def runs(experiment: str | None, store_path: str, as_json: bool) -> None:
+    """List the experiments in the store with their trial counts, or one EXPERIMENT's trials
+    (with the Ray node each ran on, where one did)."""
     from rich.table import Table
 
     from seedlock.repeat.stats import fmt
@@ -117,6 +119,21 @@ def runs(experiment: str | None, store_path: str) -> None:
     with _open(store_path) as store:
         if experiment is None:
             listing = store.runs()
+            if as_json:
+                _print_json(
+                    [
+                        {
+                            "experiment": r.experiment.name,
+                            "counts": r.counts,
+                            "total": r.total,
+                            "created": r.experiment.created,
+                            "script": r.experiment.script,
+                            "args": r.experiment.args,
+                        }
+                        for r in listing
+                    ]
+                )
+                return
             if not listing:
                 click.echo(f"no experiments yet in {store_path}; run `seedlock repeat` first")
                 return
@@ -136,14 +153,44 @@ def runs(experiment: str | None, store_path: str) -> None:
             console.print(table)
             return
         trials = store.trials(store.experiment(experiment, create=False))
-        table = Table("seed", "status", "exit", "duration (s)", "fingerprint", "reason", title=experiment)
+        if as_json:
+            keys = (
+                "seed",
+                "status",
+                "exit_code",
+                "reason",
+                "duration_s",
+                "fingerprint",
+                "node",
+                "started",
+                "finished",
+            )
+            _print_json(
+                {"experiment": experiment, "trials": [{k: getattr(t, k) for k in keys} for t in trials]}
+            )
+            return
+        placed = any(t.node for t in trials)
+        head = [
+            "seed",
+            "status",
+            "exit",
+            "duration (s)",
+            "fingerprint",
+            *(["node"] if placed else []),
+            "reason",
+        ]
+        table = Table(*head, title=experiment)
         for t in trials:
+            node = (
+                [f"{t.node.get('host', '?')} {t.node.get('id', '')[:8]}" if t.node else ""] if placed else []
+            )
             table.add_row(
                 str(t.seed),
                 t.status,
                 "" if t.exit_code is None else str(t.exit_code),
                 fmt(t.duration_s, 3),
                 (t.fingerprint or "")[:16],
+                *node,
                 t.reason or "",
             )
         console.print(table)

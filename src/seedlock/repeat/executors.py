@@ -68,14 +68,21 @@ class LocalExecutor:
     """
 
     def __init__(
-        self, workers: int, *, script: str | None, cwd: str, zygote_env: dict[str, str], log: str
+        self,
+        workers: int,
+        *,
+        script: str | None,
+        cwd: str,
+        zygote_env: dict[str, str],
+        log: str,
+        base: dict[str, str] | None = None,
     ) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="seedlock-trial")
         self._futures: dict[Future[TrialResult], TrialSpec] = {}
         self._live = Live()  # its `stopped`: interrupted, every trial in flight killed
         self._lock = threading.Lock()
         self._notes: list[str] = []
-        self._base = dict(os.environ)
+        self._base = dict(os.environ) if base is None else base  # the trials' environment, seed aside
         self._announced = False
         self.server: ForkServer | None = None
         self.mode = "fresh"
@@ -142,7 +149,8 @@ class LocalExecutor:
     def _fresh_start(self, spec: TrialSpec) -> Proc:
         return self._live.add(FreshProc(spec, trial_env(spec, self._base)))
 
-    def _run(self, spec: TrialSpec) -> TrialResult:
+    def run_one(self, spec: TrialSpec) -> TrialResult:
+        """Run one trial here and now (forked if it may be, else fresh), in the calling thread."""
         if spec.role == "trial" and self._forking():
             try:
                 result = run(spec, self._fork_start, mode="fork", interrupted=self._live.stopped.is_set)
@@ -154,7 +162,7 @@ class LocalExecutor:
         return run(spec, self._fresh_start, mode="fresh", interrupted=self._live.stopped.is_set)
 
     def submit(self, spec: TrialSpec) -> None:
-        self._futures[self._pool.submit(self._run, spec)] = spec
+        self._futures[self._pool.submit(self.run_one, spec)] = spec
 
     def wait(self, timeout: float) -> list[TrialResult]:
         if not self._futures:

@@ -1,147 +1,293 @@
-"""``--executor ray``: each trial is a Ray task that runs the fresh-process trial on a worker.
+"""``--executor ray``: a fork-server on every node of a Ray cluster, the driver scheduling trials.
 
-The task starts ``python -m seedlock.launch.boot path SCRIPT ARGS`` with ``seedlock run``'s
-environment (:func:`seedlock.repeat.trial.run_fresh`), enforces ``--timeout`` itself, and returns
-the :class:`~seedlock.repeat.trial.TrialResult` (exit code, stdout/stderr tails, metrics,
-fingerprint); the driver alone writes to the store. Locally (no ``--address``) Ray gets
-``num_cpus=W`` and the trials get this process's environment, so they are the very processes the
-local executor would start: same seeds, bitwise the same fingerprints. On a cluster the script
-must be at the same path on every node, and trials get the worker's own environment.
+One :class:`~seedlock.repeat.ray_node.NodeServer` actor per node that fits a trial, pinned to it
+and holding the CPUs and GPUs of its slots (``--cpus-per-trial``, ``--gpus-per-trial``): Ray
+reserves them, this driver fills them, least-loaded node first. Each actor forks its node's
+trials from a zygote that imported the frameworks once, and verifies it against a cold run
+(:mod:`seedlock.repeat.ray_node`). With ``--address`` the working directory is shipped to every
+node as Ray's ``working_dir`` (:mod:`seedlock.repeat.ship`); without, Ray starts here
+(:mod:`seedlock.repeat.ray_cluster`: a fresh token, loopback) and trials run in this directory.
+
+Every result comes back to the driver, which alone writes the store, with the node that ran it.
+A node that dies takes its trials in flight with it: they come back ``lost``, naming the node,
+the others go on, and the same command reruns them. An interrupt kills every trial on every node
+(the finished ones are already recorded).
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from pathlib import Path
+import contextlib
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from seedlock.errors import SeedlockError
+from seedlock.repeat import ray_cluster
 from seedlock.repeat.executors import lost
-from seedlock.repeat.trial import TrialResult, TrialSpec, run_fresh
+from seedlock.repeat.ray_node import NodeServer, numeric_vars, slots_on
+from seedlock.repeat.ship import DEFAULT_LIMIT_MIB, runtime_env
+from seedlock.repeat.trial import TrialResult, TrialSpec
 
 
-def _use_token_auth() -> None:
-    """Use the cluster's token when one is here. A local ``ray.init()`` turns token auth on by
-    itself when a token exists; connecting to an address does not (Ray 2.60), and a cluster
-    started by ``ray start --head`` wants one. A client in token mode also talks to a cluster
-    without auth, so this never stops a connection that would have worked."""
-    if os.environ.get("RAY_AUTH_MODE") is not None:
-        return  # the user's explicit choice
-    if (
-        os.environ.get("RAY_AUTH_TOKEN")
-        or os.environ.get("RAY_AUTH_TOKEN_PATH")
-        or (Path.home() / ".ray" / "auth_token").is_file()
-    ):
-        os.environ["RAY_AUTH_MODE"] = "token"
+@dataclass(frozen=True)
+class RaySettings:
+    """What ``repeat`` was told about Ray."""
 
-
-def _import_ray(address: str | None = None) -> Any:
-    if address:
-        _use_token_auth()  # read by Ray once, at import
-    try:
-        import ray
-    except ImportError as exc:
-        raise SeedlockError(
-            f"--executor ray needs Ray, which cannot be imported ({exc}); "
-            "install it (pip install 'seedlock[ray]') or use --executor local"
-        ) from None
-    return ray
+    workers: int = 1
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    excludes: list[str] = field(default_factory=list)
+    ship_limit_mib: float = DEFAULT_LIMIT_MIB
 
 
 def check_available(address: str | None = None) -> None:
     """Raise SeedlockError at once when Ray is missing, before anything runs."""
-    _import_ray(address)
+    ray_cluster.import_ray(address)
+
+
+@dataclass
+class _Node:
+    id: str
+    host: str
+    slots: int
+    handle: Any
+    ready_ref: Any
+    ready: bool = False
+    alive: bool = True
+    busy: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.host} ({self.id[:8]})"
 
 
 class RayExecutor:
-    """Up to ``workers`` trials at once as Ray tasks; ``ray.init`` here, ``ray.shutdown`` on close."""
+    """The trials of one ``repeat`` on the nodes of a Ray cluster; ``close`` ends the actors."""
 
     mode = "ray"
 
-    def __init__(self, workers: int, address: str | None) -> None:
-        ray = self._ray = _import_ray(address)
-        self._started = not ray.is_initialized()
-        try:
-            if self._started and address:
-                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
-            elif self._started:
-                ray.init(
-                    num_cpus=workers,
-                    include_dashboard=False,
-                    logging_level=logging.ERROR,
-                    log_to_driver=False,
-                )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"at {address!r}" if address else "locally"
-            fix = (
-                (
-                    "check --address and, if the cluster uses token auth, that its token is here "
-                    "(~/.ray/auth_token or RAY_AUTH_TOKEN)"
-                )
-                if address
-                else "start a cluster with `ray start --head`"
-            )
-            raise SeedlockError(f"cannot start Ray {where} ({exc}); {fix}") from None
-        # Locally, the trials get this process's environment (as the local executor's do);
-        # on a cluster, the worker's own.
-        self._base = None if address else dict(os.environ)
-        self._task = ray.remote(num_cpus=1, max_retries=0)(run_fresh)
-        self._refs: dict[Any, TrialSpec] = {}
+    def __init__(
+        self,
+        settings: RaySettings,
+        *,
+        script: str | None,
+        shipped: str | None,
+        cwd: str,
+        hashseed: int,
+        rundirs: str,
+    ) -> None:
+        """``script``: what each node's zygote imports (None: no forking); ``shipped``: the
+        script that must be inside ``cwd``, the directory shipped with ``--address``."""
+        s = self.settings = settings
+        env = runtime_env(cwd, shipped, s.excludes, s.ship_limit_mib) if s.address else None
+        ray, self._started = ray_cluster.init(s.address, max(1, math.ceil(s.workers * s.cpus_per_trial)), env)
+        self._ray = ray
+        self._notes: list[str] = []
+        self._queue: list[TrialSpec] = []
+        self._refs: dict[Any, tuple[TrialSpec, _Node]] = {}
+        self._done: list[TrialResult] = []
         self._stopping = False
-        self._notes = [
-            f"ray: trials run as Ray tasks ({'cluster ' + address if address else f'local, {workers} CPUs'})"
-        ]
+        self.nodes: list[_Node] = []
+        try:
+            self._start_nodes(ray, script, hashseed, None if s.address else rundirs)
+            self._first_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_nodes(self, ray: Any, script: str | None, hashseed: int, rundirs: str | None) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        s = self.settings
+        remote = ray.remote(NodeServer)
+        alive = [n for n in ray.nodes() if n.get("Alive")]
+        for n in alive:
+            slots = slots_on(n.get("Resources", {}), s.cpus_per_trial, s.gpus_per_trial)
+            if slots < 1:
+                continue
+            handle = remote.options(
+                num_cpus=slots * s.cpus_per_trial,
+                num_gpus=slots * s.gpus_per_trial,
+                max_concurrency=slots + 4,  # its trials, plus stop() while they run
+                max_restarts=0,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
+            ).remote(script, numeric_vars(_environ()), hashseed, slots, s.gpus_per_trial, rundirs)
+            host = n.get("NodeManagerHostname") or n.get("NodeManagerAddress") or "?"
+            self.nodes.append(_Node(n["NodeID"], host, slots, handle, handle.info.remote()))
+        if not self.nodes:
+            per = f"{s.cpus_per_trial:g} CPUs" + (
+                f" and {s.gpus_per_trial:g} GPUs" if s.gpus_per_trial else ""
+            )
+            have = "; ".join(
+                f"{n.get('NodeManagerAddress', '?')}: {n.get('Resources', {}).get('CPU', 0):g} CPUs, "
+                f"{n.get('Resources', {}).get('GPU', 0):g} GPUs"
+                for n in alive
+            )
+            raise SeedlockError(
+                f"no node of the Ray cluster has {per} for a trial (nodes: {have or 'none'}); "
+                "lower --cpus-per-trial/--gpus-per-trial or add nodes"
+            )
+        where = f"cluster {s.address}" if s.address else "local"
+        slots = sum(n.slots for n in self.nodes)
+        self._notes.append(
+            f"ray: {where}: a fork-server on each of {len(self.nodes)} node(s), {slots} trial slot(s) "
+            f"of {s.cpus_per_trial:g} CPU(s)"
+            + (f" and {s.gpus_per_trial:g} GPU(s)" if s.gpus_per_trial else "")
+        )
+
+    def _first_ready(self) -> None:
+        """Wait until one node's fork-server is up (its imports done): a cluster where none can
+        start one is one line before any seed is claimed, not a store full of lost trials."""
+        ray, why = self._ray, ""
+        while not any(n.ready for n in self.nodes):
+            pending = [n.ready_ref for n in self.nodes if n.alive and not n.ready]
+            if not pending:
+                hint = (
+                    "; if the cluster runs without token auth while a token is here (~/.ray/auth_token or "
+                    "RAY_AUTH_TOKEN), set RAY_AUTH_MODE=disabled"
+                    if "references to the actor were removed" in why
+                    else ""
+                )
+                raise SeedlockError(
+                    f"no node of the Ray cluster could start seedlock's fork-server actor ({_first_line(why)}); "
+                    f"check that every node has seedlock and the script's packages installed{hint}"
+                )
+            ready, _ = ray.wait(pending, num_returns=1, timeout=None)
+            node = next(n for n in self.nodes if n.ready_ref == ready[0])
+            why = self._node_ready(node) or why
+
+    # -- scheduling -----------------------------------------------------------------------------
 
     def submit(self, spec: TrialSpec) -> None:
-        self._refs[self._task.remote(spec, self._base, "ray")] = spec
+        self._queue.append(spec)
+        self._dispatch()
 
-    def wait(self, timeout: float) -> list[TrialResult]:
-        if not self._refs:
-            return []
-        ray = self._ray
-        ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=timeout)
-        if ready:  # and whatever else is done by now
-            ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=0)
-        out = []
-        for ref in ready:
-            spec = self._refs.pop(ref)
-            try:
-                out.append(ray.get(ref))
-            except ray.exceptions.TaskCancelledError:
-                out.append(
-                    TrialResult(
-                        spec.seed,
-                        spec.role,
-                        "interrupted",
-                        None,
-                        "seedlock repeat was interrupted; run the same command again to finish it",
-                        0.0,
-                        "ray",
+    def _dispatch(self) -> None:
+        while self._queue and not self._stopping:
+            free = [n for n in self.nodes if n.alive and n.ready and n.busy < n.slots]
+            if not free:
+                break
+            node = max(free, key=lambda n: (n.slots - n.busy, -n.busy))
+            spec = self._queue.pop(0)
+            node.busy += 1
+            self._refs[node.handle.run.remote(spec)] = (spec, node)
+        if self._queue and not any(n.alive for n in self.nodes):
+            for spec in self._queue:
+                self._done.append(
+                    replace(
+                        lost(spec, "ray", "no node of the cluster is left to run it"),
+                        status="lost",
+                        reason="lost: every node running this experiment went away; run the same command again",
                     )
                 )
-            except ray.exceptions.RayError as exc:  # the worker died, the node went away...
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                out.append(lost(spec, "ray", first[:300]))
+            self._queue.clear()
+
+    def wait(self, timeout: float) -> list[TrialResult]:
+        ray = self._ray
+        pending = [n.ready_ref for n in self.nodes if n.alive and not n.ready]
+        refs = list(self._refs) + pending
+        if refs and not self._done:
+            ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
+            if ready:  # and whatever else is done by now
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in ready:
+                if ref in self._refs:
+                    self._finished(ref)
+                else:
+                    self._node_ready(next(n for n in self.nodes if n.ready_ref == ref))
+        self._dispatch()
+        out, self._done = self._done, []
         return out
 
+    def _node_ready(self, node: _Node) -> str | None:
+        """Take a node's "ready" answer; the error text when its actor could not start."""
+        try:
+            info = self._ray.get(node.ready_ref)
+        except self._ray.exceptions.RayError as exc:
+            node.alive = False
+            self._notes.append(f"ray: node {node.label} could not start its fork-server: {_first_line(exc)}")
+            return str(exc)
+        node.ready = True
+        node.host = info.get("host", node.host)
+        return None
+
+    def _finished(self, ref: Any) -> None:
+        ray = self._ray
+        spec, node = self._refs.pop(ref)
+        node.busy -= 1
+        try:
+            result = ray.get(ref)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+            if node.alive:
+                node.alive = False
+                self._notes.append(f"ray: node {node.label} went away: {_first_line(exc)}")
+            self._done.append(
+                TrialResult(
+                    spec.seed,
+                    spec.role,
+                    "lost",
+                    None,
+                    f"lost: node {node.label} went away while it ran; run the same command again to rerun it",
+                    0.0,
+                    "ray",
+                    node={"id": node.id, "host": node.host},
+                )
+            )
+            return
+        except ray.exceptions.RayError as exc:
+            self._done.append(lost(spec, "ray", _first_line(exc)[:300]))
+            return
+        self._notes.extend(result.notes)
+        result.notes = []
+        self._done.append(result)
+
     def in_flight(self) -> int:
-        return len(self._refs)
+        return len(self._queue) + len(self._refs) + len(self._done)
 
     def interrupt(self) -> None:
-        # Not force=True: the task gets KeyboardInterrupt, and trial.run() kills the script's
-        # process group on its way out; a killed worker would leave the script running.
         self._stopping = True
-        for ref in list(self._refs):
-            self._ray.cancel(ref)
+        for spec in self._queue:
+            self._done.append(
+                TrialResult(
+                    spec.seed,
+                    spec.role,
+                    "interrupted",
+                    None,
+                    "seedlock repeat was interrupted; run the same command again to finish it",
+                    0.0,
+                    "ray",
+                )
+            )
+        self._queue.clear()
+        for node in self.nodes:
+            if node.alive:
+                node.handle.stop.remote()  # kills its trials' process groups: they return interrupted
 
     def fall_back(self, reason: str) -> None:
-        return None  # Ray tasks are fresh processes already
+        return None  # each node decides for itself (ray_node)
 
     def notes(self) -> list[str]:
         out, self._notes = self._notes, []
         return out
 
     def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
+        ray = self._ray
+        for node in self.nodes:
+            if node.alive:
+                with contextlib.suppress(Exception):
+                    ray.get(node.handle.close.remote(), timeout=30)
+            with contextlib.suppress(Exception):
+                ray.kill(node.handle)
+        ray_cluster.shutdown(self._started)
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _first_line(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -216,6 +216,7 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
 def _trials_section(trials: list[Trial]) -> str:
     from seedlock.repeat.stats import fmt
 
+    placed = any(t.node for t in trials)  # a Ray run: where each trial ran
     rows = [
         [
             t.seed,
@@ -223,14 +224,15 @@ def _trials_section(trials: list[Trial]) -> str:
             "" if t.exit_code is None else t.exit_code,
             fmt(t.duration_s, 3),
             (t.fingerprint or "")[:16],
+            *([f"{t.node.get('host', '?')} {t.node.get('id', '')[:8]}" if t.node else ""] if placed else []),
             t.reason or "",
         ]
         for t in trials
     ]
     out = _table(
-        ["seed", "status", "exit", "duration (s)", "fingerprint", "reason"],
+        ["seed", "status", "exit", "duration (s)", "fingerprint", *(["node"] if placed else []), "reason"],
         rows,
-        left=(1, 4, 5),
+        left=(1, 4, 5, 6) if placed else (1, 4, 5),
         mono=(4,),
         row_class=["" if t.status in ("ok", "running") else "failed" for t in trials],
     )

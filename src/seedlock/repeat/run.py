@@ -57,6 +57,10 @@ class Options:
     timeout: float | None = None
     executor: str = "local"
     address: str | None = None
+    cpus_per_trial: float = 1.0  # --executor ray: what each trial holds on its node
+    gpus_per_trial: float = 0.0
+    excludes: list[str] = field(default_factory=list)  # --address: left out of the shipped directory
+    ship_limit_mib: float | None = None
     retry_failed: bool = False
     until_ci: float | None = None
     min_seeds: int = 2
@@ -189,6 +193,7 @@ class Driver:
             fingerprint=r.fingerprint,
             manifest=manifest,
             metrics=r.metrics,
+            node=r.node,
         )
         self.claims.release(self.exp.id, r.seed)
         self.counts[r.status] = self.counts.get(r.status, 0) + 1
@@ -390,13 +395,31 @@ def restore_signals(saved: dict[int, Any]) -> None:
 
 
 def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Executor:
+    fork = opts.fork and hasattr(os, "fork")
     if opts.executor == "ray":
-        from seedlock.repeat.ray_exec import RayExecutor
+        from seedlock.repeat.ray_exec import RayExecutor, RaySettings
+        from seedlock.repeat.ship import DEFAULT_LIMIT_MIB
 
-        return RayExecutor(opts.workers, opts.address)
+        settings = RaySettings(
+            workers=opts.workers,
+            address=opts.address,
+            cpus_per_trial=opts.cpus_per_trial,
+            gpus_per_trial=opts.gpus_per_trial,
+            excludes=opts.excludes,
+            ship_limit_mib=DEFAULT_LIMIT_MIB if opts.ship_limit_mib is None else opts.ship_limit_mib,
+        )
+        # A command's own script is its first .py argument: that is what must be shipped.
+        shipped = next((a for a in opts.args if a.endswith(".py")), None) if opts.command else opts.script
+        return RayExecutor(
+            settings,
+            script=opts.script if fork and not opts.command else None,
+            shipped=shipped,
+            cwd=os.getcwd(),
+            hashseed=opts.hashseed,
+            rundirs=str(rundirs),
+        )
     from seedlock.repeat.executors import LocalExecutor
 
-    fork = opts.fork and hasattr(os, "fork")
     return LocalExecutor(
         opts.workers,
         script=opts.script if fork else None,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.storefile import BUSY_TIMEOUT_S, FINISHED, TrialStatus, check_header, verify
+from seedlock.repeat.storefile import BUSY_TIMEOUT_S, FINISHED, TrialStatus, check_header, upgrade, verify
 from seedlock.repeat.storefile import create as create_store
 
 DEFAULT_STORE = Path(".seedlock") / "seedlock.db"
@@ -68,6 +68,7 @@ class Trial:
     manifest: dict[str, Any] | None
     started: str | None
     finished: str | None
+    node: dict[str, str] | None = None  # the Ray node that ran it: {"id", "host"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Store:
             self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA synchronous=FULL")  # a trial may have cost hours: fsync each result
+            upgrade(self._db)
         except (OSError, sqlite3.OperationalError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise SeedlockError(
@@ -278,7 +280,8 @@ class Store:
             db.execute("DELETE FROM metrics WHERE trial_id = ?", (row[0],))
             db.execute(
                 "UPDATE trials SET status = 'running', exit_code = NULL, reason = NULL, duration_s = NULL, "
-                "stderr_tail = NULL, fingerprint = NULL, manifest = NULL, started = ?, finished = NULL WHERE id = ?",
+                "stderr_tail = NULL, fingerprint = NULL, manifest = NULL, started = ?, finished = NULL, node = NULL "
+                "WHERE id = ?",
                 (_now(), row[0]),
             )
         return True
@@ -295,10 +298,12 @@ class Store:
         fingerprint: str | None = None,
         manifest: dict[str, Any] | None = None,
         metrics: Iterable[tuple[str, int | None, float]] = (),
+        node: dict[str, str] | None = None,
     ) -> None:
         """Record how ``seed`` ended and every metric it reported, in one transaction.
 
-        ``status`` is one of ok, failed, timeout, killed, interrupted. ``metrics`` are
+        ``status`` is one of ok, failed, timeout, killed, interrupted, lost; ``node``, where it
+        ran (a Ray node's id and host). ``metrics`` are
         ``(name, step or None, value)``; they replace any earlier ones of this trial. Without
         ``duration_s`` the time since :meth:`start_trial` is kept. A trial never started is
         recorded all the same.
@@ -309,6 +314,7 @@ class Store:
         exp_id = self._id(exp)
         now = _now()
         manifest_json = None if manifest is None else json.dumps(manifest, sort_keys=True, default=str)
+        node_json = None if node is None else json.dumps(node, sort_keys=True)
         with self._write() as db:
             row = db.execute(
                 "SELECT id FROM trials WHERE experiment_id = ? AND seed = ?", (exp_id, seed)
@@ -325,7 +331,7 @@ class Store:
             db.execute(
                 "UPDATE trials SET status = ?, exit_code = ?, reason = ?, "
                 "duration_s = COALESCE(?, (julianday(?) - julianday(started)) * 86400.0), "
-                "stderr_tail = ?, fingerprint = ?, manifest = ?, finished = ? WHERE id = ?",
+                "stderr_tail = ?, fingerprint = ?, manifest = ?, finished = ?, node = ? WHERE id = ?",
                 (
                     status,
                     exit_code,
@@ -336,6 +342,7 @@ class Store:
                     fingerprint,
                     manifest_json,
                     now,
+                    node_json,
                     trial_id,
                 ),
             )
@@ -349,7 +356,7 @@ class Store:
         name = exp.name if isinstance(exp, Experiment) else exp
         sql = (
             "SELECT id, seed, status, exit_code, reason, duration_s, stderr_tail, fingerprint, manifest, "
-            "started, finished FROM trials WHERE experiment_id = ?"
+            "started, finished, node FROM trials WHERE experiment_id = ?"
         )
         params: list[Any] = [self._id(exp)]
         if status is not None:
@@ -370,6 +377,7 @@ class Store:
                 manifest=None if r[8] is None else json.loads(r[8]),
                 started=r[9],
                 finished=r[10],
+                node=None if r[11] is None else json.loads(r[11]),
             )
             for r in rows
         ]
@@ -379,7 +387,7 @@ class Store:
         return {t.seed for t in self.trials(exp, "ok")}
 
     def failed_seeds(self, exp: Experiment | str) -> set[int]:
-        """Seeds that ended failed, timeout, killed or interrupted (not those still running)."""
+        """Seeds that ended failed, timeout, killed, interrupted or lost (not those still running)."""
         return {t.seed for t in self.trials(exp) if t.status not in ("ok", "running")}
 
     # -- metrics --------------------------------------------------------------------------------

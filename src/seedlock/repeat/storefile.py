@@ -19,25 +19,18 @@ from typing import Literal, get_args
 from seedlock.errors import SeedlockError
 
 APPLICATION_ID = 0x53454544  # b"SEED": PRAGMA application_id, so we never mistake another program's db
-SCHEMA_VERSION = 1  # PRAGMA user_version
+SCHEMA_VERSION = 2  # PRAGMA user_version; 2 added the status "lost" and trials.node
 BUSY_TIMEOUT_S = 30.0
 # A trial's status, the one list: the store's CHECK constraint, the Trial fields and the CLI use it.
-TrialStatus = Literal["running", "ok", "failed", "timeout", "killed", "interrupted"]
+# "lost": the machine that ran it went away (a Ray node died); rerun, as "interrupted" is, by the same command.
+TrialStatus = Literal["running", "ok", "failed", "timeout", "killed", "interrupted", "lost"]
 STATUSES: tuple[TrialStatus, ...] = get_args(TrialStatus)
 FINISHED: tuple[TrialStatus, ...] = STATUSES[1:]
 FAILED: tuple[TrialStatus, ...] = ("failed", "timeout", "killed")  # skipped on a rerun unless --retry-failed
 _MAGIC = b"SQLite format 3\x00"
 
-_SCHEMA = f"""
-CREATE TABLE experiments (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    script TEXT,
-    args TEXT NOT NULL DEFAULT '[]',      -- JSON list of strings
-    created TEXT NOT NULL,                -- ISO 8601, UTC
-    config TEXT NOT NULL DEFAULT '{{}}'   -- JSON object
-);
-CREATE TABLE trials (
+_TRIALS = f"""
+CREATE TABLE {{name}} (
     id INTEGER PRIMARY KEY,
     experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
     seed INTEGER NOT NULL,
@@ -50,8 +43,20 @@ CREATE TABLE trials (
     manifest TEXT,                        -- JSON object
     started TEXT,
     finished TEXT,
+    node TEXT,                            -- JSON object {{"id", "host"}}: the Ray node that ran it
     UNIQUE (experiment_id, seed)
 );
+"""
+_SCHEMA = f"""
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    script TEXT,
+    args TEXT NOT NULL DEFAULT '[]',      -- JSON list of strings
+    created TEXT NOT NULL,                -- ISO 8601, UTC
+    config TEXT NOT NULL DEFAULT '{{}}'   -- JSON object
+);
+{_TRIALS.replace("{name}", "trials")}
 CREATE TABLE metrics (
     trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
@@ -86,7 +91,7 @@ def check_header(path: Path) -> None:
                 f"{str(path)!r} was written by a newer seedlock (store version {version}, this one reads "
                 f"{SCHEMA_VERSION}); upgrade seedlock (pip install -U seedlock) or pass another --store"
             )
-        if version != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):  # 1 is upgraded when opened (:func:`upgrade`)
             raise _not_a_store(path, f"unknown store version {version}")
         page = int.from_bytes(head[16:18], "big")
         page = 65536 if page == 1 else page
@@ -155,3 +160,33 @@ def create(path: Path) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(OSError):
                 os.unlink(f"{tmp}{suffix}")
+
+
+_V1_COLUMNS = (
+    "id, experiment_id, seed, status, exit_code, reason, duration_s, stderr_tail, fingerprint, manifest, "
+    "started, finished"
+)
+
+
+def upgrade(con: sqlite3.Connection) -> None:
+    """Bring a version-1 store to version 2 in one transaction (SQLite cannot alter a CHECK
+    constraint: the trials table is rebuilt). Safe to call on any store, from any process."""
+    if con.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    con.execute("PRAGMA foreign_keys=OFF")  # not inside a transaction; the metrics keep their rows
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # not done meanwhile
+                con.execute(_TRIALS.replace("{name}", "trials_v2"))
+                con.execute(f"INSERT INTO trials_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM trials")
+                con.execute("DROP TABLE trials")
+                con.execute("ALTER TABLE trials_v2 RENAME TO trials")
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("PRAGMA foreign_keys=ON")

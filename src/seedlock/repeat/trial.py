@@ -40,6 +40,7 @@ from seedlock.launch import workspace
 from seedlock.launch.env import child_env
 from seedlock.launch.process import FreshProcess, Waitable, boot_argv, own_rendezvous, wait_or_kill
 from seedlock.repeat.metrics import Metric, parse_stdout, read_file
+from seedlock.repeat.ray_cluster import SECRET_VARS  # never in a trial's environment
 from seedlock.repeat.storefile import TrialStatus
 
 STDERR_TAIL = 4000
@@ -64,6 +65,7 @@ class TrialSpec:
     granularity: str = "exit"
     command: bool = False  # `repeat -- COMMAND`: ``script`` is a program (torchrun), run as it is
     all_ranks: bool = False  # every rank's metrics (NAME@rankR), not rank 0's alone
+    devices: str | None = None  # CUDA_VISIBLE_DEVICES: the GPUs a Ray node gave this trial's slot
 
     def boot_argv(self) -> list[str]:
         return [self.script, *self.args] if self.command else boot_argv(self.script, self.args)
@@ -87,16 +89,21 @@ class TrialResult:
     stderr_tail: str = ""
     metrics: list[Metric] = field(default_factory=list)
     fingerprint: str | None = None
+    node: dict[str, str] | None = None  # where a Ray trial ran: {"id", "host"}
+    notes: list[str] = field(default_factory=list)  # what the node decided (fork-server, its check)
 
 
 def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` without seedlock's variables, plus ``seedlock run --seed S``'s, the trace and metrics file.
+    """``base`` without seedlock's variables (nor secrets), plus ``seedlock run --seed S``'s, the
+    trace and metrics file, and the GPUs of a Ray slot.
 
     Every trial of an experiment gets the same PYTHONHASHSEED (``spec.hashseed``): forked trials
     cannot change it, so fresh-process ones do not either.
     """
-    env = without_settings(base)
+    env = {k: v for k, v in without_settings(base).items() if k not in SECRET_VARS}
     env[ENV_HASHSEED] = str(spec.hashseed)
+    if spec.devices is not None:
+        env["CUDA_VISIBLE_DEVICES"] = spec.devices
     env = child_env(Config(spec.seed, spec.deterministic, spec.threads), env, root=not spec.command)
     if spec.command:  # its ranks trace themselves beside the trial's trace; trials run side by side
         own_rendezvous(env, base)

@@ -1,0 +1,224 @@
+"""The fork-server of one Ray node: a long-lived actor that runs that node's trials.
+
+``--executor ray`` starts one :class:`NodeServer` per node (pinned there, holding the CPUs and
+GPUs of its trial slots). It starts the node's zygote (:mod:`seedlock.repeat.forkserver`), which
+imports the script's frameworks once, and forks each trial from it; where forking is unsafe
+(JAX, CUDA initialised, threads) or the zygote dies, its trials are fresh processes, as on one
+machine. Each node verifies its own zygote: the first trial forked there is run again cold, and
+the two must be bitwise equal; until then the node's other forked results wait, and if they
+differ the node reruns them fresh. Trials start in the node's copy of the working directory (Ray's
+``working_dir``) with seedlock's environment: the seed, PYTHONHASHSEED and determinism variables,
+and the driver's values of the variables that change numerics (thread counts, TF/XLA/cuBLAS
+settings), never the worker's own (Ray sets ``OMP_NUM_THREADS=1`` in its workers).
+
+>>> node_env({"PATH": "/bin", "OMP_NUM_THREADS": "1", "RAY_AUTH_TOKEN": "t"}, {"TF_DETERMINISTIC_OPS": "1"})
+{'PATH': '/bin', 'TF_DETERMINISTIC_OPS': '1'}
+>>> slot_devices(["0", "1", "2", "3"], slots=2, per_trial=2.0), slot_devices(["5"], slots=2, per_trial=0.5)
+(['0,1', '2,3'], ['5', '5'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import socket
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from seedlock.config import ENV_GRANULARITY, ENV_METRICS, ENV_TRACE
+from seedlock.repeat.executors import LocalExecutor
+from seedlock.repeat.trial import SECRET_VARS, TrialResult, TrialSpec, trial_env
+
+# Variables that change what a trial computes (thread counts, kernels, determinism): a trial gets
+# the driver's value of each, or none, whatever the node's worker has.
+NUMERIC_PREFIXES = (
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "BLIS_",
+    "VECLIB_",
+    "NUMEXPR_",
+    "TF_",
+    "XLA_",
+    "KERAS_",
+    "JAX_",
+    "CUBLAS_",
+    "CUDNN_",
+    "NVIDIA_TF32",
+    "TORCH_",
+    "PYTORCH_",
+    "CUDA_VISIBLE_DEVICES",
+)
+VERIFY_TRIES = 3
+
+
+def numeric_vars(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environ`` that change numerics: what the driver ships to every node."""
+    return {
+        k: v for k, v in environ.items() if k.startswith(NUMERIC_PREFIXES) and k != "CUDA_VISIBLE_DEVICES"
+    }
+
+
+def node_env(worker: Mapping[str, str], driver: Mapping[str, str]) -> dict[str, str]:
+    """A trial's base environment on a node: the worker's, less its numeric variables and
+    secrets, plus the driver's numeric variables."""
+    env = {k: v for k, v in worker.items() if not k.startswith(NUMERIC_PREFIXES) and k not in SECRET_VARS}
+    env.update(driver)
+    return env
+
+
+def slot_devices(gpu_ids: list[str], *, slots: int, per_trial: float) -> list[str]:
+    """CUDA_VISIBLE_DEVICES for each trial slot of a node, from the GPUs Ray gave its actor."""
+    if per_trial >= 1:
+        n = int(per_trial)
+        return [",".join(gpu_ids[i * n : (i + 1) * n]) for i in range(slots)]
+    return [gpu_ids[min(int(i * per_trial), len(gpu_ids) - 1)] for i in range(slots)]
+
+
+class NodeServer:
+    """The body of the per-node actor (made remote by :mod:`seedlock.repeat.ray_exec`)."""
+
+    def __init__(
+        self,
+        script: str | None,
+        driver_vars: dict[str, str],
+        hashseed: int,
+        slots: int,
+        gpus_per_trial: float,
+        rundirs: str | None,
+    ) -> None:
+        import ray
+
+        self.node = {"id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+        self.cwd = os.getcwd()  # the node's copy of the working directory (Ray's working_dir)
+        self.root = (
+            rundirs if rundirs and os.path.isdir(rundirs) else tempfile.mkdtemp(prefix="seedlock-node-")
+        )
+        self.base = node_env(os.environ, driver_vars)
+        devices: list[str | None] = [None] * slots
+        if gpus_per_trial > 0:
+            devices = list(
+                slot_devices([str(g) for g in ray.get_gpu_ids()], slots=slots, per_trial=gpus_per_trial)
+            )
+        self._slots: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        for d in devices:
+            self._slots.put(d)
+        spec = TrialSpec(0, script or "", [], self.cwd, self.root, hashseed=hashseed)
+        zygote = trial_env(spec, self.base)
+        for var in (ENV_TRACE, ENV_METRICS, ENV_GRANULARITY):
+            zygote.pop(var, None)
+        log = os.path.join(self.root, f"forkserver-{self.node['id'][:12]}.log")
+        self.local = LocalExecutor(
+            slots, script=script, cwd=self.cwd, zygote_env=zygote, log=log, base=self.base
+        )
+        # Verification of this node's zygote: pending, passed or failed.
+        self._cond = threading.Condition()
+        self._state = "pending" if script is not None else "passed"
+        self._checking = False
+        self._tries = 0
+        self._stopped = False
+        self._notes: list[str] = []
+
+    def info(self) -> dict[str, Any]:
+        """Where it is, once the zygote has imported (or refused): the driver's "node ready"."""
+        if self.local.server is not None:
+            with contextlib.suppress(Exception):  # the first trial falls back and says why
+                self.local.server.ready()
+        return {**self.node, "cwd": self.cwd, "root": self.root}
+
+    def _say(self, line: str) -> None:
+        self._notes.append(f"node {self.node['host']} ({self.node['id'][:8]}): {line}")
+
+    def run(self, spec: TrialSpec) -> TrialResult:
+        device = self._slots.get()
+        try:
+            local = replace(
+                spec,
+                cwd=self.cwd,
+                rundir=os.path.join(self.root, os.path.basename(spec.rundir)),
+                devices=device,
+            )
+            result = self._verified(local)
+        finally:
+            self._slots.put(device)
+        result.node = dict(self.node)
+        result.mode = f"ray-{result.mode}"  # ray-fork or ray-fresh: the manifest's executor
+        for line in self.local.notes():
+            self._say(line)
+        result.notes, self._notes = self._notes, []
+        return result
+
+    def _verified(self, spec: TrialSpec) -> TrialResult:
+        """Run the trial forked; the first forked trial of the node is compared with a cold run
+        of its seed, and the others wait for that verdict (rerun fresh if it fails)."""
+        forked = self.local.run_one(spec)
+        if forked.mode != "fork":
+            return forked
+        with self._cond:
+            while self._state == "pending" and self._checking and not self._stopped:
+                self._cond.wait()
+            if self._state == "passed" or self._stopped:
+                return forked
+            check = self._state == "pending"
+            self._checking = check
+        if check:
+            self._check(spec, forked)
+        if self._state == "failed":
+            return self.local.run_one(spec)  # fresh: the executor has fallen back
+        return forked
+
+    def _check(self, spec: TrialSpec, forked: TrialResult) -> None:
+        cold = self.local.run_one(replace(spec, role="check", rundir=spec.rundir + ".check"))
+        with self._cond:
+            self._tries += 1
+            if self._stopped:
+                pass
+            elif cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
+                self._state = "passed"
+                self._say(
+                    f"verified: seed {spec.seed} forked equals a cold run bitwise "
+                    f"(fingerprint {str(cold.fingerprint)[:16]})"
+                )
+            elif cold.status == forked.status != "ok":
+                if self._tries >= VERIFY_TRIES:  # the script fails alike either way: not the fork's doing
+                    self._state = "passed"
+                    self._say(
+                        f"could not verify the fork-server: {self._tries} seeds {cold.status} both ways"
+                    )
+            else:
+                how = (
+                    f"fingerprint {forked.fingerprint} vs {cold.fingerprint}"
+                    if cold.status == forked.status
+                    else f"{forked.status} forked vs {cold.status} cold"
+                )
+                self._state = "failed"
+                self._say(
+                    f"warning: seed {spec.seed} forked differs from a cold run ({how}); rerunning fresh"
+                )
+                self.local.fall_back(f"a forked trial differed from a cold run of seed {spec.seed}")
+            self._checking = False
+            self._cond.notify_all()
+
+    def stop(self) -> int:
+        """Kill every trial running here (the driver was interrupted); they return as interrupted."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self.local.interrupt()
+        return 0
+
+    def close(self) -> None:
+        self.local.close()
+
+
+def slots_on(resources: Mapping[str, float], cpus: float, gpus: float) -> int:
+    """How many trials of ``cpus`` CPUs and ``gpus`` GPUs fit on a node with ``resources``."""
+    n = math.floor(resources.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else 1 << 20
+    if gpus > 0:
+        n = min(n, math.floor(resources.get("GPU", 0) / gpus + 1e-9))
+    return n if n < 1 << 20 else 1
