@@ -149,3 +149,86 @@ def test_the_record_is_not_installed_by_a_plain_seeded_run(tmp_path: Path) -> No
     assert p.stdout.strip() in ("posix", "nt"), p.stdout + p.stderr
     p = run_py(["-c", "import seedlock.audit.entropy, sys; print('numpy' in sys.modules)"])
     assert p.stdout.strip() == "False", p.stderr
+
+
+def only_timing(source: str, line: int, what: str | None = None) -> str | None:
+    from seedlock.doctor.static.context import Module
+    from seedlock.doctor.static.timing import only_timing as found
+
+    return found(Module(source, "t.py"), line, what)
+
+
+def test_a_value_that_only_times_a_sleep_is_told_from_one_a_result_holds() -> None:
+    head = "import random, time, os\nj = random.SystemRandom()\n"
+    # only a duration: arithmetic, a number builtin, a name bound once, a method of the generator
+    assert only_timing(head + "time.sleep(j.random() * 0.01)\n", 3) == "time.sleep"
+    assert only_timing(head + "time.sleep(max(0.0, j.gauss(0, 1)))\n", 3) == "time.sleep"
+    assert only_timing(head + "d = j.uniform(0, 1)\ntime.sleep(d)\n", 3) == "time.sleep"
+    assert (
+        only_timing(head + "time.sleep(j.random())\n", 2) == "time.sleep"
+    )  # the constructor: every use sleeps
+    assert only_timing("import os, asyncio\nawait_ = asyncio.sleep(os.urandom(1)[0] / 1e3)\n", 2) is None
+    # a result may hold it: printed, kept, used for a sleep and a value, bound twice, an unknown call
+    assert only_timing(head + "x = j.random()\ntime.sleep(x)\nprint(x)\n", 3) is None
+    assert only_timing(head + "time.sleep(j.random())\nprint(j.random())\n", 2) is None
+    assert only_timing(head + "out = [j.random()]\n", 3) is None
+    assert only_timing(head + "d = j.random()\nd = 1.0\ntime.sleep(d)\n", 3) is None
+    assert only_timing(head + "time.sleep(scale(j.random()))\n", 3) is None
+    assert only_timing(head + "j.shuffle(items)\n", 2) is None  # shuffles a list in place
+    # the runtime record names the call: another call on its line does not count against it
+    line = head + "print(len(values)); time.sleep(j.random())\n"
+    assert only_timing(line, 3) is None and only_timing(line, 3, "j.random()") == "time.sleep"
+
+
+def test_a_recorded_draw_that_only_times_a_sleep_ranks_below_the_order_it_perturbs(tmp_path: Path) -> None:
+    from seedlock.verify.causes import static_causes
+    from seedlock.verify.entropy import RUNTIME_RANK, TIMING_RANK, runtime_causes
+    from seedlock.verify.entropy import timed_static as timed
+
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import random, time\nj = random.SystemRandom()\ntime.sleep(j.random())\nprint(j.random())\n"
+    )
+    rec = {"kind": "entropy", "source": "random.SystemRandom", "path": str(script)}
+    slept, printed = runtime_causes(
+        [[{**rec, "line": 3, "what": "j.random()"}, {**rec, "line": 4, "what": "j.random()"}]]
+    )
+    assert (
+        slept.rank == TIMING_RANK and "goes only to time.sleep()" in slept.message and slept.fixable == "code"
+    )
+    assert printed.rank == RUNTIME_RANK and "only" not in printed.message  # a result holds this one
+    # the static SystemRandom finding: seedlock cannot seed it (--strict leaves it alone), and it
+    # keeps its rank where a draw reaches a result
+    (ctor,) = [timed(c) for c in static_causes([str(script)]) if c.rule == "SL101"]
+    assert ctor.fixable == "code" and "--strict" not in (ctor.fix or "") and ctor.rank < TIMING_RANK, ctor
+    script.write_text("import random, time\nj = random.SystemRandom()\ntime.sleep(j.random())\n")
+    (ctor,) = [timed(c) for c in static_causes([str(script)]) if c.rule == "SL101"]
+    assert ctor.rank == TIMING_RANK and "no result holds them" in ctor.message, ctor
+
+
+@pytest.mark.slow
+def test_threads_timed_by_a_jitter_differ_by_their_order_and_reading_them_in_order_fixes_it(
+    tmp_path: Path,
+) -> None:
+    """check/thread_order.py: each thread sleeps a SystemRandom jitter, and the floats are summed as
+    the threads finish. The order is the first cause, the jitter below it; the order's fix, with the
+    jitter kept, is REPRODUCIBLE (the twin)."""
+    script = str(SCRIPTS / "check" / "thread_order.py")
+
+    def check_(*args: str) -> tuple[int, dict]:
+        cwd = Path(tempfile.mkdtemp(dir=tmp_path))
+        p = run_seedlock(["check", "--json", "--no-localize", *args], cwd=cwd, env=clean_env())
+        return p.returncode, json.loads(p.stdout)
+
+    (code, data), (fixed, fixed_data) = run_together(
+        lambda: check_(script), lambda: check_("--runs", "3", script, "ordered")
+    )
+    assert code == 1 and data["reproducible"] is False, data
+    first, *rest = data["causes"]
+    assert first["rule"] == "SL203" and "completion order" in first["message"], data["causes"]
+    (jitter,) = [c for c in rest if c["source"] == "runtime"]
+    assert (
+        jitter["location"].endswith("thread_order.py:17") and "goes only to time.sleep()" in jitter["message"]
+    )
+    assert jitter["fixable"] == "code" and "not the OS scheduler" in jitter["fix"], jitter
+    assert fixed == 0 and fixed_data["reproducible"] is True, fixed_data

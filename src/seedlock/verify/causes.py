@@ -89,13 +89,16 @@ _PLAIN_ONLY = {"SL505"}
 def static_causes(files: list[str], *, plain: bool = False) -> list[Cause]:
     """The static scan's findings as causes; ``plain``: the runs were not seeded by seedlock."""
     from seedlock.doctor.static import scan
+    from seedlock.doctor.static.rules_random import IGNORES_SEEDS
 
     out = []
     for f in scan(files):
         if f.status not in ("warn", "error", "info") or (f.id in _PLAIN_ONLY and not plain):
             continue
-        fix = f.fix
-        if f.id in _STRICT_RULES:
+        fix, who = f.fix, None
+        if f.id in _STRICT_RULES and IGNORES_SEEDS in f.title:  # SystemRandom: --strict leaves it alone
+            fix, who = "use random.Random(seedlock.derive('name')), which has the same methods", "code"
+        elif f.id in _STRICT_RULES:
             fix = f"{fix} Or run with `seedlock run --strict` / `seedlock check --strict`, which derives it from the master seed."
         out.append(
             Cause(
@@ -105,6 +108,7 @@ def static_causes(files: list[str], *, plain: bool = False) -> list[Cause]:
                 fix,
                 f"{f.file}:{f.line}",
                 f.id,
+                who,
             )
         )
     return out

@@ -3,8 +3,10 @@ what the static scan guesses, and the set-order cause told apart by what seedloc
 
 Each run of ``check`` appends its entropy draws, unseeded RNGs and seeds to ``RUNDIR/entropy.jsonl``.
 A draw recorded at file:line is the first cause of a divergence; a seed that differed between the
-runs is too. A clock seed (SL104) withholds the verdict only when its line ran. Every cause says
-who fixes it: seedlock (a flag) or the code.
+runs is too. A draw whose value only times the code (``time.sleep(jitter.random())``:
+:mod:`seedlock.doctor.static.timing`) holds no result: it changes the order threads finish in,
+and ranks below that order. A clock seed (SL104) withholds the verdict only when its line ran.
+Every cause says who fixes it: seedlock (a flag) or the code.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ if TYPE_CHECKING:
     from seedlock.verify.runner import RunResult
 
 RUNTIME_RANK = -4  # above every static finding, --plain (-1) and SL505 (-2): it was seen to happen
+# A draw that only times a sleep: below the orders it perturbs (SL203 2, SL201 3) and every source of
+# values above them, which is where a result that differs took its difference from.
+TIMING_RANK = 4
+TIMING_FIX = (
+    "make the results independent of the order things finish in (the order cause: gather them in "
+    "submission order, each in its own slot, or sorted); a seeded jitter, random.Random(seedlock.derive("
+    "'jitter')), makes the sleeps repeat, not the OS scheduler"
+)
 _STRICT = "--strict (seedlock check --strict, seedlock run --strict) seeds it from its call site"
 # What the draw was, and the seeded code that replaces it (the code must change: no seed reaches these).
 DRAWS: dict[str, tuple[str, str]] = {
@@ -98,6 +108,8 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
             kind = rec.get("kind")
             if kind == "seed":
                 values.setdefault(key, [[] for _ in runs])[n].append(str(rec.get("value")))
+            elif kind in ("unseeded", "entropy") and key not in out and (timed := _timing(rec)) is not None:
+                out[key] = timed
             elif kind == "unseeded" and key not in out:
                 out[key] = Cause(
                     "runtime",
@@ -138,6 +150,50 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
             fixable="code",
         )
     return list(out.values())
+
+
+def _timing(rec: dict[str, Any]) -> Cause | None:
+    """The cause for a draw whose value, in the file as written, goes only to a sleep; None for
+    one that may reach a result."""
+    from seedlock.doctor.static.timing import only_timing_in
+
+    path, line, what = str(rec.get("path")), int(rec.get("line") or 0), rec.get("what")
+    sleep = only_timing_in(path, line, what if isinstance(what, str) else None)
+    if sleep is None:
+        return None
+    source = str(rec.get("source"))
+    drew = "made an RNG without a seed" if rec.get("kind") == "unseeded" else f"drew {_what(source)}"
+    return Cause(
+        "runtime",
+        TIMING_RANK,
+        f"{what} {drew} at run time ({source}), and its value goes only to {sleep}(): it changes how long "
+        "the code waits, so the order threads or tasks finish in, not a value a result holds; a result "
+        "that differs took its difference through that order",
+        TIMING_FIX,
+        f"{path}:{line}",
+        fixable="code",
+    )
+
+
+def _what(source: str) -> str:
+    return (SECRETS if source.startswith("secrets.") else DRAWS.get(source, ("OS entropy", "")))[0]
+
+
+def timed_static(c: Cause) -> Cause:
+    """SL101 at a generator whose draws go only to a sleep: it times the code, it holds no result."""
+    from seedlock.doctor.static.timing import only_timing_in
+
+    at = c.location.rpartition(":") if c.rule == "SL101" and c.location else None
+    sleep = only_timing_in(at[0], int(at[2])) if at and at[2].isdigit() else None
+    if sleep is None:
+        return c
+    return dataclasses.replace(
+        c,
+        rank=TIMING_RANK,
+        message=f"{c.message}; its draws go only to {sleep}(): they time the code, no result holds them",
+        fix=TIMING_FIX,
+        fixable="code",
+    )
 
 
 def _set_order(cause: Cause, plain: bool) -> Cause:
@@ -194,7 +250,7 @@ def true_causes(found: list[Cause], results: list[RunResult], plain: bool) -> li
             continue
         if c.rule == "SL201":
             c = _set_order(c, plain)
-        out.append(c)
+        out.append(timed_static(c))
     return rank([c if c.fixable else _with_fixable(c) for c in out])
 
 

@@ -1,6 +1,11 @@
-"""Floats summed in thread-completion order: the sum depends on which thread finishes first."""
+"""Floats summed in thread-completion order: the sum depends on which thread finishes first.
+
+Each thread first sleeps a SystemRandom jitter, a true draw of OS entropy that no result holds: it
+only times the threads. `ordered`: the same threads and jitter, the results read in submission
+order (the fix the order cause names)."""
 
 import random
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -16,7 +21,9 @@ def work(v):
 total = 0.0
 order = []
 with ThreadPoolExecutor(max_workers=8) as pool:
-    for fut in as_completed([pool.submit(work, v) for v in values]):
+    futures = [pool.submit(work, v) for v in values]
+    done = futures if sys.argv[1:] == ["ordered"] else as_completed(futures)
+    for fut in done:
         order.append(fut.result())
         total += fut.result()
 print(order, total)

@@ -58,6 +58,8 @@ ENTROPY: dict[str, str] = {
     "uuid.uuid1": "a UUID (clock and MAC address)",
     "uuid.uuid4": "a random UUID",
 }
+# SL101's words for random.SystemRandom, which no seed reaches: no flag of seedlock's fixes it.
+IGNORES_SEEDS = "reads os.urandom and ignores seeds"
 BUILTIN_ENTROPY = {"hash": "hash(), which changes with PYTHONHASHSEED", "id": "an object address (id())"}
 # Calls whose arguments are seeds, by the called name, and keywords that are seeds in any call.
 SEED_SINKS = {
@@ -144,7 +146,7 @@ def sl101(m: Module) -> Iterator[Hit]:
         ):
             yield call, f"{written(call)}() with no seed reseeds from OS entropy or the clock"
         elif name == "random.SystemRandom":
-            yield call, f"{written(call)}() reads os.urandom and ignores seeds"
+            yield call, f"{written(call)}() {IGNORES_SEEDS}"
 
 
 @rule(
