@@ -50,6 +50,7 @@ seedlock.log_metric("x", float(np.random.rand()))
 seedlock.log_metric("has_data", float(open("data.txt").read() == "rows\\n"))
 print(json.dumps({{"y": random.random()}}))
 where = {{"pid": os.getpid(), "cwd": os.getcwd(), "big": os.path.exists("big.bin")}}
+where["env"] = {{k: os.environ.get(k) for k in ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED")}}
 with open(os.path.join(MARKS, f"seed-{{seed}}.json"), "w") as f:
     json.dump(where, f)
 if os.path.exists(BLOCK) and str(seed) in open(BLOCK).read().split():
@@ -214,6 +215,18 @@ def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
     where = [json.loads((marks / f"seed-{s}.json").read_text()) for s in range(6)]
     # Run in Ray's unpacked copy of the project, which lacks what --exclude left out.
     assert all(w["big"] is False and not w["cwd"].startswith(str(project)) for w in where)
+    # seedlock's environment, not the Ray worker's: the seed and hash seed, no token, no OMP_NUM_THREADS.
+    assert [w["env"] for w in where] == [
+        {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": None, "RAY_AUTH_TOKEN": None, "SEEDLOCK_SEED": str(s)}
+        for s in range(6)
+    ]
+    # The twin: a plain Ray task on these nodes has both of those leftovers.
+    probe = (
+        "import os, ray; ray.init(address={!r}, log_to_driver=False)\n"
+        "print(ray.get(ray.remote(lambda: [os.environ.get(k) for k in ('OMP_NUM_THREADS', 'RAY_AUTH_TOKEN')]).remote()))"
+    ).format(cluster.address)
+    leftovers = run_py(["-c", probe], env={**_env(token), "RAY_AUTH_MODE": "token"}, timeout=120)
+    assert leftovers.stdout.strip() == repr(["1", token]), leftovers.stderr
     with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
         trials = store.trials("cluster")
         assert [t.status for t in trials] == ["ok"] * 6
@@ -231,6 +244,14 @@ def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
             t.fingerprint for t in store.trials("local")
         ]
         assert store.metric_values("cluster", "x") == store.metric_values("local", "x")
+
+
+def test_a_trial_bigger_than_every_node_is_one_line(cluster: RayCluster, token: str, tmp_path: Path) -> None:
+    project, _ = _project(tmp_path)
+    cmd = _repeat(cluster.address, token, "--seeds", "2", "--cpus-per-trial", "2")
+    r = subprocess.run(cmd, cwd=project, env=_env(token), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert "no node of the Ray cluster has 2 CPUs for a trial" in r.stderr and "--cpus-per-trial" in r.stderr
 
 
 def test_ctrl_c_stops_the_cluster_trials_and_keeps_what_finished(

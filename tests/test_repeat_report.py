@@ -112,3 +112,20 @@ def test_docs_example_runs_as_written(tmp_path: Path) -> None:
         p = run_py(["-c", code], cwd=tmp_path, env=clean_env(PYTHONPATH=str(ROOT / "src")))
         assert p.returncode == 0, p.stderr
     assert sys.executable  # the same interpreter ran every step
+
+
+def test_the_trials_table_says_which_ray_node_ran_each_trial(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.experiment("placed", script="t.py")
+        store.finish_trial("placed", 0, "ok", fingerprint="f0", node={"id": "ab12cd34ef", "host": "gpu-7"})
+        store.finish_trial(
+            "placed", 1, "lost", reason="lost: node gpu-8 went away", node={"id": "99", "host": "gpu-8"}
+        )
+        store.experiment("here", script="t.py")
+        store.finish_trial("here", 0, "ok", fingerprint="f0")
+        placed = render_html(store, ["placed"], tmp_path / "placed.html").read_text()
+        here = render_html(store, ["here"], tmp_path / "here.html").read_text()
+    assert ">node<" in placed
+    assert "gpu-7 ab12cd34" in placed and "gpu-8 99" in placed
+    assert ">node<" not in here  # no column where nothing ran on Ray

@@ -334,6 +334,27 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         ("--until-ci", "0.1"): "--until-ci needs the metric",
         (): "how many seeds?",
         ("--seeds", "2", "--executor", "ray"): "--executor ray needs Ray, which cannot be imported",
+        ("--seeds", "2", "--cpus-per-trial", "2"): "--cpus-per-trial is for --executor ray",
+        ("--seeds", "2", "--executor", "ray", "--exclude", "data"): "--exclude is for --address",
+        ("--seeds", "2", "--executor", "ray", "--cpus-per-trial", "0"): "--cpus-per-trial must be positive",
+        (
+            "--seeds",
+            "2",
+            "--executor",
+            "ray",
+            "--gpus-per-trial",
+            "1.5",
+        ): "a whole number of GPUs or a fraction",
+        (
+            "--seeds",
+            "2",
+            "--executor",
+            "ray",
+            "--address",
+            "h:1",
+            "--ship-limit",
+            "nan",
+        ): "--ship-limit must be",
     }
     env = clean_env(PYTHONPATH=str(shim))
     for args, message in cases.items():

@@ -273,3 +273,51 @@ def test_cli_refuses_bad_store_with_one_line(kind: str, tmp_path: Path) -> None:
         assert p.stderr.startswith("seedlock: error: ") and p.stderr.count("\n") == 1, p.stderr
         assert BAD[kind] in p.stderr
     assert sha(path) == before
+
+
+V1_SCHEMA = """
+CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, script TEXT,
+    args TEXT NOT NULL DEFAULT '[]', created TEXT NOT NULL, config TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE trials (id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE, seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'timeout', 'killed', 'interrupted')),
+    exit_code INTEGER, reason TEXT, duration_s REAL, stderr_tail TEXT, fingerprint TEXT, manifest TEXT,
+    started TEXT, finished TEXT, UNIQUE (experiment_id, seed));
+CREATE TABLE metrics (trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, step INTEGER, value REAL);
+CREATE INDEX metrics_by_trial ON metrics (trial_id, name);
+"""
+
+
+def test_a_version_1_store_is_upgraded_in_place_keeping_every_result(tmp_path: Path) -> None:
+    """Stores made before "lost" and the node column open as they are, results kept."""
+    from seedlock.repeat.storefile import APPLICATION_ID
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    con.execute("PRAGMA user_version=1")
+    con.executescript(V1_SCHEMA)
+    con.execute("INSERT INTO experiments (name, created) VALUES ('base', '2026-01-01T00:00:00')")
+    con.execute("INSERT INTO trials (experiment_id, seed, status, fingerprint) VALUES (1, 0, 'ok', 'fp0')")
+    con.execute("INSERT INTO metrics VALUES (1, 'acc', NULL, 0.5)")
+    con.commit()
+    # The old CHECK refuses the new status: the upgrade must rebuild the table, not just add a column.
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("INSERT INTO trials (experiment_id, seed, status) VALUES (1, 9, 'lost')")
+    con.close()
+    with Store(path) as store:
+        assert [(t.seed, t.status, t.fingerprint, t.node) for t in store.trials("base")] == [
+            (0, "ok", "fp0", None)
+        ]
+        assert store.metric_values("base", "acc") == {0: 0.5}
+        store.finish_trial(
+            "base", 1, "lost", reason="lost: node n1 went away", node={"id": "n1", "host": "h"}
+        )
+        assert store.trials("base")[1].node == {"id": "n1", "host": "h"}
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+    with Store(path) as store:  # opened again: nothing to do, nothing lost
+        assert [t.status for t in store.trials("base")] == ["ok", "lost"]
