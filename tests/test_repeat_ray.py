@@ -222,9 +222,9 @@ def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
     ]
     # The twin: a plain Ray task on these nodes has both of those leftovers.
     probe = (
-        "import os, ray; ray.init(address={!r}, log_to_driver=False)\n"
+        f"import os, ray; ray.init(address={cluster.address!r}, log_to_driver=False)\n"
         "print(ray.get(ray.remote(lambda: [os.environ.get(k) for k in ('OMP_NUM_THREADS', 'RAY_AUTH_TOKEN')]).remote()))"
-    ).format(cluster.address)
+    )
     leftovers = run_py(["-c", probe], env={**_env(token), "RAY_AUTH_MODE": "token"}, timeout=120)
     assert leftovers.stdout.strip() == repr(["1", token]), leftovers.stderr
     with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
