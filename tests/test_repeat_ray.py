@@ -50,7 +50,8 @@ seedlock.log_metric("x", float(np.random.rand()))
 seedlock.log_metric("has_data", float(open("data.txt").read() == "rows\\n"))
 print(json.dumps({{"y": random.random()}}))
 where = {{"pid": os.getpid(), "cwd": os.getcwd(), "big": os.path.exists("big.bin")}}
-where["env"] = {{k: os.environ.get(k) for k in ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED")}}
+names = ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED", "CUDA_VISIBLE_DEVICES")
+where["env"] = {{k: os.environ.get(k) for k in names}}
 with open(os.path.join(MARKS, f"seed-{{seed}}.json"), "w") as f:
     json.dump(where, f)
 if os.path.exists(BLOCK) and str(seed) in open(BLOCK).read().split():
@@ -108,6 +109,15 @@ class RayCluster:
         self.proc.stdin.flush()
         assert self._answer() == {"killed": node}
         del self.raylets[node]
+
+    def add(self, cpus: int, gpus: int) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"add {cpus} {gpus}\n")
+        self.proc.stdin.flush()
+        added = self._answer()["added"]
+        assert isinstance(added, dict)
+        self.raylets.update(added)
+        return str(next(iter(added)))
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -217,7 +227,13 @@ def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
     assert all(w["big"] is False and not w["cwd"].startswith(str(project)) for w in where)
     # seedlock's environment, not the Ray worker's: the seed and hash seed, no token, no OMP_NUM_THREADS.
     assert [w["env"] for w in where] == [
-        {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": None, "RAY_AUTH_TOKEN": None, "SEEDLOCK_SEED": str(s)}
+        {
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": None,
+            "RAY_AUTH_TOKEN": None,
+            "SEEDLOCK_SEED": str(s),
+            "CUDA_VISIBLE_DEVICES": None,
+        }
         for s in range(6)
     ]
     # The twin: a plain Ray task on these nodes has both of those leftovers.
@@ -282,6 +298,24 @@ def test_ctrl_c_stops_the_cluster_trials_and_keeps_what_finished(
     assert "1 of these seeds already finished ok" in r.stderr and "4 ok of 4 trials" in r.stdout
 
 
+def test_gpu_trials_go_to_the_node_with_gpus_one_gpu_each(
+    cluster: RayCluster, token: str, tmp_path: Path
+) -> None:
+    """Ray takes a node's declared GPUs at their word: a node "with 2 GPUs" on this CPU machine."""
+    gpu_node = cluster.add(2, 2)
+    project, marks = _project(tmp_path)
+    cmd = _repeat(cluster.address, token, "--seeds", "4", "--gpus-per-trial", "1", "--name", "gpus")
+    r = subprocess.run(cmd, cwd=project, env=_env(token), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "a fork-server on each of 1 node(s), 2 trial slot(s) of 1 CPU(s) and 1 GPU(s)" in r.stderr
+    with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
+        assert {t.node["id"] for t in store.trials("gpus") if t.node} == {gpu_node}
+    devices = {
+        json.loads((marks / f"seed-{s}.json").read_text())["env"]["CUDA_VISIBLE_DEVICES"] for s in range(4)
+    }
+    assert devices == {"0", "1"}  # each slot its own GPU
+
+
 def test_a_node_killed_mid_trial_loses_only_its_trial_and_the_same_command_resumes(
     cluster: RayCluster, token: str, tmp_path: Path
 ) -> None:
@@ -293,7 +327,6 @@ def test_a_node_killed_mid_trial_loses_only_its_trial_and_the_same_command_resum
     )
     _wait_for([marks / "seed-3.json"], proc)
     node = _raylet_of(json.loads((marks / "seed-3.json").read_text())["pid"], cluster.raylets)
-    survivor = next(n for n in cluster.raylets if n != node)
     cluster.kill(node)  # SIGKILL: its raylet, its workers, the fork-server and the trial on it
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
@@ -309,7 +342,8 @@ def test_a_node_killed_mid_trial_loses_only_its_trial_and_the_same_command_resum
     assert r.returncode == 0, r.stderr
     assert "6 ok of 6 trials" in r.stdout
     with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
-        assert store.trials("lost")[3].node == {"id": survivor, "host": socket.gethostname()}
+        rerun = store.trials("lost")[3].node
+        assert rerun is not None and rerun["id"] in cluster.raylets and rerun["id"] != node
 
 
 def test_what_cannot_be_shipped_is_one_line_before_anything_runs(tmp_path: Path) -> None:

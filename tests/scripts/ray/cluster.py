@@ -2,7 +2,7 @@
 
 Prints one JSON line, ``{"address", "nodes": {node_id: raylet_pid}}``, then reads commands on
 stdin, answering each with one JSON line: ``kill NODE_ID`` (its raylet and agents SIGKILLed, as a
-machine that dies) and ``add`` (one more node). EOF shuts the cluster down. The head node has no
+machine that dies) and ``add [CPUS [GPUS]]`` (one more node; 1 CPU by default). EOF shuts the cluster down. The head node has no
 CPU, so no trial runs there and killing a worker node leaves the cluster up. Run it with
 RAY_AUTH_MODE=token and RAY_AUTH_TOKEN set: a cluster of one's own, secured as a real one is.
 
@@ -46,8 +46,9 @@ def main() -> None:
             if cmd[:1] == ["kill"]:
                 cluster.remove_node(nodes.pop(cmd[1]), allow_graceful=False)
                 print(json.dumps({"killed": cmd[1]}), flush=True)
-            elif cmd[:1] == ["add"]:
-                node = cluster.add_node(num_cpus=1)
+            elif cmd[:1] == ["add"]:  # add [CPUS [GPUS]]: Ray takes declared GPUs at their word
+                cpus, gpus = (int(cmd[1]) if len(cmd) > 1 else 1), (int(cmd[2]) if len(cmd) > 2 else 0)
+                node = cluster.add_node(num_cpus=cpus, num_gpus=gpus)
                 nodes[node.node_id] = node
                 cluster.wait_for_nodes()
                 print(json.dumps({"added": dict([describe(node)])}), flush=True)
