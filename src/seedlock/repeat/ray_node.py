@@ -11,7 +11,7 @@ differ the node reruns them fresh. Trials start in the node's copy of the workin
 and the driver's values of the variables that change numerics (thread counts, TF/XLA/cuBLAS
 settings), never the worker's own (Ray sets ``OMP_NUM_THREADS=1`` in its workers).
 
->>> node_env({"PATH": "/bin", "OMP_NUM_THREADS": "1", "RAY_AUTH_TOKEN": "t"}, {"TF_DETERMINISTIC_OPS": "1"})
+>>> node_env({"PATH": "/bin", "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "token"}, {"TF_DETERMINISTIC_OPS": "1"})
 {'PATH': '/bin', 'TF_DETERMINISTIC_OPS': '1'}
 >>> slot_devices(["0", "1", "2", "3"], slots=2, per_trial=2.0), slot_devices(["5"], slots=2, per_trial=0.5)
 (['0,1', '2,3'], ['5', '5'])
@@ -65,9 +65,14 @@ def numeric_vars(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def node_env(worker: Mapping[str, str], driver: Mapping[str, str]) -> dict[str, str]:
-    """A trial's base environment on a node: the worker's, less its numeric variables and
-    secrets, plus the driver's numeric variables."""
-    env = {k: v for k, v in worker.items() if not k.startswith(NUMERIC_PREFIXES) and k not in SECRET_VARS}
+    """A trial's base environment on a node: the worker's, less its numeric variables, secrets
+    and Ray's own ``RAY_*`` settings (a trial that starts Ray itself must not join this cluster),
+    plus the driver's numeric variables."""
+    env = {
+        k: v
+        for k, v in worker.items()
+        if not k.startswith((*NUMERIC_PREFIXES, "RAY_")) and k not in SECRET_VARS
+    }
     env.update(driver)
     return env
 
