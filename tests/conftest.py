@@ -57,7 +57,11 @@ def run_seedlock(
     timeout: float = 300,
     stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`seedlock ARGS` in a fresh process (through `python -m seedlock`)."""
+    """`seedlock ARGS` in a fresh process (through `python -m seedlock`). A `check` gets
+    `SEEDLOCK_EXPLAIN=0` unless ``env`` sets it: no NOT is explained on its own (up to 9 more runs
+    each, minutes over the suite; tests/test_explain.py tests it without)."""
+    if args[:1] == ["check"]:
+        env = {"SEEDLOCK_EXPLAIN": "0", **(env if env is not None else clean_env())}
     return run_py(["-m", "seedlock", *args], cwd=cwd, env=env, timeout=timeout, stdin=stdin)
 
 

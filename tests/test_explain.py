@@ -1,15 +1,26 @@
 """`seedlock check --explain`: when the runs differ, the setting that makes them equal is found by
 running under it, not guessed: --threads 1 for a thread-order race, --strict for an unseeded
-generator, seedlock's seeding for a --plain check, none for OS entropy. Real subprocesses."""
+generator, seedlock's seeding for a --plain check, none for OS entropy. On its own after a NOT
+whose first cause is not certain, when each run took at most $SEEDLOCK_EXPLAIN s (10), saying
+first how many runs it will spend; --no-explain turns it off. Real subprocesses.
+
+conftest's run_seedlock sets SEEDLOCK_EXPLAIN=0 for the rest of the suite: the tests here that
+test the default run `python -m seedlock` with an environment that does not set it."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import SCRIPTS, clean_env, run_seedlock, run_together
-from seedlock.verify.explain import Tried, describe
+from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
+from seedlock.verify.causes import Cause
+from seedlock.verify.check import CheckResult, RunDivergence
+from seedlock.verify.explain import Tried, after_not, describe
+from seedlock.verify.runner import RunResult
 
 EXPLAIN = SCRIPTS / "explain"
 
@@ -63,9 +74,97 @@ def test_explain_prints_the_verified_fix_and_without_it_nothing_is_tried() -> No
         lambda: run_seedlock(["check", "--explain", str(EXPLAIN / "os_entropy.py")]),
     )
     assert with_.returncode == 1 and "verified fix: `seedlock run --strict`" in with_.stdout, with_.stdout
-    assert "no setting tried: the first cause was seen at run time" in entropy.stdout, entropy.stdout
+    assert "no setting tried: a cause was seen at run time" in entropy.stdout, entropy.stdout
     assert (
         without.returncode == 1
         and "verified fix" not in without.stdout
         and "trying up to" not in without.stderr
     )
+
+
+def _not(causes: list[Cause], seconds: float, *, stopped: bool = False) -> CheckResult:
+    """A NOT REPRODUCIBLE as check returns it, its two runs having taken ``seconds`` each."""
+    runs = [RunResult(i, 0, "", "", Path(f"r{i}/trace.jsonl"), Path("m.json"), seconds) for i in (1, 2)]
+    div = RunDivergence((1, 2), "stdout", "stdout line 1 differs", line=1, a="1", b="2")
+    return CheckResult(False, 2, 0, False, div, causes, {}, "w", runs, stopped_early=stopped)
+
+
+def test_check_explains_on_its_own_only_a_short_not_whose_cause_is_a_guess() -> None:
+    def never(**_: object) -> CheckResult:
+        raise AssertionError("no run may be spent")
+
+    said: list[str] = []
+    guess = [
+        Cause("static", 2, "work() appends to done: it fills in the order the threads run", rule="SL203")
+    ]
+    seen = [Cause("runtime", -4, "np.random.default_rng() made an RNG without a seed", fixable="seedlock")]
+    # a cause seen at run time is certain: its fix is known, nothing is spent
+    assert after_not(_not(seen, 0.5), None, 10.0, never, said.append) == []
+    # off: --no-explain, or SEEDLOCK_EXPLAIN=0 (the suite's setting)
+    assert after_not(_not(guess, 0.5), False, 10.0, never, said.append) == []
+    assert after_not(_not(guess, 0.5), None, 0.0, never, said.append) == []
+    # a long script: not on its own, and it says how to ask
+    (line,) = after_not(_not(guess, 12.0), None, 10.0, never, said.append)
+    assert "a run took 12.0 s, over the 10 s" in line and "seedlock check --explain" in line, line
+    (line,) = after_not(_not(guess, 0.5, stopped=True), None, 10.0, never, said.append)
+    assert "stopped at the divergence" in line and "seedlock check --explain" in line, line
+    assert said == []
+
+
+def test_a_bad_seedlock_explain_is_one_line_and_exit_2() -> None:
+    p = run_py(
+        ["-m", "seedlock", "check", str(EXPLAIN / "global_rng.py")], env=clean_env(SEEDLOCK_EXPLAIN="soon")
+    )
+    assert p.returncode == 2 and p.stdout == "", p.stdout
+    assert p.stderr.count("\n") == 1 and "$SEEDLOCK_EXPLAIN='soon' is not a number of seconds" in p.stderr, (
+        p.stderr
+    )
+
+
+def _merged(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`seedlock check ARGS` with stderr into stdout, in the order written; an environment without
+    SEEDLOCK_EXPLAIN (check's default) unless ``env`` sets it."""
+    return subprocess.run(
+        [sys.executable, "-m", "seedlock", "check", "--no-localize", *args],
+        env=clean_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_a_short_not_is_explained_on_its_own_after_saying_what_it_will_spend() -> None:
+    """global_rng.py under --plain draws from NumPy's unseeded global RNG (the cause, "nothing was
+    seeded", a guess): check tries seedlock's seeding on its own and the runs are equal, the NOT
+    above it the twin without the fix. identity_set.py (SL201, a guess too): --no-explain spends
+    nothing, and a bound below its runs' time says how to ask instead; --explain forces it."""
+    plain = ("--plain", str(EXPLAIN / "global_rng.py"))
+    guess = str(SCRIPTS / "entropy" / "identity_set.py")
+    auto, off, long_, forced = run_together(
+        lambda: _merged(*plain),
+        lambda: _merged("--no-explain", guess),
+        lambda: _merged(guess, SEEDLOCK_EXPLAIN="0.01"),
+        lambda: run_py(
+            ["-m", "seedlock", "check", "--json", "--no-localize", "--explain", *plain],
+            env=clean_env(SEEDLOCK_EXPLAIN="0.01"),
+        ),
+    )
+    lines = auto.stdout.splitlines()
+    assert auto.returncode == 1 and "NOT REPRODUCIBLE" in lines, auto.stdout
+    spend = next(i for i, line in enumerate(lines) if "will spend up to 3 extra runs" in line)
+    fixed = next(i for i, line in enumerate(lines) if "verified fix: `seedlock run`" in line)
+    causes = lines.index("likely causes, most likely first:")
+    assert causes < spend < fixed, auto.stdout  # said before spent, after the verdict and its causes
+    assert "no cause is certain" in lines[spend] and "--no-explain skips this" in lines[spend], lines[spend]
+    for p in (off, long_):
+        assert p.returncode == 1 and "NOT REPRODUCIBLE" in p.stdout and "SL201" in p.stdout, p.stdout
+        assert "will spend" not in p.stdout and "verified fix" not in p.stdout, p.stdout
+    assert "seedlock check --explain" not in off.stdout, off.stdout
+    assert "a run took" in long_.stdout and "over the 0.01 s" in long_.stdout, long_.stdout
+    assert "`seedlock check --explain ...` tries 3 setting(s)" in long_.stdout, long_.stdout
+    data = json.loads(forced.stdout)  # forced on a script over the bound; JSON says what was tried
+    assert forced.returncode == 1 and data["reproducible"] is False, forced.stdout
+    assert [(t["flag"], t["equal"]) for t in data["explained"]] == [("(without --plain)", True)], data
+    assert "--explain: will spend up to 3 extra runs" in forced.stderr, forced.stderr

@@ -5,21 +5,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seedlock.cli.run import LauncherCommand
+from seedlock.cli.tracediff import _say, describe_divergence, diff_traces
 from seedlock.errors import SeedlockError
 
 if TYPE_CHECKING:
-    from seedlock.trace import Divergence, Trace
     from seedlock.verify.causes import Cause
-    from seedlock.verify.check import RunDivergence
 
 LIMITS = (
     "{runs} runs were compared: a race that shows up rarely can be missed by few runs; "
@@ -39,29 +38,6 @@ def _json_errors(as_json: bool, verdict: str) -> Iterator[None]:
         message = exc.format_message() if isinstance(exc, click.UsageError) else str(exc)
         _say(json.dumps({verdict: None, "error": message}, indent=2))
         sys.exit(2)
-
-
-def _say(line: str = "") -> None:
-    click.echo(line)
-
-
-def describe_divergence(div: RunDivergence) -> list[str]:
-    lines = [f"  first divergence: runs {div.runs[0]} and {div.runs[1]}: {div.summary}"]
-    found = div.trace
-    if found is not None and found.max_abs is not None:
-        ulp = f", {found.max_ulp} ULP" if found.max_ulp is not None else ""
-        lines.append(f"  max abs difference {found.max_abs:.6g}{ulp}")
-    layer = div.layer
-    if layer:
-        if (found is None or found.max_abs is None) and layer.get("max_abs") is not None:
-            ulp = f", {layer['max_ulp']} ULP" if layer.get("max_ulp") is not None else ""
-            sign = f" ({layer['sign_note']})" if layer.get("sign_note") else ""
-            lines.append(
-                f"  {found.name if found else None}: max abs difference {layer['max_abs']:.6g}{ulp}{sign} "
-                "(from the localising reruns)"
-            )
-        lines.append(f"  {layer.get('message')}")
-    return lines
 
 
 def describe_audit(records: list[dict[str, Any]] | None) -> list[str]:
@@ -153,9 +129,10 @@ def describe_causes(causes: list[Cause], limit: int = 8) -> list[str]:
     help="One run after the other (a GPU that holds one copy of the job); each compared live all the same.",
 )
 @click.option(
-    "--explain",
-    is_flag=True,
-    help="When the runs differ, rerun under --threads 1, --strict and both, and say which makes them equal.",
+    "--explain/--no-explain",
+    default=None,
+    help="When the runs differ, rerun under --threads 1, --strict and both, and say which makes them equal. "
+    "Default: on its own when no cause is certain and each run took at most $SEEDLOCK_EXPLAIN s (10).",
 )
 @click.option(
     "--resume",
@@ -211,7 +188,7 @@ def _check(
     epochs: int | None = None,
     seconds: float | None = None,
     sequential: bool = False,
-    explain: bool = False,
+    explain: bool | None = None,
     resume: bool = False,
     resume_at: int | None = None,
     grace: float = 10.0,
@@ -230,9 +207,11 @@ def _check(
     from seedlock.verify.runner import Target
 
     validate(runs, granularity, timeout)
+    from seedlock.verify import explain as explain_mod
     from seedlock.verify import live
 
     live.validate(steps, epochs, seconds)
+    bound = explain_mod.bound_from_env()
     value, _ = resolve_seed(seed)
     if workdir is not None:
         from seedlock.launch.paths import check_output_dir
@@ -263,7 +242,7 @@ def _check(
                 ("--strict", strict),
                 ("--audit", audit),
                 ("--granularity", granularity != "epoch"),
-                ("--explain", explain),
+                ("--explain", bool(explain)),
                 ("--steps/--epochs/--time", steps is not None or epochs is not None or seconds is not None),
                 ("--sequential", sequential),
                 ("--ignore-stdout", ignore_stdout is not None),
@@ -279,6 +258,7 @@ def _check(
         check_resume_cli(
             tgt, value, resume, resume_at, grace, workdir, timeout, not no_rng_checkpoint, as_json
         )
+    started = time.monotonic()
     result = run_check(
         tgt,
         runs=runs,
@@ -297,29 +277,32 @@ def _check(
         seconds=seconds,
         sequential=sequential,
     )
-    tried: list[str] = []
-    if explain and not result.reproducible:
-        from seedlock.verify import explain as explain_mod
+    wall = time.monotonic() - started
+    recheck = functools.partial(
+        run_check,
+        tgt,
+        seed=value,
+        granularity=granularity,
+        plain=False,
+        ignore_stdout=ignore_stdout,
+        timeout=timeout,
+        localize=False,
+        exact_stdout=exact_stdout,
+        strict=strict,
+        steps=steps,
+        epochs=epochs,
+        seconds=seconds,
+        sequential=sequential,
+    )
 
-        recheck = functools.partial(
-            run_check,
-            tgt,
-            seed=value,
-            granularity=granularity,
-            plain=False,
-            ignore_stdout=ignore_stdout,
-            timeout=timeout,
-            localize=False,
-            exact_stdout=exact_stdout,
-            strict=strict,
-        )
-        found = explain_mod.explain(
-            result, recheck, Path(result.workdir), lambda line: click.echo(line, err=True)
-        )
-        result.explained = [t.to_json() for t in found]
-        skipped = explain_mod.not_tried(result)
-        tried = [skipped] if skipped else explain_mod.describe(found)
+    def explained() -> list[str]:
+        """After a NOT: the fix tried, when asked or the script is short (the extra runs said first)."""
+        say = functools.partial(click.echo, err=True)
+        return explain_mod.after_not(result, explain, bound, recheck, say, timeout, wall)
+
     if as_json:
+        if not result.reproducible:
+            explained()
         _say(json.dumps(result.to_json(), indent=2, default=str))
         sys.exit(0 if result.reproducible else 1)
     from seedlock.verify.live import describe_limit
@@ -365,94 +348,10 @@ def _check(
     _say("likely causes, most likely first:")
     for line in describe_causes(result.causes):
         _say(line)
-    for line in tried:
+    for line in explained():
         _say(line)
     _say(f"  traces and logs: {result.workdir}")
     sys.exit(1)
-
-
-def _pair(a: str, b: str, exact_stdout: bool) -> tuple[Divergence | None, Trace, Trace]:
-    """Two traces compared, or the one line that says why there is no verdict."""
-    from seedlock.trace import read_trace
-    from seedlock.trace.compare import compare_traces
-
-    ta, tb = read_trace(a), read_trace(b)
-    div = compare_traces(ta, tb, exact_stdout=exact_stdout)
-    if div is not None and div.reason == "incomparable":  # different digest algorithms: no verdict
-        raise SeedlockError(f"traces {a!r} and {b!r} cannot be compared: {div}")
-    # Equal as far as they go, or one stops short: only a verdict if the short one ran to its end.
-    short = {None: [(a, ta), (b, tb)], "missing": [(b, tb)], "extra": [(a, ta)]}.get(
-        div.reason if div else None, []
-    )
-    for path, t in short:
-        if not t.complete:
-            raise SeedlockError(
-                f"no verdict: trace {path!r} has no exit record (its run crashed, ended with "
-                "os._exit, or its exit fingerprint failed), so the models at exit were not "
-                "compared; the records both traces have are bitwise equal"
-            )
-    if div is None and not len(ta) and not len(tb):
-        raise SeedlockError(f"nothing to compare: traces {a!r} and {b!r} have no records")
-    return div, ta, tb
-
-
-def _traces_in(folder: str) -> set[str]:
-    """The trace files in a folder (a run of a multi-process job: the run's and each rank's)."""
-    from seedlock.trace import NotATrace, read_trace
-
-    names = set()
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if os.path.isfile(path) and not name.endswith((".npz", ".json", ".txt")):
-            try:
-                read_trace(path)
-            except (NotATrace, OSError, ValueError):
-                continue
-            names.add(name)
-    return names
-
-
-def _diff_dirs(a: str, b: str, as_json: bool, exact_stdout: bool) -> NoReturn:
-    """Two folders of traces (the run's and its ranks', of two runs of a job): file by file."""
-    if not (os.path.isdir(a) and os.path.isdir(b)):
-        raise SeedlockError(f"diff takes two trace files or two folders of traces, got {a!r} and {b!r}")
-    names_a, names_b = _traces_in(a), _traces_in(b)
-    if not names_a and not names_b:
-        raise SeedlockError(f"nothing to compare: no trace in {a!r} or {b!r}")
-    results: dict[str, dict[str, Any]] = {}
-    for name in sorted(names_a | names_b):
-        if name not in names_a or name not in names_b:
-            results[name] = {"identical": False, "summary": f"only in {'A' if name in names_a else 'B'}"}
-            continue
-        div, ta, _ = _pair(os.path.join(a, name), os.path.join(b, name), exact_stdout)
-        results[name] = {
-            "identical": div is None,
-            "summary": str(div) if div else f"{len(ta)} records, bitwise equal",
-        }
-    same = all(r["identical"] for r in results.values())
-    if as_json:
-        _say(json.dumps({"identical": same, "traces": results}, indent=2))
-    else:
-        _say(f"{'IDENTICAL' if same else 'DIFFERENT'}: {len(results)} traces compared, file by file")
-        for name, r in results.items():
-            _say(f"  {name}: {'IDENTICAL' if r['identical'] else 'DIFFERENT'}: {r['summary']}")
-    sys.exit(0 if same else 1)
-
-
-def _count_kinds(trace: Trace, kinds: set[str]) -> dict[str, int]:
-    """How many records of each kind outside ``kinds`` the trace has: what a diff did not compare."""
-    counts: dict[str, int] = {}
-    for r in trace:
-        if r.kind not in kinds:
-            counts[r.kind] = counts.get(r.kind, 0) + 1
-    return counts
-
-
-def _manifest_for(trace: str) -> str | None:
-    for cand in (trace + ".manifest.json", os.path.join(os.path.dirname(trace), "manifest.json")):
-        if os.path.exists(cand):
-            return cand
-    return None
 
 
 @click.command(epilog="Example: seedlock diff machine-a/trace.jsonl machine-b/trace.jsonl")
@@ -473,65 +372,4 @@ def diff(a: str, b: str, as_json: bool, exact_stdout: bool) -> None:
     (tensors digested by different algorithms, with no values recorded to recompute them).
     """
     with _json_errors(as_json, "identical"):
-        _diff(a, b, as_json, exact_stdout)
-
-
-def _diff(a: str, b: str, as_json: bool, exact_stdout: bool = False) -> None:
-    from seedlock.doctor import manifest
-    from seedlock.trace.compare import compared_kinds
-
-    for path in (a, b):
-        if not os.path.exists(path):
-            raise SeedlockError(
-                f"trace {path!r} not found; pass files written by `seedlock run --trace FILE`"
-            )
-    if os.path.isdir(a) or os.path.isdir(b):
-        _diff_dirs(a, b, as_json, exact_stdout)
-    div, ta, tb = _pair(a, b, exact_stdout)
-    ma, mb = _manifest_for(a), _manifest_for(b)
-    env_diff = manifest.diff(manifest.load(ma), manifest.load(mb)) if ma and mb else None
-    kinds = compared_kinds(ta, tb)
-    compared = min(sum(r.kind in kinds for r in t) for t in (ta, tb))
-    skipped = {side: _count_kinds(t, kinds) for side, t in (("a", ta), ("b", tb))}
-    if as_json:
-        _say(
-            json.dumps(
-                {
-                    "identical": div is None,
-                    "divergence": div.to_dict() if div else None,
-                    "environment": env_diff,
-                    "records": [len(ta), len(tb)],
-                    "compared": {"records": compared, "kinds": sorted(kinds), "not_compared": skipped},
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        sys.exit(0 if div is None else 1)
-    if div is None:
-        _say(f"IDENTICAL: {compared} records compared, bitwise equal")
-        if any(skipped.values()):
-            left = "; ".join(
-                f"trace {side.upper()}'s {', '.join(f'{n} {k}' for k, n in counts.items())} records"
-                for side, counts in skipped.items()
-                if counts
-            )
-            _say(
-                f"  only the kinds both traces have were compared ({', '.join(sorted(kinds))}): they were "
-                f"recorded at granularity {ta.granularity} and {tb.granularity}; not compared: {left}"
-            )
-    else:
-        _say("DIFFERENT")
-        from seedlock.verify.check import RunDivergence
-
-        for line in describe_divergence(RunDivergence(("A", "B"), "trace", str(div), trace=div)):
-            _say(line)
-    if env_diff is None:
-        _say("environments: no manifests beside both traces (write them with `seedlock run --trace FILE`)")
-    elif not env_diff:
-        _say("environments: no difference that can change results")
-    else:
-        _say("environments differ:")
-        for item in env_diff:
-            _say(f"  - {item['message']}")
-    sys.exit(0 if div is None else 1)
+        diff_traces(a, b, as_json, exact_stdout)

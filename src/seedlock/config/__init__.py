@@ -50,6 +50,7 @@ ENV_ROOT = "SEEDLOCK_ROOT"  # the process the launcher execs sets itself up (boo
 ENV_VIEW = "SEEDLOCK_VIEW"  # a run's private view of the working directory (launch.workspace)
 ENV_VIEW_OF = "SEEDLOCK_VIEW_OF"  # the directory that view mirrors: links into it are copied on write
 ENV_FILES = "SEEDLOCK_FILES"  # each file outside the view a run opens: "w PATH" or "r PATH" lines
+ENV_EXPLAIN = "SEEDLOCK_EXPLAIN"  # check: explain a NOT on its own if each run took <= this many s
 
 PREFIX = "SEEDLOCK_"  # a process's own settings are never passed on by copying its environment
 
