@@ -201,7 +201,13 @@ def plan_seeds(
     metavar="NAME",
     help="A metric to summarise at the end; it must be reported (repeat for more).",
 )
-@click.option("--workers", "-j", type=int, metavar="W", help="Trials at once. Default: one per CPU core.")
+@click.option(
+    "--workers",
+    "-j",
+    type=int,
+    metavar="W",
+    help="Trials at once. Default: one per CPU core (with --address: every trial slot of the cluster).",
+)
 @click.option(
     "--timeout", type=float, metavar="S", help="Kill a trial after S seconds (recorded as timeout)."
 )
@@ -325,7 +331,9 @@ def repeat(
         from seedlock.launch.paths import check_sqlite_uri
 
         check_sqlite_uri(mlflow_uri or default_tracking_uri(), "--mlflow", "--mlflow=sqlite:///mlflow.db")
-    if workers is None:
+    if workers is None and address is not None:
+        workers = 0  # as many as the cluster has trial slots (repeat.run)
+    elif workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     from seedlock.repeat.run import Options
     from seedlock.repeat.run import repeat as run_repeat

@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from seedlock.config import ENV_PARENT
 from seedlock.errors import SeedlockError
 
 JAX_USERS = {"jax", "jaxlib", "flax", "optax", "equinox", "haiku", "chex"}
@@ -113,7 +114,7 @@ def _finish() -> None:
             stream.flush()
 
 
-def _child(req: Mapping[str, Any], close: list[int]) -> int:
+def _child(req: Mapping[str, Any], close: list[int], zygote: int) -> int:
     """In the forked child: become the trial, run it, return its exit code."""
     os.setsid()  # its own session and group, as a fresh trial has: killed as a whole on timeout
     signal.set_wakeup_fd(-1)
@@ -130,6 +131,9 @@ def _child(req: Mapping[str, Any], close: list[int]) -> int:
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"])
+    # Die with the zygote, even when it is SIGKILLed (Ray kills an actor's children when the
+    # actor dies; a trial in its own session would run on, an orphan): boot's die_with_parent.
+    os.environ[ENV_PARENT] = str(zygote)
     from seedlock.launch import boot
     from seedlock.repeat import replay
 
@@ -195,11 +199,12 @@ def serve(req_fd: int, events: IO[str]) -> None:
             req = json.loads(line)
             sys.stdout.flush()
             sys.stderr.flush()
+            zygote = os.getpid()
             pid = os.fork()
             if pid == 0:
                 code = 1
                 try:
-                    code = _child(req, close)
+                    code = _child(req, close, zygote)
                 except BaseException:
                     import traceback
 

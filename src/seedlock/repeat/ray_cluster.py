@@ -80,6 +80,25 @@ def _reload_auth() -> None:
     loader.instance().reset_cache()
 
 
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """Raise one line when nothing listens at a ``HOST:PORT`` address: Ray itself would retry
+    for minutes, printing its own warnings. Other forms (``auto``, ``ray://...``) go to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    raise SeedlockError(
+        f"nothing answers at --address {address} ({why}); start the cluster's head there "
+        "(`ray start --head --port=PORT`) or pass the address `ray start` printed"
+    )
+
+
 def _set_env(values: Mapping[str, str | None]) -> None:
     for name, value in values.items():
         if value is None:
@@ -96,6 +115,7 @@ def init(address: str | None, num_cpus: int, runtime_env: dict[str, Any] | None 
         return ray, False
     quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if address:
+        _reachable(address)
         try:
             ray.init(address=address, runtime_env=runtime_env, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:

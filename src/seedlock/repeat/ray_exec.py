@@ -18,22 +18,25 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from seedlock.errors import SeedlockError
 from seedlock.repeat import ray_cluster
 from seedlock.repeat.executors import lost
-from seedlock.repeat.ray_node import NodeServer, numeric_vars, slots_on
+from seedlock.repeat.ray_node import NodeServer, gpus_for, numeric_vars, slots_on
 from seedlock.repeat.ship import DEFAULT_LIMIT_MIB, runtime_env
 from seedlock.repeat.trial import TrialResult, TrialSpec
+
+WAIT_NOTE_S = 10  # seconds without a node ready before saying what is awaited
 
 
 @dataclass(frozen=True)
 class RaySettings:
     """What ``repeat`` was told about Ray."""
 
-    workers: int = 1
+    workers: int = 1  # 0 with an address: as many as the cluster's slots
     address: str | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -90,13 +93,17 @@ class RayExecutor:
         self._stopping = False
         self.nodes: list[_Node] = []
         try:
-            self._start_nodes(ray, script, hashseed, None if s.address else rundirs)
+            self._start_nodes(
+                ray, script, hashseed, None if s.address else rundirs, cwd if s.address else None
+            )
             self._first_ready()
         except BaseException:
             self.close()
             raise
 
-    def _start_nodes(self, ray: Any, script: str | None, hashseed: int, rundirs: str | None) -> None:
+    def _start_nodes(
+        self, ray: Any, script: str | None, hashseed: int, rundirs: str | None, origin: str | None
+    ) -> None:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         s = self.settings
@@ -108,11 +115,11 @@ class RayExecutor:
                 continue
             handle = remote.options(
                 num_cpus=slots * s.cpus_per_trial,
-                num_gpus=slots * s.gpus_per_trial,
+                num_gpus=gpus_for(slots, s.gpus_per_trial),
                 max_concurrency=slots + 4,  # its trials, plus stop() while they run
                 max_restarts=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-            ).remote(script, numeric_vars(_environ()), hashseed, slots, s.gpus_per_trial, rundirs)
+            ).remote(script, numeric_vars(_environ()), hashseed, slots, s.gpus_per_trial, rundirs, origin)
             host = n.get("NodeManagerHostname") or n.get("NodeManagerAddress") or "?"
             self.nodes.append(_Node(n["NodeID"], host, slots, handle, handle.info.remote()))
         if not self.nodes:
@@ -139,7 +146,7 @@ class RayExecutor:
     def _first_ready(self) -> None:
         """Wait until one node's fork-server is up (its imports done): a cluster where none can
         start one is one line before any seed is claimed, not a store full of lost trials."""
-        ray, why = self._ray, ""
+        ray, why, waited = self._ray, "", 0
         while not any(n.ready for n in self.nodes):
             pending = [n.ready_ref for n in self.nodes if n.alive and not n.ready]
             if not pending:
@@ -153,9 +160,31 @@ class RayExecutor:
                     f"no node of the Ray cluster could start seedlock's fork-server actor ({_first_line(why)}); "
                     f"check that every node has seedlock and the script's packages installed{hint}"
                 )
-            ready, _ = ray.wait(pending, num_returns=1, timeout=None)
+            # Short steps: Ctrl-C gets through, and a cluster too busy to place an actor is said.
+            ready, _ = ray.wait(pending, num_returns=1, timeout=1.0)
+            waited += 1
+            if not ready:
+                if waited == WAIT_NOTE_S:
+                    print(
+                        f"seedlock: ray: waiting for a node to start seedlock's fork-server actor (each holds "
+                        f"its node's trial slots: {self._per_node()}); the cluster's resources may be in use "
+                        "by other jobs (see `ray status`)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                continue
             node = next(n for n in self.nodes if n.ready_ref == ready[0])
             why = self._node_ready(node) or why
+
+    def _per_node(self) -> str:
+        s = self.settings
+        gpus = f" and {s.gpus_per_trial:g} GPUs" if s.gpus_per_trial else ""
+        return ", ".join(f"{n.label}: {n.slots} x {s.cpus_per_trial:g} CPUs{gpus}" for n in self.nodes)
+
+    @property
+    def slots(self) -> int:
+        """Trials the cluster can run at once: every node's slots."""
+        return sum(n.slots for n in self.nodes if n.alive)
 
     # -- scheduling -----------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ settings), never the worker's own (Ray sets ``OMP_NUM_THREADS=1`` in its workers
 {'PATH': '/bin', 'TF_DETERMINISTIC_OPS': '1'}
 >>> slot_devices(["0", "1", "2", "3"], slots=2, per_trial=2.0), slot_devices(["5"], slots=2, per_trial=0.5)
 (['0,1', '2,3'], ['5', '5'])
+>>> slots_on({"CPU": 6, "GPU": 2}, 1, 0.4), gpus_for(4, 0.4), slot_devices(["0", "1"], slots=4, per_trial=0.4)
+(4, 2.0, ['0', '0', '1', '1'])
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import math
 import os
 import queue
+import shutil
 import socket
 import tempfile
 import threading
@@ -54,7 +57,6 @@ NUMERIC_PREFIXES = (
     "PYTORCH_",
     "CUDA_VISIBLE_DEVICES",
 )
-VERIFY_TRIES = 3
 
 
 def numeric_vars(environ: Mapping[str, str]) -> dict[str, str]:
@@ -77,12 +79,25 @@ def node_env(worker: Mapping[str, str], driver: Mapping[str, str]) -> dict[str, 
     return env
 
 
+def per_gpu(per_trial: float) -> int:
+    """Trials that share one GPU at ``per_trial`` (a fraction below 1) each: never more than fit."""
+    return max(1, math.floor(1 / per_trial + 1e-9))
+
+
 def slot_devices(gpu_ids: list[str], *, slots: int, per_trial: float) -> list[str]:
-    """CUDA_VISIBLE_DEVICES for each trial slot of a node, from the GPUs Ray gave its actor."""
+    """CUDA_VISIBLE_DEVICES for each trial slot of a node, from the GPUs Ray gave its actor:
+    ``per_trial`` whole GPUs each, or a fraction below 1 packed GPU by GPU."""
     if per_trial >= 1:
         n = int(per_trial)
         return [",".join(gpu_ids[i * n : (i + 1) * n]) for i in range(slots)]
-    return [gpu_ids[min(int(i * per_trial), len(gpu_ids) - 1)] for i in range(slots)]
+    return [gpu_ids[i // per_gpu(per_trial)] for i in range(slots)]
+
+
+def gpus_for(slots: int, per_trial: float) -> float:
+    """Whole GPUs the actor of ``slots`` slots asks Ray for (Ray wants whole numbers above 1)."""
+    if per_trial <= 0:
+        return 0.0
+    return float(slots * int(per_trial)) if per_trial >= 1 else float(math.ceil(slots / per_gpu(per_trial)))
 
 
 class NodeServer:
@@ -96,14 +111,19 @@ class NodeServer:
         slots: int,
         gpus_per_trial: float,
         rundirs: str | None,
+        origin: str | None = None,
     ) -> None:
+        """``rundirs``: the driver's run directories when they are on this machine (a local Ray),
+        else None (a temporary directory here); ``origin``: the driver's working directory when
+        it was shipped (paths under it are mapped to this node's copy)."""
         import ray
 
         self.node = {"id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
         self.cwd = os.getcwd()  # the node's copy of the working directory (Ray's working_dir)
-        self.root = (
-            rundirs if rundirs and os.path.isdir(rundirs) else tempfile.mkdtemp(prefix="seedlock-node-")
-        )
+        self.origin = origin
+        self.keep = bool(rundirs)  # a temporary root is removed at close, unless it explains a failure
+        self.root = rundirs if rundirs else tempfile.mkdtemp(prefix="seedlock-node-")
+        script = self._here(script) if script else script
         self.base = node_env(os.environ, driver_vars)
         devices: list[str | None] = [None] * slots
         if gpus_per_trial > 0:
@@ -125,7 +145,7 @@ class NodeServer:
         self._cond = threading.Condition()
         self._state = "pending" if script is not None else "passed"
         self._checking = False
-        self._tries = 0
+        self._confirmed = False  # a forked failure was matched by a cold one: the script's own
         self._stopped = False
         self._notes: list[str] = []
 
@@ -144,6 +164,8 @@ class NodeServer:
         try:
             local = replace(
                 spec,
+                script=self._here(spec.script),
+                args=[self._here(a) for a in spec.args],
                 cwd=self.cwd,
                 rundir=os.path.join(self.root, os.path.basename(spec.rundir)),
                 devices=device,
@@ -153,34 +175,60 @@ class NodeServer:
             self._slots.put(device)
         result.node = dict(self.node)
         result.mode = f"ray-{result.mode}"  # ray-fork or ray-fresh: the manifest's executor
-        for line in self.local.notes():
-            self._say(line)
-        result.notes, self._notes = self._notes, []
+        notes = [f"node {self.node['host']} ({self.node['id'][:8]}): {line}" for line in self.local.notes()]
+        result.notes, self._notes = notes + self._notes, []
         return result
 
+    def _here(self, path: str) -> str:
+        """A path of the driver's working directory as this node's copy has it: an absolute
+        script path must not run the driver's file where the same path exists (NFS, one machine)."""
+        if self.origin and os.path.isabs(path):
+            rel = os.path.relpath(path, self.origin)
+            if not rel.startswith(os.pardir):
+                return rel
+        return path
+
     def _verified(self, spec: TrialSpec) -> TrialResult:
-        """Run the trial forked; the first forked trial of the node is compared with a cold run
-        of its seed, and the others wait for that verdict (rerun fresh if it fails)."""
+        """Run the trial forked. The first forked trial of the node is compared with a cold run
+        of its seed; the others wait for that verdict, and are rerun fresh if it fails. Once a
+        failure was confirmed cold, failed forked trials are the script's own and only an ok one
+        can verify the node (as ``run.Driver`` does on one machine)."""
         forked = self.local.run_one(spec)
         if forked.mode != "fork":
             return forked
         with self._cond:
-            while self._state == "pending" and self._checking and not self._stopped:
+            while self._state == "pending" and not self._stopped:
+                if forked.status != "ok" and self._confirmed:
+                    return forked
+                if not self._checking:
+                    self._checking = True
+                    break
                 self._cond.wait()
-            if self._state == "passed" or self._stopped:
-                return forked
-            check = self._state == "pending"
-            self._checking = check
-        if check:
+            else:
+                if self._state == "passed":
+                    return forked
+                if self._state == "pending":  # stopped before this node was verified
+                    return _unverified(forked)
+        if self._state == "pending":
             self._check(spec, forked)
         if self._state == "failed":
-            return self.local.run_one(spec)  # fresh: the executor has fallen back
-        return forked
+            return self._fresh(spec)
+        if self._state == "passed" or (forked.status != "ok" and self._confirmed):
+            return forked
+        return _unverified(forked)
+
+    def _fresh(self, spec: TrialSpec) -> TrialResult:
+        """Run it again fresh (the node fell back), its forked run kept aside for ``seedlock diff``."""
+        kept = spec.rundir + ".forked"
+        shutil.rmtree(kept, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rename(spec.rundir, kept)
+        return self.local.run_one(spec)
 
     def _check(self, spec: TrialSpec, forked: TrialResult) -> None:
-        cold = self.local.run_one(replace(spec, role="check", rundir=spec.rundir + ".check"))
+        check = replace(spec, role="check", rundir=spec.rundir + ".check")
+        cold = self.local.run_one(check)
         with self._cond:
-            self._tries += 1
             if self._stopped:
                 pass
             elif cold.status == forked.status == "ok" and cold.fingerprint == forked.fingerprint:
@@ -190,11 +238,7 @@ class NodeServer:
                     f"(fingerprint {str(cold.fingerprint)[:16]})"
                 )
             elif cold.status == forked.status != "ok":
-                if self._tries >= VERIFY_TRIES:  # the script fails alike either way: not the fork's doing
-                    self._state = "passed"
-                    self._say(
-                        f"could not verify the fork-server: {self._tries} seeds {cold.status} both ways"
-                    )
+                self._confirmed = True  # the script's own failure: the next ok trial verifies
             else:
                 how = (
                     f"fingerprint {forked.fingerprint} vs {cold.fingerprint}"
@@ -202,8 +246,11 @@ class NodeServer:
                     else f"{forked.status} forked vs {cold.status} cold"
                 )
                 self._state = "failed"
+                self.keep = True  # its run directories show where they differ
                 self._say(
-                    f"warning: seed {spec.seed} forked differs from a cold run ({how}); rerunning fresh"
+                    f"warning: seed {spec.seed} forked differs from a cold run ({how}); rerunning this node's "
+                    f"trials fresh (where they differ, on this node: seedlock diff "
+                    f"{spec.rundir}.forked/trace.jsonl {check.rundir}/trace.jsonl)"
                 )
                 self.local.fall_back(f"a forked trial differed from a cold run of seed {spec.seed}")
             self._checking = False
@@ -219,11 +266,25 @@ class NodeServer:
 
     def close(self) -> None:
         self.local.close()
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _unverified(r: TrialResult) -> TrialResult:
+    """A forked result from before its node was verified: not trusted, run again next time."""
+    return replace(
+        r,
+        status="interrupted",
+        fingerprint=None,
+        reason="finished before its node's fork-server was verified; run the same command again",
+    )
 
 
 def slots_on(resources: Mapping[str, float], cpus: float, gpus: float) -> int:
     """How many trials of ``cpus`` CPUs and ``gpus`` GPUs fit on a node with ``resources``."""
     n = math.floor(resources.get("CPU", 0) / cpus + 1e-9) if cpus > 0 else 1 << 20
-    if gpus > 0:
+    if gpus >= 1:
         n = min(n, math.floor(resources.get("GPU", 0) / gpus + 1e-9))
+    elif gpus > 0:
+        n = min(n, math.floor(resources.get("GPU", 0) + 1e-9) * per_gpu(gpus))
     return n if n < 1 << 20 else 1

@@ -410,7 +410,7 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
         )
         # A command's own script is its first .py argument: that is what must be shipped.
         shipped = next((a for a in opts.args if a.endswith(".py")), None) if opts.command else opts.script
-        return RayExecutor(
+        executor = RayExecutor(
             settings,
             script=opts.script if fork and not opts.command else None,
             shipped=shipped,
@@ -418,6 +418,9 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
             hashseed=opts.hashseed,
             rundirs=str(rundirs),
         )
+        if not opts.workers:  # --workers not given with --address: every slot of the cluster
+            opts.workers = max(1, executor.slots)
+        return executor
     from seedlock.repeat.executors import LocalExecutor
 
     return LocalExecutor(

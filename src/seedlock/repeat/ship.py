@@ -43,22 +43,34 @@ ALWAYS_EXCLUDED = (
 
 
 def _excluded(rel: str, name: str, patterns: list[str]) -> bool:
-    """A gitignore-like test: a pattern with a slash matches the path from the root, one
-    without matches any name at any depth."""
+    """A gitignore-like test: a pattern with a slash (leading or inside) matches the path from
+    the root, one without matches a name at any depth.
+
+    >>> _excluded("data/x.bin", "x.bin", ["/data"]), _excluded("sub/data", "data", ["/data"])
+    (True, False)
+    """
     for pat in patterns:
         pat = pat.rstrip("/")
-        if "/" in pat.lstrip("/"):
-            if fnmatch.fnmatch(rel, pat.lstrip("/")):
+        if "/" in pat:
+            anchored = pat.lstrip("/")
+            if fnmatch.fnmatch(rel, anchored) or fnmatch.fnmatch(rel, anchored + "/*"):
                 return True
-        elif fnmatch.fnmatch(name, pat.lstrip("/")):
+        elif fnmatch.fnmatch(name, pat):
             return True
     return False
 
 
 def measure(root: str, patterns: list[str]) -> tuple[int, dict[str, int]]:
-    """Bytes under ``root`` that would be shipped, and the size of each top-level entry."""
+    """Bytes under ``root`` that would be shipped, and the size of each top-level entry.
+    Symbolic links are followed, as Ray's packing follows them (each directory once)."""
     total, top = 0, dict[str, int]()
-    for dirpath, dirnames, filenames in os.walk(root):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link loop, or a directory linked twice
+            dirnames[:] = []
+            continue
+        seen.add(real)
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir
         dirnames[:] = [d for d in dirnames if not _excluded(os.path.join(rel_dir, d), d, patterns)]
@@ -67,7 +79,7 @@ def measure(root: str, patterns: list[str]) -> tuple[int, dict[str, int]]:
             if _excluded(rel, name, patterns):
                 continue
             try:
-                size = os.lstat(os.path.join(dirpath, name)).st_size
+                size = os.stat(os.path.join(dirpath, name)).st_size
             except OSError:
                 continue
             total += size
