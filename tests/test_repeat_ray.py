@@ -39,22 +39,26 @@ print(json.dumps({"y": random.random()}))
 """
 
 # Trials write where they ran to MARKS (an absolute path outside the working directory: not part
-# of the result); with BLOCK present, the seeds it lists never end.
+# of the result), a node's cold verification run as seed-S.check.json; with BLOCK present, the
+# seeds it lists never end ("check": every cold verification run).
 TRAIN = """\
 import json, os, random, threading
 import numpy as np
 import seedlock
 MARKS, BLOCK = {marks!r}, {block!r}
 seed = seedlock.master_seed()
+cold = ".check" + os.sep in os.getcwd()  # the cold run's private view lives in seed-S.check/
+if os.path.exists(BLOCK) and "fail-even" in open(BLOCK).read().split() and seed % 2 == 0:
+    raise SystemExit("even seeds fail")
 seedlock.log_metric("x", float(np.random.rand()))
 seedlock.log_metric("has_data", float(open("data.txt").read() == "rows\\n"))
 print(json.dumps({{"y": random.random()}}))
-where = {{"pid": os.getpid(), "cwd": os.getcwd(), "big": os.path.exists("big.bin")}}
+where = {{"pid": os.getpid(), "cwd": os.getcwd(), "big": os.path.exists("big.bin"), "file": os.path.abspath(__file__)}}
 names = ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED", "CUDA_VISIBLE_DEVICES")
 where["env"] = {{k: os.environ.get(k) for k in names}}
-with open(os.path.join(MARKS, f"seed-{{seed}}.json"), "w") as f:
+with open(os.path.join(MARKS, f"seed-{{seed}}{{'.check' if cold else ''}}.json"), "w") as f:
     json.dump(where, f)
-if os.path.exists(BLOCK) and str(seed) in open(BLOCK).read().split():
+if os.path.exists(BLOCK) and ("check" if cold else str(seed)) in open(BLOCK).read().split():
     threading.Event().wait()
 """
 
@@ -69,6 +73,18 @@ def _wait_for(paths: list[Path], proc: subprocess.Popen[str], timeout: float = 1
         if time.monotonic() > deadline:
             pytest.fail(f"no trial wrote {[str(p) for p in paths if not p.exists()]}")
         time.sleep(0.05)  # polling files another process writes; the wait is bounded above
+
+
+def _gone(pid: int, timeout: float = 30) -> None:
+    """The process ends within ``timeout`` (a SIGKILL on its way), or the test fails."""
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        pytest.fail(f"process {pid} still runs: an orphaned trial")
 
 
 def _raylet_of(pid: int, raylets: dict[str, int]) -> str:
@@ -298,6 +314,57 @@ def test_ctrl_c_stops_the_cluster_trials_and_keeps_what_finished(
     assert "1 of these seeds already finished ok" in r.stderr and "4 ok of 4 trials" in r.stdout
 
 
+def test_stopped_while_the_nodes_check_their_fork_servers_nothing_unverified_is_kept(
+    cluster: RayCluster, token: str, tmp_path: Path
+) -> None:
+    """Both forked trials ended ok, but their nodes' cold checks had not: Ctrl-C then must not
+    record them ok (never verified), as the local executor does not."""
+    import psutil
+
+    project, marks = _project(tmp_path, block="check")
+    cmd = _repeat(cluster.address, token, "--seeds", "2", "--name", "unverified")
+    proc = subprocess.Popen(
+        cmd, cwd=project, env=_env(token), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for([marks / "seed-0.check.json", marks / "seed-1.check.json"], proc)
+    cold = [json.loads((marks / f"seed-{s}.check.json").read_text())["pid"] for s in (0, 1)]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
+        trials = store.trials("unverified")
+    assert [(t.status, t.fingerprint) for t in trials] == [("interrupted", None)] * 2
+    assert all("before its node's fork-server was verified" in (t.reason or "") for t in trials)
+    assert not [p for p in cold if psutil.pid_exists(p)]
+
+
+def test_a_script_failing_on_some_seeds_is_verified_on_an_ok_one(tmp_path: Path) -> None:
+    """Failures alike forked and cold are the script's; the node is verified by an ok trial."""
+    project, _ = _project(tmp_path, block="fail-even")
+    r = run_seedlock(
+        [
+            "repeat",
+            "--executor",
+            "ray",
+            "--workers",
+            "1",
+            "--seed-list",
+            "0,2,4,1,3",
+            "--name",
+            "odd",
+            "train.py",
+        ],
+        cwd=project,
+        env=clean_env(RAY_USAGE_STATS_ENABLED="0"),
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "verified: seed 1 forked equals a cold run bitwise" in r.stderr
+    with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
+        status = {t.seed: t.status for t in store.trials("odd")}
+    assert status == {0: "failed", 1: "ok", 2: "failed", 3: "ok", 4: "failed"}
+
+
 def test_gpu_trials_go_to_the_node_with_gpus_one_gpu_each(
     cluster: RayCluster, token: str, tmp_path: Path
 ) -> None:
@@ -305,15 +372,15 @@ def test_gpu_trials_go_to_the_node_with_gpus_one_gpu_each(
     gpu_node = cluster.add(2, 2)
     project, marks = _project(tmp_path)
     cmd = _repeat(cluster.address, token, "--seeds", "4", "--gpus-per-trial", "1", "--name", "gpus")
+    cmd[-1] = str(project / "train.py")  # an absolute path: the node still runs its shipped copy
     r = subprocess.run(cmd, cwd=project, env=_env(token), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "a fork-server on each of 1 node(s), 2 trial slot(s) of 1 CPU(s) and 1 GPU(s)" in r.stderr
     with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
         assert {t.node["id"] for t in store.trials("gpus") if t.node} == {gpu_node}
-    devices = {
-        json.loads((marks / f"seed-{s}.json").read_text())["env"]["CUDA_VISIBLE_DEVICES"] for s in range(4)
-    }
-    assert devices == {"0", "1"}  # each slot its own GPU
+    where = [json.loads((marks / f"seed-{s}.json").read_text()) for s in range(4)]
+    assert {w["env"]["CUDA_VISIBLE_DEVICES"] for w in where} == {"0", "1"}  # each slot its own GPU
+    assert not [w["file"] for w in where if w["file"].startswith(str(project))]
 
 
 def test_a_node_killed_mid_trial_loses_only_its_trial_and_the_same_command_resumes(
@@ -326,11 +393,13 @@ def test_a_node_killed_mid_trial_loses_only_its_trial_and_the_same_command_resum
         cmd, cwd=project, env=_env(token), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     _wait_for([marks / "seed-3.json"], proc)
-    node = _raylet_of(json.loads((marks / "seed-3.json").read_text())["pid"], cluster.raylets)
+    blocked = json.loads((marks / "seed-3.json").read_text())["pid"]
+    node = _raylet_of(blocked, cluster.raylets)
     cluster.kill(node)  # SIGKILL: its raylet, its workers, the fork-server and the trial on it
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert f"node {socket.gethostname()} ({node[:8]}) went away" in err
+    _gone(blocked)  # the trial died with its node: no orphan runs on
     with Store(project / ".seedlock" / "seedlock.db", create=False) as store:
         trials = {t.seed: t for t in store.trials("lost")}
     assert trials[3].status == "lost" and node[:8] in (trials[3].reason or "")
@@ -357,6 +426,16 @@ def test_what_cannot_be_shipped_is_one_line_before_anything_runs(tmp_path: Path)
     (tmp_path / "outside.py").write_text(TINY)
     r = run_seedlock([*base, "../outside.py"], cwd=project, env=env)
     assert r.returncode == 2 and "is outside the working directory" in r.stderr, r.stderr
+    # A linked directory is shipped with what it holds (Ray follows links): it counts.
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "blob.bin").write_bytes(os.urandom(2 * 2**20))
+    (project / "data").symlink_to(tmp_path / "elsewhere")
+    r = run_seedlock([*base, "--exclude", "big.bin", "--ship-limit", "1", "train.py"], cwd=project, env=env)
+    assert r.returncode == 2 and "(biggest: data/ 2.0 MiB" in r.stderr, r.stderr
+    # Small enough to ship, but nothing listens there: one line, not Ray's minutes of retries.
+    r = run_seedlock([*base, "--exclude", "big.bin", "--exclude", "data", "train.py"], cwd=project, env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "nothing answers at --address 127.0.0.1:1" in r.stderr
     assert not (project / ".seedlock").exists() or not list((project / ".seedlock").glob("runs/*/seed-*"))
 
 
