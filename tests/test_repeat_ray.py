@@ -54,6 +54,7 @@ seedlock.log_metric("x", float(np.random.rand()))
 seedlock.log_metric("has_data", float(open("data.txt").read() == "rows\\n"))
 print(json.dumps({{"y": random.random()}}))
 where = {{"pid": os.getpid(), "cwd": os.getcwd(), "big": os.path.exists("big.bin"), "file": os.path.abspath(__file__)}}
+where["nice"] = os.nice(0)
 names = ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED", "CUDA_VISIBLE_DEVICES")
 where["env"] = {{k: os.environ.get(k) for k in names}}
 with open(os.path.join(MARKS, f"seed-{{seed}}{{'.check' if cold else ''}}.json"), "w") as f:
@@ -241,6 +242,7 @@ def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
     where = [json.loads((marks / f"seed-{s}.json").read_text()) for s in range(6)]
     # Run in Ray's unpacked copy of the project, which lacks what --exclude left out.
     assert all(w["big"] is False and not w["cwd"].startswith(str(project)) for w in where)
+    assert {w["nice"] for w in where} == {os.nice(0)}  # not Ray's worker niceness (15)
     # seedlock's environment, not the Ray worker's: the seed and hash seed, no token, no OMP_NUM_THREADS.
     assert [w["env"] for w in where] == [
         {
