@@ -34,7 +34,7 @@ from dataclasses import replace
 from typing import Any
 
 from seedlock.config import ENV_GRANULARITY, ENV_METRICS, ENV_TRACE
-from seedlock.repeat.executors import LocalExecutor
+from seedlock.repeat.executors import LocalExecutor, lost
 from seedlock.repeat.trial import SECRET_VARS, TrialResult, TrialSpec, trial_env
 
 # Variables that change what a trial computes (thread counts, kernels, determinism): a trial gets
@@ -150,10 +150,8 @@ class NodeServer:
         self._notes: list[str] = []
 
     def info(self) -> dict[str, Any]:
-        """Where it is, once the zygote has imported (or refused): the driver's "node ready"."""
-        if self.local.server is not None:
-            with contextlib.suppress(Exception):  # the first trial falls back and says why
-                self.local.server.ready()
+        """Where it is: the driver's "node ready", as soon as the actor is up. The zygote imports
+        meanwhile; the node's first trial starts its cold twin at once, beside those imports."""
         return {**self.node, "cwd": self.cwd, "root": self.root}
 
     def _say(self, line: str) -> None:
@@ -189,10 +187,16 @@ class NodeServer:
         return path
 
     def _verified(self, spec: TrialSpec) -> TrialResult:
-        """Run the trial forked. The first forked trial of the node is compared with a cold run
-        of its seed; the others wait for that verdict, and are rerun fresh if it fails. Once a
-        failure was confirmed cold, failed forked trials are the script's own and only an ok one
-        can verify the node (as ``run.Driver`` does on one machine)."""
+        """Run the trial forked. The node's first trial is compared with a cold run of its seed;
+        the others wait for that verdict, and are rerun fresh if it fails. Once a failure was
+        confirmed cold, failed forked trials are the script's own and only an ok one can verify
+        the node (as ``run.Driver`` does on one machine)."""
+        with self._cond:
+            first = self._state == "pending" and not (self._checking or self._confirmed or self._stopped)
+            first = first and self.local.server is not None
+            self._checking = self._checking or first
+        if first:
+            return self._first(spec)
         forked = self.local.run_one(spec)
         if forked.mode != "fork":
             return forked
@@ -210,7 +214,29 @@ class NodeServer:
                 if self._state == "pending":  # stopped before this node was verified
                     return _unverified(forked)
         if self._state == "pending":
-            self._check(spec, forked)
+            self._decide(spec, forked, self._cold(spec))
+        return self._after(spec, forked)
+
+    def _first(self, spec: TrialSpec) -> TrialResult:
+        """The node's first trial: its cold twin starts at once, beside the zygote's imports (as
+        the local executor's check does), and the forked run follows when the zygote is ready."""
+        box: list[TrialResult] = []
+        cold = threading.Thread(
+            target=lambda: box.append(self._cold(spec)), name="seedlock-cold", daemon=True
+        )
+        cold.start()
+        forked = self.local.run_one(spec)
+        cold.join()
+        if forked.mode != "fork":  # the zygote refused (JAX, CUDA, threads) or died: nothing to verify
+            with self._cond:
+                self._checking = False
+                self._cond.notify_all()
+            return forked
+        self._decide(spec, forked, box[0])
+        return self._after(spec, forked)
+
+    def _after(self, spec: TrialSpec, forked: TrialResult) -> TrialResult:
+        """A forked result once its node's check is decided."""
         if self._state == "failed":
             return self._fresh(spec)
         if self._state == "passed" or (forked.status != "ok" and self._confirmed):
@@ -225,9 +251,14 @@ class NodeServer:
             os.rename(spec.rundir, kept)
         return self.local.run_one(spec)
 
-    def _check(self, spec: TrialSpec, forked: TrialResult) -> None:
+    def _cold(self, spec: TrialSpec) -> TrialResult:
         check = replace(spec, role="check", rundir=spec.rundir + ".check")
-        cold = self.local.run_one(check)
+        try:
+            return self.local.run_one(check)
+        except Exception as exc:  # noqa: BLE001 - an OS error around the run: the check failed
+            return lost(check, "fresh", f"{type(exc).__name__}: {exc}")
+
+    def _decide(self, spec: TrialSpec, forked: TrialResult, cold: TrialResult) -> None:
         with self._cond:
             if self._stopped:
                 pass
@@ -250,7 +281,7 @@ class NodeServer:
                 self._say(
                     f"warning: seed {spec.seed} forked differs from a cold run ({how}); rerunning this node's "
                     f"trials fresh (where they differ, on this node: seedlock diff "
-                    f"{spec.rundir}.forked/trace.jsonl {check.rundir}/trace.jsonl)"
+                    f"{spec.rundir}.forked/trace.jsonl {spec.rundir}.check/trace.jsonl)"
                 )
                 self.local.fall_back(f"a forked trial differed from a cold run of seed {spec.seed}")
             self._checking = False
