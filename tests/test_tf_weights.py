@@ -34,16 +34,24 @@ def test_tf1_graph_code_is_compared_on_its_weights(script: str, tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "script, tensor",
-    [("tf_keras_graph.py", "lstm/lstm_cell/kernel:0"), ("tf1_session.py", "tf1:session#0/w:0")],
+    "script, tensors",
+    [
+        # The nudged bias reaches the LSTM's weights through the gradients; a nudge of ~1e-7 may
+        # leave one of them bitwise equal after an epoch, so the first one that differs varies.
+        (
+            "tf_keras_graph.py",
+            {"lstm/lstm_cell/kernel:0", "lstm/lstm_cell/recurrent_kernel:0", "lstm/lstm_cell/bias:0"},
+        ),
+        ("tf1_session.py", {"tf1:session#0/w:0"}),
+    ],
 )
 def test_a_nudge_that_never_reaches_stdout_is_found_at_the_weights(
-    script: str, tensor: str, tmp_path: Path
+    script: str, tensors: set[str], tmp_path: Path
 ) -> None:
     code, data = check("--no-localize", str(CHECK / script), "nudge", tmp=tmp_path)
     assert code == 1, data
     div = data["divergence"]
-    assert div["source"] == "trace" and div["reason"] == "tensor" and div["name"] == tensor
+    assert div["source"] == "trace" and div["reason"] == "tensor" and div["name"] in tensors, div
     # tf-keras: at the first epoch record; TF1: at the session, fingerprinted as it closed
     assert div["kind"] == ("epoch" if script == "tf_keras_graph.py" else "final")
 
