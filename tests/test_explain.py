@@ -168,3 +168,18 @@ def test_a_short_not_is_explained_on_its_own_after_saying_what_it_will_spend() -
     assert forced.returncode == 1 and data["reproducible"] is False, forced.stdout
     assert [(t["flag"], t["equal"]) for t in data["explained"]] == [("(without --plain)", True)], data
     assert "--explain: will spend up to 3 extra runs" in forced.stderr, forced.stderr
+
+
+def test_a_draw_that_only_times_a_sleep_is_no_certain_cause_and_no_verdict_proves_nothing() -> None:
+    from seedlock.verify.entropy import TIMING_RANK
+    from seedlock.verify.explain import certain, not_tried
+
+    timing = Cause("runtime", TIMING_RANK, "SystemRandom().random() only times a sleep", fixable="code")
+    drawn = Cause("runtime", -4, "os.urandom(8) drawn at t.py:3", fixable="code")
+    assert not certain(_not([timing], 1.0)) and not_tried(_not([timing], 1.0)) is None
+    assert certain(_not([drawn], 1.0)) and "the code must change" in str(not_tried(_not([drawn], 1.0)))
+    # Every setting tried still differs: then the code must change; one gave no verdict: unknown.
+    differs = describe([Tried("--threads 1", False, 0.1), Tried("--strict", False, 0.2)])
+    unsure = describe([Tried("--threads 1", None, None, "a run crashed"), Tried("--strict", False, 0.2)])
+    assert "the code must change" in differs[0]
+    assert "the code must change" not in unsure[0] and "whether one would is not known" in unsure[0]

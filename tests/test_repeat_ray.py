@@ -434,6 +434,12 @@ def test_what_cannot_be_shipped_is_one_line_before_anything_runs(tmp_path: Path)
     (project / "data").symlink_to(tmp_path / "elsewhere")
     r = run_seedlock([*base, "--exclude", "big.bin", "--ship-limit", "1", "train.py"], cwd=project, env=env)
     assert r.returncode == 2 and "(biggest: data/ 2.0 MiB" in r.stderr, r.stderr
+    # A --store in the project, with its run directories: never shipped, so not counted either.
+    (project / "runs").mkdir()
+    (project / "runs" / "old.bin").write_bytes(os.urandom(2 * 2**20))
+    store = ["--store", "results.db", "--exclude", "big.bin", "--exclude", "data", "--ship-limit", "1"]
+    r = run_seedlock([*base, *store, "train.py"], cwd=project, env=env)
+    assert r.returncode == 2 and "nothing answers at --address" in r.stderr, r.stderr
     # Small enough to ship, but nothing listens there: one line, not Ray's minutes of retries.
     r = run_seedlock([*base, "--exclude", "big.bin", "--exclude", "data", "train.py"], cwd=project, env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr

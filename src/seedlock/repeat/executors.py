@@ -151,15 +151,18 @@ class LocalExecutor:
 
     def run_one(self, spec: TrialSpec) -> TrialResult:
         """Run one trial here and now (forked if it may be, else fresh), in the calling thread."""
-        if spec.role == "trial" and self._forking():
-            try:
-                result = run(spec, self._fork_start, mode="fork", interrupted=self._live.stopped.is_set)
-                if result.exit_code is not None or self._live.stopped.is_set():
-                    return result
-                self.fall_back(f"the fork server died while running seed {spec.seed}")  # rerun it fresh
-            except ForkServerGone as exc:
-                self.fall_back(str(exc))
-        return run(spec, self._fresh_start, mode="fresh", interrupted=self._live.stopped.is_set)
+        try:
+            if spec.role == "trial" and self._forking():
+                try:
+                    result = run(spec, self._fork_start, mode="fork", interrupted=self._live.stopped.is_set)
+                    if result.exit_code is not None or self._live.stopped.is_set():
+                        return result
+                    self.fall_back(f"the fork server died while running seed {spec.seed}")  # rerun it fresh
+                except ForkServerGone as exc:
+                    self.fall_back(str(exc))
+            return run(spec, self._fresh_start, mode="fresh", interrupted=self._live.stopped.is_set)
+        finally:
+            self._live.prune()  # a Ray node calls this alone, never wait(): forget what ended
 
     def submit(self, spec: TrialSpec) -> None:
         self._futures[self._pool.submit(self.run_one, spec)] = spec

@@ -148,8 +148,8 @@ class RayExecutor:
         )
 
     def _first_ready(self) -> None:
-        """Wait until one node's fork-server is up (its imports done): a cluster where none can
-        start one is one line before any seed is claimed, not a store full of lost trials."""
+        """Wait until one node's fork-server actor is up (its zygote imports on): a cluster where
+        none can start one is one line before any seed is claimed, not a store full of lost trials."""
         ray, why, waited = self._ray, "", 0
         while not any(n.ready for n in self.nodes):
             pending = [n.ready_ref for n in self.nodes if n.alive and not n.ready]
@@ -251,7 +251,7 @@ class RayExecutor:
         node.busy -= 1
         try:
             result = ray.get(ref)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+        except ray.exceptions.RayActorError as exc:  # ActorDiedError, ActorUnavailableError too
             if node.alive:
                 node.alive = False
                 self._notes.append(f"ray: node {node.label} went away: {_first_line(exc)}")

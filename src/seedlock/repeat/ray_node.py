@@ -174,7 +174,8 @@ class NodeServer:
         result.node = dict(self.node)
         result.mode = f"ray-{result.mode}"  # ray-fork or ray-fresh: the manifest's executor
         notes = [f"node {self.node['host']} ({self.node['id'][:8]}): {line}" for line in self.local.notes()]
-        result.notes, self._notes = notes + self._notes, []
+        with self._cond:  # _decide appends under it, from another trial's thread
+            result.notes, self._notes = notes + self._notes, []
         return result
 
     def _here(self, path: str) -> str:
@@ -193,7 +194,8 @@ class NodeServer:
         the node (as ``run.Driver`` does on one machine)."""
         with self._cond:
             first = self._state == "pending" and not (self._checking or self._confirmed or self._stopped)
-            first = first and self.local.server is not None
+            # A twin beside the trial holds no slot: only where it shares no GPU with the trial.
+            first = first and self.local.server is not None and spec.devices is None
             self._checking = self._checking or first
         if first:
             return self._first(spec)
@@ -225,14 +227,20 @@ class NodeServer:
             target=lambda: box.append(self._cold(spec)), name="seedlock-cold", daemon=True
         )
         cold.start()
-        forked = self.local.run_one(spec)
-        cold.join()
-        if forked.mode != "fork":  # the zygote refused (JAX, CUDA, threads) or died: nothing to verify
-            with self._cond:
-                self._checking = False
-                self._cond.notify_all()
-            return forked
-        self._decide(spec, forked, box[0])
+        decided = False
+        try:
+            forked = self.local.run_one(spec)
+            cold.join()
+            if forked.mode != "fork":  # the zygote refused (JAX, CUDA, threads) or died: nothing to verify
+                return forked
+            self._decide(spec, forked, box[0])
+            decided = True
+        finally:
+            if not decided:  # never leave the node's other trials waiting for a check that ended
+                cold.join()
+                with self._cond:
+                    self._checking = False
+                    self._cond.notify_all()
         return self._after(spec, forked)
 
     def _after(self, spec: TrialSpec, forked: TrialResult) -> TrialResult:

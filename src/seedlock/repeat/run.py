@@ -405,7 +405,7 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
             address=opts.address,
             cpus_per_trial=opts.cpus_per_trial,
             gpus_per_trial=opts.gpus_per_trial,
-            excludes=opts.excludes,
+            excludes=[*opts.excludes, *_store_excludes(opts.store, rundirs)],
             ship_limit_mib=DEFAULT_LIMIT_MIB if opts.ship_limit_mib is None else opts.ship_limit_mib,
         )
         # A command's own script is its first .py argument: that is what must be shipped.
@@ -430,6 +430,17 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
         zygote_env=zygote_env(driver_spec),
         log=str(rundirs / f"forkserver-{os.getpid()}.log"),
     )
+
+
+def _store_excludes(store: str, rundirs: Path) -> list[str]:
+    """The store and its run directories, where they lie inside the shipped working directory
+    (``--store results.db``: no node needs the results of other trials)."""
+    here = Path.cwd().resolve()
+    out = []
+    for path, suffix in ((Path(store).resolve(), "*"), (rundirs.resolve().parent, "")):
+        if here in path.parents:
+            out.append("/" + path.relative_to(here).as_posix() + suffix)
+    return out
 
 
 def _manifest(opts: Options, name: str) -> dict[str, Any]:

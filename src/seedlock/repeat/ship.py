@@ -88,6 +88,19 @@ def measure(root: str, patterns: list[str]) -> tuple[int, dict[str, int]]:
     return total, top
 
 
+def _ignore_files(root: Path) -> list[str]:
+    """The patterns of the root's ``.gitignore`` and ``.rayignore``, which Ray honours too (a
+    negated pattern is left out: measuring a little more never ships more)."""
+    out = []
+    for name in (".gitignore", ".rayignore"):
+        try:
+            lines = (root / name).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        out += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith(("#", "!"))]
+    return out
+
+
 def _mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB"
 
@@ -103,7 +116,7 @@ def runtime_env(cwd: str, script: str | None, excludes: list[str], limit_mib: fl
             "nodes; run `seedlock repeat` from the directory that holds the script"
         )
     patterns = [*ALWAYS_EXCLUDED, *excludes]
-    total, top = measure(str(root), patterns)
+    total, top = measure(str(root), [*patterns, *_ignore_files(root)])
     if total > limit_mib * 2**20:
         biggest = ", ".join(f"{k} {_mib(v)}" for k, v in sorted(top.items(), key=lambda kv: -kv[1])[:3])
         raise SeedlockError(

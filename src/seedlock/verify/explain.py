@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from seedlock.config import ENV_EXPLAIN
 from seedlock.errors import SeedlockError
+from seedlock.verify.entropy import TIMING_RANK
 
 if TYPE_CHECKING:
     from seedlock.verify.check import CheckResult
@@ -101,7 +102,9 @@ def bound_from_env(environ: Mapping[str, str] | None = None) -> float:
 def certain(result: CheckResult) -> bool:
     """Whether the first cause is certain: seen at run time (a draw, a differing seed, a pool task
     that moved) or checked (a printed time that --ignore-stdout makes equal), not guessed."""
-    return bool(result.causes) and result.causes[0].source in ("runtime", "stdout")
+    first = result.causes[0] if result.causes else None
+    # A draw that only times a sleep perturbs the order it ranks below: it is no certain cause.
+    return first is not None and first.source in ("runtime", "stdout") and first.rank != TIMING_RANK
 
 
 def _slowest(result: CheckResult) -> float:
@@ -111,7 +114,10 @@ def _slowest(result: CheckResult) -> float:
 def not_tried(result: CheckResult) -> str | None:
     """Why no setting is tried: a cause the runs showed at run time that only the code can fix (an
     unseeded generator, which --strict fixes, is still tried)."""
-    seen = next((c for c in result.causes if c.source == "runtime" and c.fixable == "code"), None)
+    seen = next(
+        (c for c in result.causes if c.source == "runtime" and c.fixable == "code" and c.rank != TIMING_RANK),
+        None,
+    )
     if seen is None:
         return None
     return (
@@ -170,7 +176,14 @@ def describe(tried: list[Tried]) -> list[str]:
             cost = f" ({fixed.cost:+.0%} time)"
         run = "seedlock run" if fixed.flag.startswith("(") else f"seedlock run {fixed.flag}"
         return [f"  verified fix: `{run}`{cost}: {RUNS} runs were bitwise equal with {fixed.note}"]
-    out = ["  --explain: no setting tried made the runs equal; the code must change (see the causes above):"]
+    if any(t.equal is None for t in tried):  # a setting that gave no verdict proves nothing
+        out = [
+            "  --explain: no setting tried made the runs equal, but some gave no verdict, so whether one would is not known:"
+        ]
+    else:
+        out = [
+            "  --explain: no setting tried made the runs equal; the code must change (see the causes above):"
+        ]
     for t in tried:
         out.append(f"    {t.flag}: " + ("still differs" if t.equal is False else f"no verdict ({t.note})"))
     return out
