@@ -25,6 +25,9 @@ without CPUs and N worker nodes of 1 CPU each, token-authenticated), each one fr
 Every ``repeat`` gets a store of its own; runs alternate local/Ray, in reversed order in the second
 round (ABBA), and each configuration's two runs are averaged; the load average as each run ends is
 printed with it (this benchmark's own processes count ~1-2). Takes about 16 minutes.
+
+``--one-thread`` runs every trial (local and on the nodes) with TensorFlow and OpenMP on one thread, so
+that a simulated node of 1 CPU really has one: without it a fit alone uses both cores here.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "examples" / "seed002_mlp.py"
 CLUSTER = ROOT / "tests" / "scripts" / "ray" / "cluster.py"
 SEEDS, ROUNDS = 20, 2
+# --one-thread: each trial's TensorFlow on one thread, so a "node of 1 CPU" uses one core. Without it a
+# fit alone spreads over both cores of this machine and a 1-node baseline gets the whole machine.
+ONE_THREAD = False
 NICE0_SEEDS = 10  # the same 1-node run with the trials at niceness 0: enough for a median per trial
 
 # Prepended to the script (after its imports, and at its end): one line per trial and phase, appended to
@@ -175,6 +181,9 @@ def main() -> None:
     token = secrets.token_hex(16)
     cluster_env = clean_env(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     env = clean_env(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_TOKEN=token)
+    if ONE_THREAD:  # every trial on one core, local or on a node: a 1-CPU node is one CPU
+        env.update(OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
+        print("--one-thread: OMP_NUM_THREADS=TF_NUM_INTRAOP_THREADS=TF_NUM_INTEROP_THREADS=1", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="slrb", dir="/tmp"))  # Ray's socket paths must stay short
     runs: dict[str, list[Run]] = {k: [] for k in ("local1", "local2", "ray1", "ray2", "warm1", "nice0")}
     cluster_start: dict[int, list[float]] = {1: [], 2: []}
@@ -328,7 +337,9 @@ def report(runs: dict[str, list[Run]], cluster_start: dict[int, list[float]]) ->
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:  # a quick try of the script itself: SEEDS [ROUNDS]
-        SEEDS, ROUNDS = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    ONE_THREAD = "--one-thread" in sys.argv
+    argv = [a for a in sys.argv[1:] if a != "--one-thread"]
+    if argv:  # a quick try of the script itself: SEEDS [ROUNDS]
+        SEEDS, ROUNDS = int(argv[0]), int(argv[1]) if len(argv) > 1 else ROUNDS
         NICE0_SEEDS = min(NICE0_SEEDS, SEEDS)
     main()
