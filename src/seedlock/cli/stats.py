@@ -181,9 +181,7 @@ def runs(experiment: str | None, store_path: str, as_json: bool) -> None:
         ]
         table = Table(*head, title=experiment)
         for t in trials:
-            node = (
-                [f"{t.node.get('host', '?')} {t.node.get('id', '')[:8]}" if t.node else ""] if placed else []
-            )
+            node = [t.where] if placed else []
             table.add_row(
                 str(t.seed),
                 t.status,

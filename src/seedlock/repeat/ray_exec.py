@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from seedlock.errors import SeedlockError
@@ -27,7 +28,8 @@ from seedlock.repeat import ray_cluster
 from seedlock.repeat.executors import lost
 from seedlock.repeat.ray_node import NodeServer, gpus_for, numeric_vars, slots_on
 from seedlock.repeat.ship import DEFAULT_LIMIT_MIB, runtime_env
-from seedlock.repeat.trial import TrialResult, TrialSpec
+from seedlock.repeat.storefile import TrialStatus
+from seedlock.repeat.trial import TrialResult, TrialSpec, classify
 
 WAIT_NOTE_S = 10  # seconds without a node ready before saying what is awaited
 
@@ -123,7 +125,7 @@ class RayExecutor:
                 # Merged with the job's runtime env (working_dir); a trial never sees RAY_*.
                 runtime_env={"env_vars": {"RAY_worker_niceness": "0"}},
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-            ).remote(script, numeric_vars(_environ()), hashseed, slots, s.gpus_per_trial, rundirs, origin)
+            ).remote(script, numeric_vars(os.environ), hashseed, slots, s.gpus_per_trial, rundirs, origin)
             host = n.get("NodeManagerHostname") or n.get("NodeManagerAddress") or "?"
             self.nodes.append(_Node(n["NodeID"], host, slots, handle, handle.info.remote()))
         if not self.nodes:
@@ -206,14 +208,8 @@ class RayExecutor:
             node.busy += 1
             self._refs[node.handle.run.remote(spec)] = (spec, node)
         if self._queue and not any(n.alive for n in self.nodes):
-            for spec in self._queue:
-                self._done.append(
-                    replace(
-                        lost(spec, "ray", "no node of the cluster is left to run it"),
-                        status="lost",
-                        reason="lost: every node running this experiment went away; run the same command again",
-                    )
-                )
+            why = "lost: every node running this experiment went away; run the same command again"
+            self._done += [_ended(spec, "lost", why) for spec in self._queue]
             self._queue.clear()
 
     def wait(self, timeout: float) -> list[TrialResult]:
@@ -255,18 +251,8 @@ class RayExecutor:
             if node.alive:
                 node.alive = False
                 self._notes.append(f"ray: node {node.label} went away: {_first_line(exc)}")
-            self._done.append(
-                TrialResult(
-                    spec.seed,
-                    spec.role,
-                    "lost",
-                    None,
-                    f"lost: node {node.label} went away while it ran; run the same command again to rerun it",
-                    0.0,
-                    "ray",
-                    node={"id": node.id, "host": node.host},
-                )
-            )
+            why = f"lost: node {node.label} went away while it ran; run the same command again to rerun it"
+            self._done.append(_ended(spec, "lost", why, node))
             return
         except ray.exceptions.RayError as exc:
             self._done.append(lost(spec, "ray", _first_line(exc)[:300]))
@@ -280,18 +266,8 @@ class RayExecutor:
 
     def interrupt(self) -> None:
         self._stopping = True
-        for spec in self._queue:
-            self._done.append(
-                TrialResult(
-                    spec.seed,
-                    spec.role,
-                    "interrupted",
-                    None,
-                    "seedlock repeat was interrupted; run the same command again to finish it",
-                    0.0,
-                    "ray",
-                )
-            )
+        why = classify(None, timed_out=False, interrupted=True, stderr="", timeout=None)[1] or ""
+        self._done += [_ended(spec, "interrupted", why) for spec in self._queue]
         self._queue.clear()
         for node in self.nodes:
             if node.alive:
@@ -315,10 +291,10 @@ class RayExecutor:
         ray_cluster.shutdown(self._started)
 
 
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+def _ended(spec: TrialSpec, status: TrialStatus, reason: str, node: _Node | None = None) -> TrialResult:
+    """The result of a trial that ended without a node's answer: lost with its node, never run."""
+    where = None if node is None else {"id": node.id, "host": node.host}
+    return TrialResult(spec.seed, spec.role, status, None, reason, 0.0, "ray", node=where)
 
 
 def _first_line(exc: BaseException | str) -> str:

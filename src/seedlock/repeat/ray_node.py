@@ -33,9 +33,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from seedlock.config import ENV_GRANULARITY, ENV_METRICS, ENV_TRACE
 from seedlock.repeat.executors import LocalExecutor, lost
-from seedlock.repeat.trial import SECRET_VARS, TrialResult, TrialSpec, trial_env
+from seedlock.repeat.trial import SECRET_VARS, TrialResult, TrialSpec, zygote_env
 
 # Variables that change what a trial computes (thread counts, kernels, determinism): a trial gets
 # the driver's value of each, or none, whatever the node's worker has.
@@ -119,6 +118,7 @@ class NodeServer:
         import ray
 
         self.node = {"id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+        self._label = f"node {self.node['host']} ({self.node['id'][:8]})"  # what its notes begin with
         self.cwd = os.getcwd()  # the node's copy of the working directory (Ray's working_dir)
         self.origin = origin
         self.keep = bool(rundirs)  # a temporary root is removed at close, unless it explains a failure
@@ -133,10 +133,7 @@ class NodeServer:
         self._slots: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         for d in devices:
             self._slots.put(d)
-        spec = TrialSpec(0, script or "", [], self.cwd, self.root, hashseed=hashseed)
-        zygote = trial_env(spec, self.base)
-        for var in (ENV_TRACE, ENV_METRICS, ENV_GRANULARITY):
-            zygote.pop(var, None)
+        zygote = zygote_env(TrialSpec(0, script or "", [], self.cwd, self.root, hashseed=hashseed), self.base)
         log = os.path.join(self.root, f"forkserver-{self.node['id'][:12]}.log")
         self.local = LocalExecutor(
             slots, script=script, cwd=self.cwd, zygote_env=zygote, log=log, base=self.base
@@ -155,7 +152,7 @@ class NodeServer:
         return {**self.node, "cwd": self.cwd, "root": self.root}
 
     def _say(self, line: str) -> None:
-        self._notes.append(f"node {self.node['host']} ({self.node['id'][:8]}): {line}")
+        self._notes.append(f"{self._label}: {line}")
 
     def run(self, spec: TrialSpec) -> TrialResult:
         device = self._slots.get()
@@ -173,7 +170,7 @@ class NodeServer:
             self._slots.put(device)
         result.node = dict(self.node)
         result.mode = f"ray-{result.mode}"  # ray-fork or ray-fresh: the manifest's executor
-        notes = [f"node {self.node['host']} ({self.node['id'][:8]}): {line}" for line in self.local.notes()]
+        notes = [f"{self._label}: {line}" for line in self.local.notes()]
         with self._cond:  # _decide appends under it, from another trial's thread
             result.notes, self._notes = notes + self._notes, []
         return result

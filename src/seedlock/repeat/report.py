@@ -224,7 +224,7 @@ def _trials_section(trials: list[Trial]) -> str:
             "" if t.exit_code is None else t.exit_code,
             fmt(t.duration_s, 3),
             (t.fingerprint or "")[:16],
-            *([f"{t.node.get('host', '?')} {t.node.get('id', '')[:8]}" if t.node else ""] if placed else []),
+            *([t.where] if placed else []),
             t.reason or "",
         ]
         for t in trials

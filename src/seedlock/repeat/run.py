@@ -31,14 +31,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from seedlock.config import ENV_GRANULARITY, ENV_METRICS, ENV_TRACE
 from seedlock.errors import SeedlockError
 from seedlock.repeat.claims import Claims
 from seedlock.repeat.executors import Executor
 from seedlock.repeat.progress import Progress
 from seedlock.repeat.store import DEFAULT_STORE, Experiment, Store
 from seedlock.repeat.storefile import FAILED
-from seedlock.repeat.trial import TrialResult, TrialSpec, trial_env
+from seedlock.repeat.trial import TrialResult, TrialSpec, trial_env, zygote_env
 
 VERIFY_TRIES = 3
 
@@ -375,14 +374,6 @@ class Driver:
         self.retry.clear()
 
 
-def zygote_env(spec: TrialSpec) -> dict[str, str]:
-    """The trials' environment without what is per trial: the zygote imports under it."""
-    env = trial_env(spec, os.environ)
-    for var in (ENV_TRACE, ENV_METRICS, ENV_GRANULARITY):
-        env.pop(var, None)
-    return env
-
-
 def install_signals(driver: Driver) -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -427,7 +418,7 @@ def _make_executor(opts: Options, driver_spec: TrialSpec, rundirs: Path) -> Exec
         opts.workers,
         script=opts.script if fork else None,
         cwd=os.getcwd(),
-        zygote_env=zygote_env(driver_spec),
+        zygote_env=zygote_env(driver_spec, os.environ),
         log=str(rundirs / f"forkserver-{os.getpid()}.log"),
     )
 

@@ -70,6 +70,11 @@ class Trial:
     finished: str | None
     node: dict[str, str] | None = None  # the Ray node that ran it: {"id", "host"}
 
+    @property
+    def where(self) -> str:
+        """The node that ran it, as `runs` and the report show it: host and the id's first 8."""
+        return f"{self.node.get('host', '?')} {self.node.get('id', '')[:8]}" if self.node else ""
+
 
 @dataclass(frozen=True)
 class ExperimentRuns:

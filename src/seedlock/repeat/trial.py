@@ -115,6 +115,15 @@ def trial_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def zygote_env(spec: TrialSpec, base: Mapping[str, str]) -> dict[str, str]:
+    """The trials' environment without what is per trial (trace, metrics file): the fork-server's
+    zygote imports under it."""
+    env = trial_env(spec, base)
+    for var in (ENV_TRACE, ENV_METRICS, ENV_GRANULARITY):
+        env.pop(var, None)
+    return env
+
+
 def fresh_rundir(spec: TrialSpec) -> None:
     """An empty directory for the trial: a rerun must not read what an earlier attempt left."""
     shutil.rmtree(spec.rundir, ignore_errors=True)
