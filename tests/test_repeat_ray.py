@@ -40,16 +40,26 @@ print(json.dumps({"y": random.random()}))
 
 # Trials write where they ran to MARKS (an absolute path outside the working directory: not part
 # of the result), a node's cold verification run as seed-S.check.json; with BLOCK present, the
-# seeds it lists never end ("check": every cold verification run).
+# seeds it lists never end ("check": every cold verification run), and with "pair" in it the first
+# two trials wait for each other (a node has one slot: the other node started one too), so a node
+# that came up first cannot finish every trial before the second is ready.
 TRAIN = """\
-import json, os, random, threading
+import json, os, random, threading, time
 import numpy as np
 import seedlock
 MARKS, BLOCK = {marks!r}, {block!r}
 seed = seedlock.master_seed()
 cold = ".check" + os.sep in os.getcwd()  # the cold run's private view lives in seed-S.check/
-if os.path.exists(BLOCK) and "fail-even" in open(BLOCK).read().split() and seed % 2 == 0:
+words = open(BLOCK).read().split() if os.path.exists(BLOCK) else []
+if "fail-even" in words and seed % 2 == 0:
     raise SystemExit("even seeds fail")
+if "pair" in words and not cold:
+    open(os.path.join(MARKS, f"arrived-{{seed}}"), "w").close()
+    arrived = lambda: sum(n.startswith("arrived-") for n in os.listdir(MARKS))
+    if arrived() <= 2:
+        deadline = time.monotonic() + 120  # bounded: the test fails on the nodes used, not here
+        while arrived() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling another node's file: a barrier, bounded above
 seedlock.log_metric("x", float(np.random.rand()))
 seedlock.log_metric("has_data", float(open("data.txt").read() == "rows\\n"))
 print(json.dumps({{"y": random.random()}}))
@@ -59,7 +69,7 @@ names = ("PYTHONHASHSEED", "OMP_NUM_THREADS", "RAY_AUTH_TOKEN", "SEEDLOCK_SEED",
 where["env"] = {{k: os.environ.get(k) for k in names}}
 with open(os.path.join(MARKS, f"seed-{{seed}}{{'.check' if cold else ''}}.json"), "w") as f:
     json.dump(where, f)
-if os.path.exists(BLOCK) and ("check" if cold else str(seed)) in open(BLOCK).read().split():
+if ("check" if cold else str(seed)) in words:
     threading.Event().wait()
 """
 
@@ -233,7 +243,7 @@ def test_local_ray_forks_trials_and_matches_the_local_executor_bitwise(tmp_path:
 def test_two_nodes_run_the_shipped_script_and_match_the_local_executor(
     cluster: RayCluster, token: str, tmp_path: Path
 ) -> None:
-    project, marks = _project(tmp_path)
+    project, marks = _project(tmp_path, block="pair")
     cmd = _repeat(cluster.address, token, "--seeds", "6", "--name", "cluster")
     r = subprocess.run(cmd, cwd=project, env=_env(token), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
