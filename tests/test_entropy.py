@@ -77,6 +77,27 @@ def test_a_runtime_draw_is_the_first_cause_and_its_fix_is_reproducible(
     if script == "clock_seed.py":  # the record saw the seeds differ; the rule says where they came from
         assert "different seed in each run" in first["message"] and "SL104" in first["message"], first
     assert twin_code == 0 and twin_data["reproducible"] is True, twin_data
+    if not twin[1]:  # the fixed code draws nothing the REPRODUCIBLE must mention
+        assert "entropy_draws" not in twin_data["compared"], twin_data
+
+
+@pytest.mark.slow
+def test_equal_runs_that_drew_os_entropy_say_so_with_the_verdict(tmp_path: Path) -> None:
+    """A uuid4 that names a log file only: the runs are equal and REPRODUCIBLE stands, but it says
+    where they drew what no seed reaches (equal by chance is possible: two uuids sort alike half
+    the time). The fixed twins of the sources above draw nothing and say nothing."""
+    (code, data), said = run_together(
+        lambda: check(tmp_path, "uuid4_run_id.py"),
+        lambda: run_seedlock(
+            ["check", "--no-localize", str(ENTROPY / "uuid4_run_id.py")], cwd=tmp_path, env=clean_env()
+        ),
+    )
+    assert code == 0 and data["reproducible"] is True, data
+    assert said.returncode == 0 and "the runs drew what no seed reaches" in said.stdout, said.stdout
+    assert "uuid4_run_id.py:6: uuid.uuid4() drew a random UUID" in said.stdout, said.stdout
+    (draw,) = data["compared"]["entropy_draws"]
+    assert draw["location"].endswith(f"uuid4_run_id.py:{line_of('uuid4_run_id.py', 'uuid.uuid4()')}"), draw
+    assert "random UUID" in draw["message"] and "different" not in draw["message"], draw
 
 
 @pytest.mark.slow

@@ -333,6 +333,13 @@ def _check(
                 "the last frame of each progress bar, and every other line, were compared exactly. --exact-stdout compares every byte"
             )
         _say("  " + LIMITS.format(runs=runs))
+        if draws := c.get("entropy_draws"):
+            more = f" (and {len(draws) - 1} more: --json lists them)" if len(draws) > 1 else ""
+            _say(
+                f"  note: the runs drew what no seed reaches, and their results were still equal: it did not reach "
+                f"what was compared, or agreed by chance; {draws[0]['location']}: {draws[0]['message']}{more}. "
+                "If a result depends on it, more runs show it: --runs 10"
+            )
         if c["tensors"] == 0:
             _say("  note: no model weights were seen; only stdout and recorded metrics were compared")
         _say(f"  traces and logs: {result.workdir}")

@@ -440,7 +440,7 @@ def check(
     for held in first_ranks.values():  # what the ranks' traces held too, in the counts the verdict states
         for key, n in _counts(held).items():
             counts[key] += n
-    compared = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
+    compared: dict[str, Any] = {"runs": runs, "stdout_lines": results[0].stdout.count("\n"), **counts}
     if first_ranks:
         compared["ranks"] = len(first_ranks)
     started = max(children(r) for r in results)
@@ -461,6 +461,8 @@ def check(
         )
     if divergence is None:
         _no_clock_seeds(target, results)
+        if draws := entropy.drawn(results):
+            compared["entropy_draws"] = draws
         pools.no_verdict_if_luck(results)
         no_verdict_if_unseen(results[0], counts["tensors"])
     if divergence is not None and divergence.trace is not None and divergence.trace.reason == "incomparable":

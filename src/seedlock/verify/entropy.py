@@ -268,3 +268,18 @@ def clock_seeds_that_ran(hits: list[Cause], results: list[RunResult]) -> list[Ca
         _key(str(r.get("path")), r.get("line") or 0) for recs in runs for r in recs if r.get("kind") == "seed"
     }
     return [h for h in hits if h.message.split("(")[0].strip() not in WATCHED or _location(h.location) in ran]
+
+
+def drawn(results: list[RunResult]) -> list[dict[str, str]]:
+    """What the record saw drawn that no seed reaches, for equal runs: the draw did not reach what
+    was compared, or agreed by chance (two uuids sorted the same way half the time), which a
+    REPRODUCIBLE must say rather than hide."""
+    runs = read(results)
+    return [{"location": str(c.location), "message": _drew(c.message)} for c in runtime_causes(runs or [])]
+
+
+def _drew(message: str) -> str:
+    """A cause's message up to what it drew ("uuid.uuid4() drew a random UUID ... at run time"), not
+    its claim that the runs differ."""
+    head, at, _ = message.partition(" at run time")
+    return head + at
