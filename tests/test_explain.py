@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
+from seedlock.errors import SeedlockError
 from seedlock.verify.causes import Cause
 from seedlock.verify.check import CheckResult, RunDivergence
 from seedlock.verify.explain import Tried, after_not, describe
@@ -111,14 +112,42 @@ def test_check_explains_on_its_own_only_a_short_not_whose_cause_is_a_guess() -> 
     assert said == []
 
 
-def test_a_bad_seedlock_explain_is_one_line_and_exit_2() -> None:
-    p = run_py(
-        ["-m", "seedlock", "check", str(EXPLAIN / "global_rng.py")], env=clean_env(SEEDLOCK_EXPLAIN="soon")
+def test_a_rerun_stopped_by_the_automatic_limit_does_not_name_a_timeout_the_user_never_gave(
+    tmp_path: Path,
+) -> None:
+    def stopped(**changes: object) -> CheckResult:
+        raise SeedlockError(
+            f"run 1 of 3 was still running after --timeout {changes['timeout']:g} s and was killed"
+        )
+
+    guess = [
+        Cause("static", 2, "work() appends to done: it fills in the order the threads run", rule="SL203")
+    ]
+    said: list[str] = []
+    result = _not(guess, 0.5)
+    result.workdir = str(tmp_path)
+    lines = after_not(result, None, 10.0, stopped, said.append)
+    assert lines[1].startswith("    --threads 1: no verdict (run 1 of 3 was still running after 30 s "), lines
+    assert "an automatic explanation's limit" in lines[1] and "--timeout" not in lines[1], lines
+    # The twin: a --timeout the user gave (below the automatic limit) is named as theirs.
+    mine = after_not(result, None, 10.0, stopped, said.append, timeout=5.0)
+    assert "after --timeout 5 s" in mine[1], mine
+
+
+def test_a_bad_seedlock_explain_is_one_line_and_exit_2_where_it_matters() -> None:
+    script = str(EXPLAIN / "global_rng.py")
+    bad, off = run_together(
+        lambda: run_py(["-m", "seedlock", "check", script], env=clean_env(SEEDLOCK_EXPLAIN="soon")),
+        lambda: run_py(
+            ["-m", "seedlock", "check", "--no-explain", script], env=clean_env(SEEDLOCK_EXPLAIN="soon")
+        ),
     )
-    assert p.returncode == 2 and p.stdout == "", p.stdout
-    assert p.stderr.count("\n") == 1 and "$SEEDLOCK_EXPLAIN='soon' is not a number of seconds" in p.stderr, (
-        p.stderr
-    )
+    assert bad.returncode == 2 and bad.stdout == "", bad.stdout
+    assert (
+        bad.stderr.count("\n") == 1 and "$SEEDLOCK_EXPLAIN='soon' is not a number of seconds" in bad.stderr
+    ), bad.stderr
+    # --no-explain never reads it: the check runs
+    assert off.returncode == 0 and "REPRODUCIBLE" in off.stdout, off.stdout + off.stderr
 
 
 def _merged(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

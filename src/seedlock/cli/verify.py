@@ -211,7 +211,9 @@ def _check(
     from seedlock.verify import live
 
     live.validate(steps, epochs, seconds)
-    bound = explain_mod.bound_from_env()
+    resuming = bool(resume or resume_at is not None or no_rng_checkpoint)
+    # $SEEDLOCK_EXPLAIN matters only where check may explain on its own: not with a flag that decides
+    bound = explain_mod.bound_from_env() if explain is None and not resuming else 0.0
     value, _ = resolve_seed(seed)
     if workdir is not None:
         from seedlock.launch.paths import check_output_dir
@@ -231,7 +233,7 @@ def _check(
         tgt = Target(target[0], list(target[1:]))
     else:
         tgt = Target(module, list(target), module=True)
-    if resume or resume_at is not None or no_rng_checkpoint:
+    if resuming:
         from seedlock.cli.resume import check_resume_cli
 
         ignored = [

@@ -134,11 +134,12 @@ def explain(
     why: str = "--explain: ",
     timeout: float | None = None,
     wall: float | None = None,
+    ours: bool = False,
 ) -> list[Tried]:
     """Try each candidate with ``recheck(**changes, runs=..., workdir=...)`` until one makes the
     runs equal, having said how many runs that may spend (``why``: what the line starts with;
-    ``timeout``: each rerun's, for the automatic explanation; ``wall``: how long the check took,
-    from which the time is estimated)."""
+    ``timeout``: each rerun's, for the automatic explanation, ``ours`` when the user gave none
+    that low; ``wall``: how long the check took, from which the time is estimated)."""
     if not_tried(result) is not None:
         return []
     todo = candidates(result.plain)
@@ -155,7 +156,14 @@ def explain(
         try:
             again = recheck(**cand.changes, **limit, runs=RUNS, workdir=workdir / f"explain-{i}")
         except SeedlockError as exc:
-            tried.append(Tried(cand.flag, None, None, str(exc).splitlines()[0]))
+            note = str(exc).splitlines()[0]
+            if ours and timeout is not None:  # the user gave no such --timeout: say whose limit it was
+                note = note.replace(
+                    f"after --timeout {timeout:g} s",
+                    f"after {timeout:g} s (an automatic explanation's limit: {AUTO_TIMEOUT_FACTOR}x the slowest "
+                    "run, at least 30 s)",
+                )
+            tried.append(Tried(cand.flag, None, None, note))
             continue
         cost = _seconds(again) / base - 1 if base > 0 else None
         tried.append(Tried(cand.flag, again.reproducible, cost, cand.why))
@@ -233,8 +241,9 @@ def after_not(
             f"${ENV_EXPLAIN}; --no-explain skips this), so check explains on its own: "
         )
         limit = max(30.0, AUTO_TIMEOUT_FACTOR * slowest)
+        ours = timeout is None or limit < timeout
         found = explain(
-            result, recheck, workdir, say, why=why, timeout=min(limit, timeout or limit), wall=wall
+            result, recheck, workdir, say, why=why, timeout=min(limit, timeout or limit), wall=wall, ours=ours
         )
     result.explained = [t.to_json() for t in found]
     return describe(found)
