@@ -180,3 +180,24 @@ def test_no_order_finding_in_the_examples_but_the_planted_ones() -> None:
         if f.id in ORDER_RULES
     }
     assert got - PLANTED == set(), "a false positive, or a script planted on purpose: add it to PLANTED"
+
+
+def test_a_set_of_objects_hashed_by_identity_is_told_from_one_the_hash_seed_orders() -> None:
+    """Identity: instances of a class of the file with no __hash__/__eq__ (a subclass too, items
+    given to .add), torch's .parameters(). Not: a class defining __eq__/__hash__, a dataclass, str."""
+    path = FIXTURES / "sl201_identity.py"
+    lines = path.read_text().splitlines()
+    said = {f.line: f.title for f in scan_file(str(path))}
+    by_identity = {n for n, title in said.items() if "hashed by identity" in title}
+    assert by_identity == {
+        n
+        for n, line in enumerate(lines, 1)
+        if any(k in line for k in ("list(params)", "in nodes", "in seen"))
+    }, said
+    for n in by_identity:
+        assert "whatever the hash seed" in said[n] and "with the hash seed" not in said[n], said[n]
+    assert "Node objects" in said[lines.index("for n in nodes:  # expect: SL201") + 1]
+    assert (
+        "torch tensors or modules (.parameters())"
+        in said[next(n for n in by_identity if "params" in lines[n - 1])]
+    )

@@ -30,6 +30,10 @@ TIMING_FIX = (
     "submission order, each in its own slot, or sorted); a seeded jitter, random.Random(seedlock.derive("
     "'jitter')), makes the sleeps repeat, not the OS scheduler"
 )
+IDENTITY_FIX = (
+    "iterate sorted(the_set, key=lambda o: o.name), by a value of the objects', or keep them in a list or "
+    "a dict (insertion order); seedlock cannot fix an order of memory addresses"
+)
 _STRICT = "--strict (seedlock check --strict, seedlock run --strict) seeds it from its call site"
 # What the draw was, and the seeded code that replaces it (the code must change: no seed reaches these).
 DRAWS: dict[str, tuple[str, str]] = {
@@ -198,7 +202,12 @@ def timed_static(c: Cause) -> Cause:
 
 def _set_order(cause: Cause, plain: bool) -> Cause:
     """SL201 as it is: under seedlock every run has one hash seed, so a set of str, bytes or numbers
-    keeps its order; one whose order still changed holds objects hashed by identity (an address)."""
+    keeps its order; one whose order still changed holds objects hashed by identity (an address).
+    When the scan saw what the set holds (:mod:`seedlock.doctor.static.identity`), it says so."""
+    from seedlock.doctor.static.identity import IDENTITY
+
+    if IDENTITY in cause.message:
+        return dataclasses.replace(cause, fix=IDENTITY_FIX, fixable="code")
     if plain:
         return Cause(
             cause.source,
@@ -217,8 +226,7 @@ def _set_order(cause: Cause, plain: bool) -> Cause:
         f"{cause.message.split(':')[0]}: the runs shared one hash seed (seedlock fixes PYTHONHASHSEED), which keeps the "
         "order of a set of str, bytes or numbers; if this set is what differs, it holds objects hashed by "
         "identity (the default __hash__: their memory address), whose order changes in every run",
-        "iterate sorted(the_set, key=lambda o: o.name), by a value of the objects', or keep them in a list or "
-        "a dict (insertion order); seedlock cannot fix an order of memory addresses",
+        IDENTITY_FIX,
         cause.location,
         cause.rule,
         "code",

@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from seedlock.doctor.static.context import Module, argument, dotted, is_const, last_name, walk_scope, written
+from seedlock.doctor.static.identity import IDENTITY, identity_items
 from seedlock.doctor.static.registry import Hit, rule
 from seedlock.doctor.static.sets import SetFlow
 
@@ -247,20 +248,29 @@ def sl104(m: Module) -> Iterator[Hit]:
     "order taken from iterating a set",
     why="a set's iteration order depends on its items' hashes, and str/bytes hashes change from process to "
     "process unless PYTHONHASHSEED is fixed: a list, a loop or a join over a set comes out in a different order",
-    fix="iterate sorted(the_set) instead; `seedlock run` fixes PYTHONHASHSEED, but sorted() is independent of it",
+    fix="iterate sorted(the_set) instead (objects hashed by identity: sorted(the_set, key=lambda o: o.name), by a "
+    "value of theirs); `seedlock run` fixes PYTHONHASHSEED, which orders a set of str or bytes, never one of objects "
+    "hashed by identity; sorted() is independent of both",
 )
 def sl201(m: Module) -> Iterator[Hit]:
     is_set = SetFlow(m).is_set
 
+    def order(what: str, node: ast.AST, changes: str = "item order changes") -> str:
+        """The message: a set of objects hashed by identity (identity.py) is ordered by address."""
+        held = identity_items(m, node)
+        if held is None:
+            return f"{what}: {changes} with the hash seed"
+        return f"{what} of {held}, {IDENTITY} (their memory address): {changes} in every run, whatever the hash seed"
+
     for loop in m.loops:
         if is_set(loop.iter):
-            yield loop.iter, "for loop over a set: item order changes with the hash seed"
+            yield loop.iter, order("for loop over a set", loop.iter)
     for comp in m.comprehensions:
         # A set or dict comprehension over a set gives a set or a lookup table: order does not matter.
         if isinstance(comp, ast.ListComp | ast.GeneratorExp) and not m.order_free(comp):
             for gen in comp.generators:
                 if is_set(gen.iter):
-                    yield gen.iter, "comprehension over a set: item order changes with the hash seed"
+                    yield gen.iter, order("comprehension over a set", gen.iter)
     for call in m.calls:
         func = call.func
         ordered = (isinstance(func, ast.Name) and func.id in ORDERED_BUILTINS) or m.qualname(
@@ -269,9 +279,11 @@ def sl201(m: Module) -> Iterator[Hit]:
         ordered = ordered or (isinstance(func, ast.Attribute) and func.attr in ("join", "extend"))
         args = [a.value if isinstance(a, ast.Starred) else a for a in call.args]
         if ordered and any(is_set(a) for a in args) and not m.order_free(call):
-            yield call, f"{written(call)}() of a set: item order changes with the hash seed"
+            held = next(a for a in args if is_set(a))
+            yield call, order(f"{written(call)}() of a set", held)
         elif not ordered and any(isinstance(a, ast.Starred) and is_set(a.value) for a in call.args):
-            yield call, "a set unpacked into call arguments: order changes with the hash seed"
+            held = next(a.value for a in call.args if isinstance(a, ast.Starred) and is_set(a.value))
+            yield call, order("a set unpacked into call arguments", held, "order changes")
 
 
 def _sorted_later(m: Module, call: ast.Call) -> bool:
