@@ -93,8 +93,8 @@ def test_a_printed_time_is_no_cause_when_a_result_differs_too(tmp_path: Path) ->
 def test_a_gloo_teardown_abort_is_named_with_its_fix(tmp_path: Path) -> None:
     """torch 2.13's gloo aborts a rank about half the time when one tears down while another still
     sends (measured: 2 of 4 plain torchrun runs of tests/scripts/multiproc/ddp_train.py without its barrier)."""
-    from seedlock.verify.check import RunCrashed
     from seedlock.verify.runner import RunResult
+    from seedlock.verify.verdict import RunCrashed
 
     stderr = (
         "terminate called without an active exception\n"

@@ -19,9 +19,9 @@ import pytest
 from conftest import SCRIPTS, clean_env, run_py, run_seedlock, run_together
 from seedlock.errors import SeedlockError
 from seedlock.verify.causes import Cause
-from seedlock.verify.check import CheckResult, RunDivergence
 from seedlock.verify.explain import Tried, after_not, describe
 from seedlock.verify.runner import RunResult
+from seedlock.verify.verdict import CheckResult, RunDivergence
 
 EXPLAIN = SCRIPTS / "explain"
 

@@ -14,7 +14,7 @@ from seedlock.errors import SeedlockError
 
 if TYPE_CHECKING:
     from seedlock.trace import Divergence, Trace
-    from seedlock.verify.check import RunDivergence
+    from seedlock.verify.verdict import RunDivergence
 
 
 def _say(line: str = "") -> None:
@@ -171,7 +171,7 @@ def diff_traces(a: str, b: str, as_json: bool, exact_stdout: bool = False) -> No
             )
     else:
         _say("DIFFERENT")
-        from seedlock.verify.check import RunDivergence
+        from seedlock.verify.verdict import RunDivergence
 
         for line in describe_divergence(RunDivergence(("A", "B"), "trace", str(div), trace=div)):
             _say(line)

@@ -32,7 +32,7 @@ from seedlock.errors import SeedlockError
 from seedlock.verify.entropy import TIMING_RANK
 
 if TYPE_CHECKING:
-    from seedlock.verify.check import CheckResult
+    from seedlock.verify.verdict import CheckResult
 
 
 class Candidate(NamedTuple):

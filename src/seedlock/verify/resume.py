@@ -133,7 +133,7 @@ def check_resume(
     timeout: float | None = None,
     rng_checkpoint: bool = True,
 ) -> ResumeResult:
-    from seedlock.verify.check import RunCrashed
+    from seedlock.verify.verdict import RunCrashed
 
     if resume_at is not None and resume_at < 1:
         raise SeedlockError(f"--resume-at must be at least 1, got {resume_at}; pass e.g. --resume-at 2")
