@@ -335,7 +335,7 @@ def repeat(
         workers = 0  # as many as the cluster has trial slots (repeat.run)
     elif workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    from seedlock.repeat.run import Options
+    from seedlock.repeat.driver import Options
     from seedlock.repeat.run import repeat as run_repeat
 
     opts = Options(
