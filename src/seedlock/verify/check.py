@@ -203,9 +203,12 @@ def check(
         raise SeedlockError(why)
     if divergence is None:
         no_verdict_if_nothing_compared(counts["records"], results[0])
-        no_verdict_if_clock_seeded(target, results)
-        if draws := entropy.drawn(results):
+        static = causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
+        no_verdict_if_clock_seeded(static, results)
+        if draws := entropy.drawn(results):  # said with the verdict: equal by chance is possible
             compared["entropy_draws"] = draws
+        if sets := entropy.identity_sets(static):
+            compared["identity_sets"] = sets
         pools.no_verdict_if_luck(results)
         no_verdict_if_unseen(results[0], counts["tensors"])
     if divergence is not None:

@@ -286,6 +286,18 @@ def drawn(results: list[RunResult]) -> list[dict[str, str]]:
     return [{"location": str(c.location), "message": _drew(c.message)} for c in runtime_causes(runs or [])]
 
 
+def identity_sets(static: list[Cause]) -> list[dict[str, str]]:
+    """The scan's sets of objects hashed by identity, for equal runs: ordered by memory address,
+    which a small set often repeats by chance, so equal runs prove little about them."""
+    from seedlock.doctor.static.identity import IDENTITY
+
+    return [
+        {"location": str(c.location), "message": c.message}
+        for c in static
+        if c.rule == "SL201" and IDENTITY in c.message
+    ]
+
+
 def _drew(message: str) -> str:
     """A cause's message up to what it drew ("uuid.uuid4() drew a random UUID ... at run time"), not
     its claim that the runs differ."""

@@ -11,7 +11,7 @@ from seedlock.errors import SeedlockError
 from seedlock.verify import causes as causes_mod
 from seedlock.verify import entropy
 from seedlock.verify.divergence import compared_lines
-from seedlock.verify.runner import RunResult, Target
+from seedlock.verify.runner import RunResult
 from seedlock.verify.verdict import RunDivergence
 
 
@@ -24,15 +24,11 @@ def no_verdict_if_nothing_compared(records: int, first: RunResult) -> None:
         )
 
 
-def no_verdict_if_clock_seeded(target: Target, results: list[RunResult]) -> None:
+def no_verdict_if_clock_seeded(static: list[causes_mod.Cause], results: list[RunResult]) -> None:
     """Equal runs of a script seeded from the clock prove nothing: runs an hour (or a day) apart
-    would differ. SL104 finds such seeds (time, pid, entropy); its hits whose line ran leave check
-    with no verdict."""
-    hits = [
-        c
-        for c in causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
-        if c.rule == "SL104"
-    ]
+    would differ. SL104 finds such seeds (time, pid, entropy) in the scan's findings ``static``;
+    its hits whose line ran leave check with no verdict."""
+    hits = [c for c in static if c.rule == "SL104"]
     hits = entropy.clock_seeds_that_ran(hits, results)  # a line in a branch not taken seeds nothing
     if hits:
         raise SeedlockError(

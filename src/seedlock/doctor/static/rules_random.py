@@ -260,7 +260,8 @@ def sl201(m: Module) -> Iterator[Hit]:
         held = identity_items(m, node)
         if held is None:
             return f"{what}: {changes} with the hash seed"
-        return f"{what} of {held}, {IDENTITY} (their memory address): {changes} in every run, whatever the hash seed"
+        order = changes.removesuffix(" changes")
+        return f"{what} of {held}, {IDENTITY}: {order} follows their memory addresses, which no hash seed fixes"
 
     for loop in m.loops:
         if is_set(loop.iter):
