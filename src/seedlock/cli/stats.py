@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.store import DEFAULT_STORE, Experiment, Store
+from seedlock.repeat.records import Experiment
+from seedlock.repeat.store import DEFAULT_STORE, Store
 
 if TYPE_CHECKING:
     from rich.console import Console

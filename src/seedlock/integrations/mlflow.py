@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.store import Experiment, Store, Trial
+from seedlock.repeat.records import Experiment, Trial
+from seedlock.repeat.store import Store
 
 DEFAULT_DB = Path(".seedlock") / "mlflow.db"
 DEFAULT_ARTIFACTS = Path(".seedlock") / "mlartifacts"

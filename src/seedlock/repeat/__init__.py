@@ -7,6 +7,7 @@
 Only the store is imported here: scipy and matplotlib load when a statistic or plot is asked for.
 """
 
-from seedlock.repeat.store import DEFAULT_STORE, Experiment, ExperimentRuns, Store, Trial
+from seedlock.repeat.records import Experiment, ExperimentRuns, Trial
+from seedlock.repeat.store import DEFAULT_STORE, Store
 
 __all__ = ["DEFAULT_STORE", "Experiment", "ExperimentRuns", "Store", "Trial"]

@@ -22,7 +22,8 @@ from seedlock.repeat.claims import Claims
 from seedlock.repeat.executors import Executor
 from seedlock.repeat.forkcheck import ForkCheck
 from seedlock.repeat.progress import Progress
-from seedlock.repeat.store import Experiment, Store
+from seedlock.repeat.records import Experiment
+from seedlock.repeat.store import Store
 from seedlock.repeat.storefile import FAILED
 from seedlock.repeat.trial import TrialResult, TrialSpec, trial_env
 

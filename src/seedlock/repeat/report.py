@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.store import Experiment, Store, Trial
+from seedlock.repeat.records import Experiment, Trial
+from seedlock.repeat.store import Store
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; color: #222; padding: 0 1em; }

@@ -32,7 +32,8 @@ from seedlock.errors import SeedlockError
 from seedlock.repeat.driver import Driver, Options, install_signals, restore_signals
 from seedlock.repeat.executors import Executor
 from seedlock.repeat.progress import Progress
-from seedlock.repeat.store import DEFAULT_STORE, Experiment, Store
+from seedlock.repeat.records import Experiment
+from seedlock.repeat.store import DEFAULT_STORE, Store
 from seedlock.repeat.storefile import FAILED
 from seedlock.repeat.trial import TrialSpec, zygote_env
 

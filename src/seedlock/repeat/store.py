@@ -28,72 +28,24 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from seedlock.errors import SeedlockError
+from seedlock.repeat.records import Experiment, ExperimentRuns, Trial
 from seedlock.repeat.storefile import BUSY_TIMEOUT_S, FINISHED, TrialStatus, check_header, upgrade, verify
 from seedlock.repeat.storefile import create as create_store
+from seedlock.repeat.storemetrics import MetricReads, metric_row
 
 DEFAULT_STORE = Path(".seedlock") / "seedlock.db"
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A named script + arguments, run over many seeds."""
-
-    id: int
-    name: str
-    script: str | None
-    args: list[str]
-    created: str
-    config: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Trial:
-    """One seed of one experiment: its status and what it left behind."""
-
-    id: int
-    experiment: str
-    seed: int
-    status: TrialStatus
-    exit_code: int | None
-    reason: str | None
-    duration_s: float | None
-    stderr_tail: str | None
-    fingerprint: str | None
-    manifest: dict[str, Any] | None
-    started: str | None
-    finished: str | None
-    node: dict[str, str] | None = None  # the Ray node that ran it: {"id", "host"}
-
-    @property
-    def where(self) -> str:
-        """The node that ran it, as `runs` and the report show it: host and the id's first 8."""
-        return f"{self.node.get('host', '?')} {self.node.get('id', '')[:8]}" if self.node else ""
-
-
-@dataclass(frozen=True)
-class ExperimentRuns:
-    """An experiment and how many of its trials ended in each status (for ``seedlock runs``)."""
-
-    experiment: Experiment
-    counts: dict[TrialStatus, int] = field(default_factory=dict)
-    last_finished: str | None = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class Store:
+class Store(MetricReads):
     """The experiments, trials and metrics of ``seedlock repeat``, in one SQLite file.
 
     Args:
@@ -315,7 +267,7 @@ class Store:
         """
         if status not in FINISHED:
             raise ValueError(f"status must be one of {', '.join(FINISHED)}, got {status!r}")
-        rows = [_metric_row(m) for m in metrics]
+        rows = [metric_row(m) for m in metrics]
         exp_id = self._id(exp)
         now = _now()
         manifest_json = None if manifest is None else json.dumps(manifest, sort_keys=True, default=str)
@@ -395,94 +347,6 @@ class Store:
         """Seeds that ended failed, timeout, killed, interrupted or lost (not those still running)."""
         return {t.seed for t in self.trials(exp) if t.status not in ("ok", "running")}
 
-    # -- metrics --------------------------------------------------------------------------------
-
-    def _metric_rows(
-        self, exp: Experiment | str, name: str, status: TrialStatus | None
-    ) -> list[tuple[Any, ...]]:
-        sql = (
-            "SELECT t.seed, m.step, m.value FROM metrics m JOIN trials t ON t.id = m.trial_id "
-            "WHERE t.experiment_id = ? AND m.name = ?"
-        )
-        params: list[Any] = [self._id(exp), name]
-        if status is not None:
-            sql += " AND t.status = ?"
-            params.append(status)
-        return self._read(sql + " ORDER BY t.seed, m.rowid", params)
-
-    def metric_values(
-        self, exp: Experiment | str, name: str, final: bool = True, *, status: TrialStatus | None = "ok"
-    ) -> dict[int, float]:
-        """One value of metric ``name`` per seed, from trials with ``status`` (ok by default).
-
-        ``final=True``: the value reported without a step if there is one (the script's own
-        final figure), else the value at the largest step; the last one reported wins a tie.
-        ``final=False``: the mean over all reported values (e.g. average return over training).
-        NaN values come back as NaN.
-        """
-        per_seed: dict[int, list[tuple[int | None, float]]] = {}
-        for seed, step, value in self._metric_rows(exp, name, status):
-            per_seed.setdefault(seed, []).append((step, float("nan") if value is None else value))
-        out: dict[int, float] = {}
-        for seed, points in per_seed.items():
-            if not final:
-                out[seed] = sum(v for _, v in points) / len(points)
-                continue
-            stepless = [v for s, v in points if s is None]
-            if stepless:
-                out[seed] = stepless[-1]
-            else:
-                top = max(s for s, _ in points if s is not None)
-                out[seed] = [v for s, v in points if s == top][-1]
-        return out
-
-    def metric_curves(
-        self, exp: Experiment | str, name: str, *, status: TrialStatus | None = "ok"
-    ) -> dict[int, list[tuple[int, float]]]:
-        """Per seed, the ``(step, value)`` points of metric ``name`` in step order (step-less values left out)."""
-        curves: dict[int, list[tuple[int, float]]] = {}
-        for seed, step, value in self._metric_rows(exp, name, status):
-            if step is not None:
-                curves.setdefault(seed, []).append((step, float("nan") if value is None else value))
-        return {seed: sorted(points, key=lambda p: p[0]) for seed, points in curves.items()}
-
-    def trial_metrics(self, trial: Trial) -> list[tuple[str, int | None, float | None]]:
-        """Every ``(name, step, value)`` the trial reported, in the order it reported them (NaN: None)."""
-        return [
-            (r[0], r[1], r[2])
-            for r in self._read(
-                "SELECT name, step, value FROM metrics WHERE trial_id = ? ORDER BY rowid", (trial.id,)
-            )
-        ]
-
-    def metric_names(self, exp: Experiment | str, *, status: TrialStatus | None = "ok") -> list[str]:
-        """The names of the metrics reported by trials of ``exp`` with ``status`` (ok by default), sorted."""
-        sql = "SELECT DISTINCT m.name FROM metrics m JOIN trials t ON t.id = m.trial_id WHERE t.experiment_id = ?"
-        params: list[Any] = [self._id(exp)]
-        if status is not None:
-            sql += " AND t.status = ?"
-            params.append(status)
-        return sorted(r[0] for r in self._read(sql, params))
-
 
 def _experiment(row: tuple[Any, ...]) -> Experiment:
     return Experiment(row[0], row[1], row[2], json.loads(row[3]), row[4], json.loads(row[5]))
-
-
-def _metric_row(metric: tuple[str, int | None, float]) -> tuple[str, int | None, float | None]:
-    """Validate one ``(name, step, value)`` before the transaction starts."""
-    try:
-        name, step, value = metric
-    except (TypeError, ValueError):
-        raise ValueError(f"a metric must be (name, step or None, value), got {metric!r}") from None
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a metric name must be a non-empty string, got {name!r}")
-    if isinstance(step, float) and step.is_integer():
-        step = int(step)
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
-        raise ValueError(f"metric {name!r}: step must be an int or None, got {step!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"metric {name!r}: value must be a number, got {value!r}") from None
-    return name, step, None if number != number else number  # NaN is stored as NULL
