@@ -100,7 +100,7 @@ def _pick_metrics(store: Store, exps: Sequence[Experiment], wanted: Sequence[str
 
 
 def _ci(low: float | None, high: float | None) -> str:
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     return "-" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]"
 
@@ -114,7 +114,7 @@ def runs(experiment: str | None, store_path: str, as_json: bool) -> None:
     (with the Ray node each ran on, where one did)."""
     from rich.table import Table
 
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     console = _console()
     with _open(store_path) as store:
@@ -230,7 +230,7 @@ def stats(experiment: str, metrics: tuple[str, ...], store_path: str, as_json: b
         values = {m: store.metric_values(exp, m) for m in chosen}
     from rich.table import Table
 
-    from seedlock.repeat.stats import describe, fmt
+    from seedlock.repeat.summary import describe, fmt
 
     summaries = {}
     for m, v in values.items():
@@ -318,7 +318,7 @@ def compare(
     from rich.table import Table
 
     from seedlock.repeat.pairwise import compare_pairs
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     pairs = compare_pairs(values, paired=paired)
     n_pairs, n_metrics = len(pairs), len(chosen)

@@ -268,7 +268,7 @@ def _parent_run(
 ) -> str:
     from mlflow.entities import Metric, Param
 
-    from seedlock.repeat.stats import describe
+    from seedlock.repeat.summary import describe
 
     start = min(filter(None, (_ms(t.started) or _ms(t.finished) for t in trials)), default=None)
     renamed = {name: key for name, key in keys.items() if name != key}

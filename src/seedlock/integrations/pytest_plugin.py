@@ -295,7 +295,7 @@ def assert_reproducible(
 
 
 def _difference(name: str, seed: int, a: Fingerprint, b: Fingerprint, run: int) -> str:
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     changed = [n for n in a.tensors if n in b.tensors and a.tensors[n].digest != b.tensors[n].digest]
     only_a = [n for n in a.tensors if n not in b.tensors]

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.stats import EXACT_LIMIT, Comparison, compare, holm
+from seedlock.repeat.stats import Comparison, compare, holm
+from seedlock.repeat.twosample import EXACT_LIMIT
 
 Pairs = dict[tuple[str, str], dict[str, Comparison]]
 TESTS = ("t_p", "rank_p", "perm_p")

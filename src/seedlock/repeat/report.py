@@ -54,7 +54,7 @@ class _Html(str):
 
 def _p_cell(p: float | None, test: str) -> _Html:
     """A p-value with the test's name in small type under it: one narrow column, not one wide one."""
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     return _Html(f'{e(fmt(p, 3))}<span class="test">{e(test)}</span>')
 
@@ -90,7 +90,7 @@ def _table(
 
 
 def _ci(low: float | None, high: float | None) -> str:
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     return "-" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]"
 
@@ -108,7 +108,7 @@ def _notes(lines: Iterable[str], cls: str = "warn") -> str:
 def _summary_table(
     store: Store, exp: Experiment, metrics: Sequence[str], confidence: float, n_boot: int
 ) -> str:
-    from seedlock.repeat.stats import describe, fmt
+    from seedlock.repeat.summary import describe, fmt
 
     rows: list[list[object]] = []
     warnings: list[str] = []
@@ -159,7 +159,8 @@ def _summary_table(
 
 
 def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence[str], n_boot: int) -> str:
-    from seedlock.repeat.stats import compare_many, fmt
+    from seedlock.repeat.stats import compare_many
+    from seedlock.repeat.summary import fmt
 
     values_a, values_b, skipped = {}, {}, []
     for metric in metrics:
@@ -215,7 +216,7 @@ def _compare_table(store: Store, a: Experiment, b: Experiment, metrics: Sequence
 
 
 def _trials_section(trials: list[Trial]) -> str:
-    from seedlock.repeat.stats import fmt
+    from seedlock.repeat.summary import fmt
 
     placed = any(t.node for t in trials)  # a Ray run: where each trial ran
     rows = [

@@ -1,7 +1,9 @@
 """Honest statistics over seeds: summaries with confidence intervals, and comparisons of two experiments.
 
-scipy does the work; only what scipy lacks is written here (P(A > B), Hedges' g, Holm, and an
-exact permutation test for a side with a single value). Nothing comes back NaN: what cannot
+scipy does the work; only what scipy lacks is written here (Holm) and beside it (P(A > B),
+Hedges' g and an exact permutation test for a side with a single value:
+:mod:`seedlock.repeat.twosample`; the summary of one experiment: :mod:`seedlock.repeat.summary`).
+This module is the API: every name in ``__all__``. Nothing comes back NaN: what cannot
 be computed is ``None`` with a note saying why. See docs/repeat-stats.md for what each
 number means.
 
@@ -15,32 +17,19 @@ number means.
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from seedlock.errors import SeedlockError
-from seedlock.repeat.estimators import (
-    Array,
-    Interval,
-    _bootstrap,
-    _finite,
-    _iqm,
-    _mean,
-    _median,
-    _scale,
-    _scaled,
-    _sd,
-    _skewness,
-    _t_caveat,
-    _t_interval,
-)
+from seedlock.repeat.estimators import Array, Interval, _bootstrap, _sd, _t_interval
 from seedlock.repeat.power import ci_halfwidth, noether_n, t_test_n, t_test_power
+from seedlock.repeat.summary import SMALL_N, Summary, describe, fmt
+from seedlock.repeat.twosample import EXACT_LIMIT, _p_gt_stat, hedges_g, p_greater, permutation_test
 
 __all__ = [
     "Comparison",
@@ -61,37 +50,6 @@ __all__ = [
 ]
 
 MIN_COMPARE = 3  # fewer seeds than this and no test can say anything
-SMALL_N = 5
-EXACT_LIMIT = 100_000  # enumerate every permutation up to this many; sample this many beyond
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What :func:`describe` found: every statistic, its CIs, and every raw value."""
-
-    n: int
-    mean: float
-    sd: float | None  # ddof=1; None for n = 1
-    sem: float | None
-    median: float
-    q1: float
-    q3: float
-    iqr: float
-    iqm: float  # interquartile mean: the 25 % trimmed mean (rliable)
-    min: float
-    max: float
-    mean_ci: Interval  # Student t
-    median_ci: Interval  # bootstrap
-    iqm_ci: Interval  # bootstrap
-    confidence: float
-    values: tuple[float, ...]
-    warnings: tuple[str, ...] = ()
-    skewness: float | None = None  # G1, bias-corrected; None below 3 values or without spread
-    # Why not to trust mean_ci (which is never altered): "crosses_zero", "skewed"; see _t_caveat.
-    mean_ci_flags: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -125,166 +83,6 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    """A number for a table: ``digits`` significant digits, ``-`` for None.
-
-    >>> fmt(0.912345), fmt(None), fmt(12345.6)
-    ('0.9123', '-', '1.235e+04')
-    """
-    return "-" if x is None else f"{x:.{digits}g}"
-
-
-def describe(
-    values: Iterable[float] | Mapping[int, float],
-    *,
-    confidence: float = 0.95,
-    n_boot: int = 10_000,
-    seed: int = 0,
-) -> Summary:
-    """Summarise one metric over seeds: mean (t CI), SD, SEM, median and IQM (BCa bootstrap CIs), IQR, range.
-
-    The bootstrap has a generator of its own seeded with ``seed``: the same values give the same
-    CIs every time. NaN and infinite values are left out, with a warning; so is a small sample.
-
-    >>> s = describe([1, 1, 2, 2, 3, 3])
-    >>> s.mean, s.median, s.iqm, s.n
-    (2.0, 2.0, 2.0, 6)
-    >>> s.mean_ci.low < 2.0 < s.mean_ci.high
-    True
-    """
-    if not 0 < confidence < 1:
-        raise SeedlockError(f"confidence must be between 0 and 1, got {confidence}; pass e.g. 0.95")
-    x, dropped = _finite(values.values() if isinstance(values, Mapping) else values)
-    notes: list[str] = []
-    if dropped:
-        notes.append(f"{dropped} value(s) were NaN or infinite and are left out")
-    n = len(x)
-    if n == 0:
-        raise SeedlockError("no finite values to summarise; check that the trials report this metric")
-    if n < SMALL_N:
-        notes.append(
-            f"only {n} value(s) (n < {SMALL_N}): the CIs are rough, the bootstrap ones especially; "
-            "run more seeds (see `seedlock power`)"
-        )
-    k = _scale(x)  # 1, but for values near the float limit: computed on x / k, then scaled back
-    xs = x / k
-    mean, median = _mean(xs), float(np.median(xs))
-    q1, q3 = (float(q) for q in np.percentile(xs, [25, 75]))
-    iqm = float(_iqm(xs))
-    sd = _sd(xs) if n > 1 else None
-    sem = sd / math.sqrt(n) if sd is not None else None
-    mean_ci = _scaled(_t_interval(mean, sem, n - 1, confidence), k)
-    skewness = _skewness(xs)
-    flags, caveat = _t_caveat(x, mean_ci, skewness)
-    if caveat:
-        notes.append(caveat)
-    return Summary(
-        n=n,
-        mean=mean * k,
-        sd=None if sd is None else sd * k,
-        sem=None if sem is None else sem * k,
-        median=median * k,
-        q1=q1 * k,
-        q3=q3 * k,
-        iqr=(q3 - q1) * k,
-        iqm=iqm * k,
-        min=float(x.min()),
-        max=float(x.max()),
-        mean_ci=mean_ci,
-        median_ci=_scaled(
-            _bootstrap((xs,), _median, median, confidence=confidence, n_boot=n_boot, seed=seed), k
-        ),
-        iqm_ci=_scaled(_bootstrap((xs,), _iqm, iqm, confidence=confidence, n_boot=n_boot, seed=seed), k),
-        confidence=confidence,
-        values=tuple(float(v) for v in x),
-        warnings=tuple(notes),
-        skewness=skewness,
-        mean_ci_flags=flags,
-    )
-
-
-def _p_gt_stat(x: Array, y: Array, axis: int = -1) -> Array:
-    x, y = np.moveaxis(x, axis, -1)[..., :, None], np.moveaxis(y, axis, -1)[..., None, :]
-    return np.asarray((x > y).mean(axis=(-2, -1)) + 0.5 * (x == y).mean(axis=(-2, -1)))
-
-
-def p_greater(a: Iterable[float], b: Iterable[float]) -> float:
-    """P(A > B): the chance a random seed of A beats a random seed of B, ties counting 1/2 (= U / (nA nB)).
-
-    >>> p_greater([1, 2, 2, 2, 1, 1, 2, 1], [1, 1, 2, 2, 3, 3])
-    0.3333333333333333
-    """
-    return float(_p_gt_stat(np.asarray(list(a), float), np.asarray(list(b), float)))
-
-
-def hedges_g(a: Iterable[float], b: Iterable[float]) -> float | None:
-    """Hedges' g: the mean difference in pooled SDs, with the exact small-sample correction; None without spread."""
-    from scipy.special import gammaln
-
-    x, y = np.asarray(list(a), float), np.asarray(list(b), float)
-    df = len(x) + len(y) - 2
-    if df < 2:
-        return None
-    pooled = math.sqrt(((len(x) - 1) * _sd(x) ** 2 + (len(y) - 1) * _sd(y) ** 2) / df)
-    if pooled == 0:
-        return None
-    j = math.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / math.sqrt(df / 2)
-    return float((x.mean() - y.mean()) / pooled * j)
-
-
-def permutation_test(
-    a: Iterable[float], b: Iterable[float], *, paired: bool, n_resamples: int = EXACT_LIMIT, seed: int = 0
-) -> tuple[float, bool]:
-    """Two-sided permutation test of the mean difference: ``(p, exact)``, p = P(|T| >= |t_obs|) under the null.
-
-    Paired: the sign of each seed's difference is flipped (2**n arrangements); unpaired: the
-    pooled values are split every way. Exact when there are at most ``n_resamples`` arrangements,
-    else ``n_resamples`` random ones (seeded). scipy's own two-sided p doubles the smaller
-    one-sided p, which is not the same thing when the null distribution is lopsided.
-
-    >>> permutation_test([10, 10, 10], [0], paired=False)
-    (0.25, True)
-    """
-    from scipy.stats import permutation_test as scipy_permutation_test
-
-    x, y = np.asarray(list(a), float), np.asarray(list(b), float)
-    if paired:
-        count = 2 ** len(x)
-        ptype = "samples"
-
-        def statistic(u: Array, v: Array, axis: int = -1) -> Array:
-            return np.abs(np.mean(u - v, axis=axis))
-    else:
-        count = math.comb(len(x) + len(y), len(x))
-        ptype = "independent"
-
-        def statistic(u: Array, v: Array, axis: int = -1) -> Array:
-            return np.abs(np.mean(u, axis=axis) - np.mean(v, axis=axis))
-
-    if min(len(x), len(y)) < 2:  # scipy wants two values per side; enumerate by hand
-        if paired or len(x) + len(y) < 2:
-            return 1.0, True
-        pooled = np.concatenate([x, y])
-        observed = statistic(x, y)
-        null = [
-            statistic(pooled[list(idx)], np.delete(pooled, list(idx)))
-            for idx in itertools.combinations(range(len(pooled)), len(x))
-        ]
-        tol = 1e-12 * max(1.0, float(observed))
-        return float(np.mean(np.asarray(null) >= observed - tol)), True
-    res = scipy_permutation_test(
-        (x, y),
-        statistic,
-        permutation_type=ptype,
-        vectorized=True,
-        n_resamples=n_resamples,
-        alternative="greater",
-        batch=10_000,
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.pvalue), count <= n_resamples
 
 
 def _p_or_none(p: float, what: str, notes: list[str]) -> float | None:
