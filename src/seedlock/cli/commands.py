@@ -34,11 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Summarise an experiment's metrics over seeds, with confidence intervals.",
     ),
     "compare": (
-        "seedlock.cli.stats",
+        "seedlock.cli.compare",
         "compare",
         "Compare two or more experiments: differences, CIs, tests (Holm), P(A>B).",
     ),
-    "power": ("seedlock.cli.stats", "power", "How many seeds per experiment to detect a given difference."),
+    "power": ("seedlock.cli.compare", "power", "How many seeds per experiment to detect a given difference."),
     "report": ("seedlock.cli.stats", "report", "Write one self-contained HTML report of experiments."),
     "export": (
         "seedlock.cli.export",
