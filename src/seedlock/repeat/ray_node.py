@@ -188,7 +188,7 @@ class NodeServer:
         """Run the trial forked. The node's first trial is compared with a cold run of its seed;
         the others wait for that verdict, and are rerun fresh if it fails. Once a failure was
         confirmed cold, failed forked trials are the script's own and only an ok one can verify
-        the node (as ``run.Driver`` does on one machine)."""
+        the node (as ``driver.Driver`` does on one machine)."""
         with self._cond:
             first = self._state == "pending" and not (self._checking or self._confirmed or self._stopped)
             # A twin beside the trial holds no slot: only where it shares no GPU with the trial.

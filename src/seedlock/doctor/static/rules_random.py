@@ -261,7 +261,9 @@ def sl201(m: Module) -> Iterator[Hit]:
         if held is None:
             return f"{what}: {changes} with the hash seed"
         order = changes.removesuffix(" changes")
-        return f"{what} of {held}, {IDENTITY}: {order} follows their memory addresses, which no hash seed fixes"
+        return (
+            f"{what} of {held}, {IDENTITY}: {order} follows their memory addresses, which no hash seed fixes"
+        )
 
     for loop in m.loops:
         if is_set(loop.iter):
