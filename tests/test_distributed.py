@@ -149,18 +149,23 @@ def test_a_users_own_sitecustomize_still_runs(tmp_path: Path) -> None:
 
 
 def test_check_says_when_only_the_order_of_processes_output_differs(tmp_path: Path) -> None:
-    """Two workers printing as they finish: their order is the OS's. No verdict, not a false NOT."""
+    """Workers printing as they finish: their order is the OS's. No verdict, not a false NOT."""
     script = tmp_path / "race.py"
     script.write_text(
         "import multiprocessing as mp, os, time\n"
-        "def work(i):\n"
+        "def work(i, ready):\n"
+        "    ready.wait()  # all up: which one booted first does not decide the order\n"
         "    time.sleep(int.from_bytes(os.urandom(1), 'little') / 2000)\n"
         "    print('worker', i, flush=True)\n"
         "if __name__ == '__main__':\n"
-        "    ps = [mp.get_context('spawn').Process(target=work, args=(i,)) for i in range(2)]\n"
+        "    ctx = mp.get_context('spawn'); ready = ctx.Barrier(3)\n"
+        "    ps = [ctx.Process(target=work, args=(i, ready)) for i in range(3)]\n"
         "    [p.start() for p in ps]; [p.join() for p in ps]\n"
     )
-    for _ in range(8):  # the two orders come by chance (1/2 a check): look until two runs differ
+    # Look until two runs differ. The orders come by chance: three workers give six (measured
+    # near uniform, two runs alike about 1 in 6), where two gave a check of equal runs half the
+    # time and eight checks all equal about once in 250.
+    for _ in range(8):
         p = run_seedlock(["check", "--runs", "2", str(script)], cwd=tmp_path)
         if p.returncode != 0:
             break
