@@ -104,6 +104,22 @@ def test_equal_runs_that_drew_os_entropy_say_so_with_the_verdict(tmp_path: Path)
 
 
 @pytest.mark.slow
+def test_equal_runs_given_different_seeds_get_no_verdict(tmp_path: Path) -> None:
+    """A clock seed the scan cannot follow (through an attribute): the record saw random.seed()
+    given another seed in each run, so equal runs prove nothing; the twin with a fixed seed is
+    REPRODUCIBLE."""
+    (code, data), (fixed_code, fixed) = run_together(
+        lambda: check(tmp_path, "seed_via_config.py"),
+        lambda: check(tmp_path, "seed_via_config.py", script_args=("fixed",)),
+    )
+    assert code == 2 and data["reproducible"] is None, data
+    assert "no verdict: the runs were bitwise equal" in data["error"], data
+    line = line_of("seed_via_config.py", "random.seed(")
+    assert f"seed_via_config.py:{line}: random.seed() was given a different seed in each run" in data["error"]
+    assert fixed_code == 0 and fixed["reproducible"] is True, fixed
+
+
+@pytest.mark.slow
 def test_a_set_of_objects_hashed_by_identity_is_not_blamed_on_the_hash_seed(tmp_path: Path) -> None:
     (code, data), (sorted_code, sorted_data), (plain_code, plain), (ints_code, ints) = run_together(
         lambda: check(tmp_path, "identity_set.py"),

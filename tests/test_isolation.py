@@ -328,3 +328,20 @@ def test_repeat_trials_write_privately(tmp_path: Path, fork: bool) -> None:
     # the twin: one after the other in one directory, the second sees the first's state
     plain = [run_py(["script.py"], cwd=tmp_path).stdout for _ in range(2)]
     assert plain == ["state 0\n", "state 1\n"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script", ["main.py", "./main.py", "{tmp}/main.py"], ids=["relative", "dot", "absolute"]
+)
+def test_a_script_named_as_users_write_it_imports_the_module_beside_it(tmp_path: Path, script: str) -> None:
+    """`seedlock check main.py` in the project, as a user types it: the run's working directory is
+    its view, under the directory it mirrors, and the script's directory maps to the view once, so
+    `from helper import total` finds helper.py there (mapped twice it was a ModuleNotFoundError)."""
+    (tmp_path / "helper.py").write_text("def total():\n    return 3\n")
+    (tmp_path / "main.py").write_text("import helper\nprint(helper.total(), helper.__file__)\n")
+    given = script.format(tmp=tmp_path)
+    r = run_seedlock(["check", "--no-explain", "--no-localize", given], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0 and "REPRODUCIBLE" in r.stdout, r.stdout + r.stderr
+    r = run_seedlock(["repeat", "--seeds", "2", "--name", "t", given], cwd=tmp_path, env=clean_env())
+    assert r.returncode == 0 and "2 ok of 2 trials" in r.stdout + r.stderr, r.stdout + r.stderr

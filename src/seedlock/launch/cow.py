@@ -54,8 +54,14 @@ def install() -> None:
 
 
 def to_view(path: str) -> str:
-    """``path`` inside the directory the view mirrors, as the same path in the view (else as given)."""
-    return _view + path[len(_orig) :] if _orig and path.startswith(_orig) else path
+    """``path`` inside the directory the view mirrors, as the same path in the view (else as given).
+    A path already in the view stays: the view lies under the directory it mirrors, so a script
+    given relative to the view (the run's working directory) must not be mapped twice."""
+    probe = os.path.join(path, "")  # the mirrored directory itself too, written without its os.sep
+    if not _orig or probe.startswith(_view) or not probe.startswith(_orig):
+        return path
+    mapped = _view + probe[len(_orig) :]
+    return mapped if path.endswith(os.sep) else mapped.rstrip(os.sep)
 
 
 def _not_recorded(rundir: str) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from seedlock.verify.guards import (
     no_verdict_if_incomparable,
     no_verdict_if_interleaved,
     no_verdict_if_nothing_compared,
+    no_verdict_if_seeds_differed,
 )
 from seedlock.verify.runner import RunResult, Target, children, run_many
 from seedlock.verify.unseen import no_verdict_if_unseen
@@ -205,6 +206,7 @@ def check(
         no_verdict_if_nothing_compared(counts["records"], results[0])
         static = causes_mod.static_causes(causes_mod.script_files(target.path, target.module))
         no_verdict_if_clock_seeded(static, results)
+        no_verdict_if_seeds_differed(results)
         if draws := entropy.drawn(results):  # said with the verdict: equal by chance is possible
             compared["entropy_draws"] = draws
         if sets := entropy.identity_sets(static):

@@ -137,6 +137,23 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
                     where,
                     fixable="code",
                 )
+    out.update(_differing(values))
+    return list(out.values())
+
+
+def seeds_that_differed(runs: list[list[dict[str, Any]]]) -> list[Cause]:
+    """The seeds the user's code gave that were not the same in every run (the clock, the pid)."""
+    values: dict[tuple[str, str, int], list[list[str]]] = {}
+    for n, recs in enumerate(runs):
+        for rec in recs:
+            if rec.get("kind") == "seed":
+                key = (str(rec.get("source")), str(rec.get("path")), int(rec.get("line") or 0))
+                values.setdefault(key, [[] for _ in runs])[n].append(str(rec.get("value")))
+    return list(_differing(values).values())
+
+
+def _differing(values: dict[tuple[str, str, int], list[list[str]]]) -> dict[tuple[str, str, int], Cause]:
+    out: dict[tuple[str, str, int], Cause] = {}
     for key, per_run in values.items():
         seen = [sorted(v) for v in per_run]
         differ = next((i for i, v in enumerate(seen[1:], 2) if v != seen[0]), None)
@@ -153,7 +170,7 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
             f"{path}:{line}",
             fixable="code",
         )
-    return list(out.values())
+    return out
 
 
 def _timing(rec: dict[str, Any]) -> Cause | None:

@@ -39,6 +39,20 @@ def no_verdict_if_clock_seeded(static: list[causes_mod.Cause], results: list[Run
         )
 
 
+def no_verdict_if_seeds_differed(results: list[RunResult]) -> None:
+    """Equal runs whose code was given a different seed in each (the record saw it: a seed from the
+    clock, the pid, OS entropy, through code the scan cannot follow) prove nothing: they agreed by
+    chance, or the seed reaches nothing compared; neither is known."""
+    differed = entropy.seeds_that_differed(entropy.read(results) or [])
+    if differed:
+        c = differed[0]
+        raise SeedlockError(
+            f"no verdict: the runs were bitwise equal, but {c.location}: {c.message}; equal runs with "
+            "different seeds agreed by chance or the seed reaches nothing compared, which is not known. "
+            "Use a fixed seed (seedlock run --seed N; seedlock.derive('name') for sub-seeds)"
+        )
+
+
 def no_verdict_if_interleaved(
     results: list[RunResult], ignore: re.Pattern[str] | None, exact: bool, started: int
 ) -> None:
