@@ -96,7 +96,9 @@ def test_equal_runs_that_drew_os_entropy_say_so_with_the_verdict(tmp_path: Path)
         ),
     )
     assert code == 0 and data["reproducible"] is True, data
-    assert said.returncode == 0 and "the runs drew what no seed reaches" in said.stdout, said.stdout
+    assert said.returncode == 0 and "the runs drew values the master seed did not fix" in said.stdout, (
+        said.stdout
+    )
     assert "uuid4_run_id.py:4: uuid.uuid4() drew a random UUID" in said.stdout, said.stdout
     (draw,) = data["compared"]["entropy_draws"]
     assert draw["location"].endswith(f"uuid4_run_id.py:{line_of('uuid4_run_id.py', 'uuid.uuid4()')}"), draw

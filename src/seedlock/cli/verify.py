@@ -338,16 +338,16 @@ def _check(
         if draws := c.get("entropy_draws"):
             more = f" (and {len(draws) - 1} more: --json lists them)" if len(draws) > 1 else ""
             _say(
-                f"  note: the runs drew what no seed reaches, and their results were still equal: it did not reach "
+                f"  note: the runs drew values the master seed did not fix, and their results were still equal: it did not reach "
                 f"what was compared, or agreed by chance; {draws[0]['location']}: {draws[0]['message']}{more}. "
                 "If a result depends on it, more runs show it: --runs 10"
             )
         if sets := c.get("identity_sets"):
             more = f" (and {len(sets) - 1} more: --json lists them)" if len(sets) > 1 else ""
             _say(
-                f"  note: {sets[0]['location']}: {sets[0]['message']}{more}; a set's order by address often "
-                "repeats by chance (40 small objects: 29 runs in 30 alike), so equal runs prove little about it: "
-                "iterate sorted(the_set, key=...) by a value of its objects"
+                f"  note: {sets[0]['location']}: {sets[0]['message']}{more}; where it runs and its order matters, "
+                "an order by address often repeats by chance, so equal runs prove little about it: iterate "
+                "sorted(the_set, key=...) by a value of its objects, or keep them in a list"
             )
         if c["tensors"] == 0:
             _say("  note: no model weights were seen; only stdout and recorded metrics were compared")

@@ -296,11 +296,17 @@ def clock_seeds_that_ran(hits: list[Cause], results: list[RunResult]) -> list[Ca
 
 
 def drawn(results: list[RunResult]) -> list[dict[str, str]]:
-    """What the record saw drawn that no seed reaches, for equal runs: the draw did not reach what
+    """What the record saw drawn that the master seed did not fix, for equal runs: the draw did not reach what
     was compared, or agreed by chance (two uuids sorted the same way half the time), which a
     REPRODUCIBLE must say rather than hide."""
     runs = read(results)
-    return [{"location": str(c.location), "message": _drew(c.message)} for c in runtime_causes(runs or [])]
+    return [
+        {
+            "location": str(c.location),
+            "message": _drew(c.message) + (" (--strict seeds it)" if c.fixable == "seedlock" else ""),
+        }
+        for c in runtime_causes(runs or [])
+    ]
 
 
 def identity_sets(static: list[Cause]) -> list[dict[str, str]]:

@@ -3,7 +3,7 @@
 A set's order follows its items' hashes. Under seedlock every run has one PYTHONHASHSEED, so a
 set of str, bytes or numbers keeps its order; a set of objects that keep ``object.__hash__`` is
 ordered by their memory addresses. Those move a little in every run, and a small set often keeps
-its order by chance (40 objects: 29 runs in 30 alike), so equal runs prove little about it.
+its order by chance, so equal runs prove little about it.
 
 Held by identity, as written in the file: instances of a class of the file that defines neither
 ``__hash__`` nor ``__eq__`` (no decorator, no base outside the file but ``object``), and torch's
@@ -59,8 +59,13 @@ def identity_items(m: Module, node: ast.AST, depth: int = 0) -> str | None:
 
 
 def _filled(m: Module, scope: ast.AST, name: str, value: ast.expr) -> str | None:
-    """``name = set()`` filled by ``name.add(item)``: what every added item is."""
+    """``name = set()`` filled by ``name.add(item)``: what every added item is (given up when
+    anything else may fill it: ``update``, ``|=``)."""
     if not (isinstance(value, ast.Call) and dotted(value.func) in ("set", "frozenset") and not value.args):
+        return None
+    if m.method_calls(scope, name, ["update", "__ior__"]) or any(
+        isinstance(n, ast.AugAssign) and dotted(n.target) == name for n in ast.walk(scope)
+    ):
         return None
     kinds = {_item(m, c.args[0]) for c in m.method_calls(scope, name, ["add"]) if c.args}
     return kinds.pop() if len(kinds) == 1 else None
@@ -73,22 +78,84 @@ def _item(m: Module, node: ast.AST) -> str | None:
     funcs = [node.func.body, node.func.orelse] if isinstance(node.func, ast.IfExp) else [node.func]
     classes = _classes(m)
     names = [f.id for f in funcs if isinstance(f, ast.Name) and f.id in classes]
-    if len(names) != len(funcs) or not all(_by_identity(m, classes[n], 0) for n in names):
+    if len(names) != len(funcs) or any(_rebound(m, n, node) for n in names):
+        return None
+    if not all(_by_identity(m, classes[n], 0) for n in names):
         return None
     return f"{' and '.join(dict.fromkeys(names))} objects"
 
 
 def _tensors(m: Module, node: ast.AST) -> str | None:
-    """``model.parameters()`` and the like: torch hashes tensors and modules by identity."""
-    if (
+    """``model.parameters()`` and the like: torch hashes tensors and modules by identity. Only
+    where ``model`` is known to be a torch module: bound to ``torch.nn.X(...)`` (or a class of the
+    file deriving from a ``Module``), or ``self`` in such a class."""
+    if not (
         m.imports("torch")
         and isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in TENSOR_METHODS
         and not node.args
+        and isinstance(node.func.value, ast.Name)
     ):
-        return f"torch tensors or modules (.{node.func.attr}())"
-    return None
+        return None
+    receiver = node.func.value.id
+    if receiver == "self":
+        cls = next((a for a in _enclosing(m, node) if isinstance(a, ast.ClassDef)), None)
+        known = cls is not None and _torch_module(m, cls)
+    else:
+        values = m.assignments(m.scope_of(node)).get(receiver, [])
+        known = bool(values) and all(_makes_module(m, v) for v in values)
+    return f"torch tensors or modules (.{node.func.attr}())" if known else None
+
+
+def _makes_module(m: Module, value: ast.expr) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    if (m.qualname(value.func) or "").startswith("torch.nn."):
+        return True
+    cls = _classes(m).get(value.func.id) if isinstance(value.func, ast.Name) else None
+    return cls is not None and _torch_module(m, cls)
+
+
+def _torch_module(m: Module, cls: ast.ClassDef) -> bool:
+    return any((m.qualname(b) or dotted(b) or "").endswith("Module") for b in cls.bases)
+
+
+def _enclosing(m: Module, node: ast.AST) -> list[ast.AST]:
+    out, up = [], m.parents.get(node)
+    while up is not None:
+        out.append(up)
+        up = m.parents.get(up)
+    return out
+
+
+def _rebound(m: Module, name: str, use: ast.AST) -> bool:
+    """Whether ``name`` may be something other than the file's one top-level class of that name
+    where ``use`` calls it: bound again at the top (an import, an assignment, another def), or
+    bound in a function around the call (a local class of the same name)."""
+    top = 0
+    for stmt in m.tree.body:
+        top += _binds(stmt, name)
+    if top != 1:
+        return True
+    for scope in _enclosing(m, use):
+        local = isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        if local and (
+            name in m.assignments(scope) or any(_binds(n, name) for n in ast.walk(scope) if n is not scope)
+        ):
+            return True
+    return False
+
+
+def _binds(node: ast.AST, name: str) -> int:
+    if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+        return int(node.name == name)
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return sum((a.asname or a.name.split(".")[0]) == name for a in node.names)
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return sum(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t))
+    return 0
 
 
 def _classes(m: Module) -> dict[str, ast.ClassDef]:
@@ -100,15 +167,26 @@ def _by_identity(m: Module, cls: ast.ClassDef, depth: int) -> bool:
     (a dataclass defines both), and its bases are object or such classes of the file."""
     if depth > _DEPTH or cls.decorator_list or cls.keywords:
         return False
-    for stmt in cls.body:
-        targets: list[ast.expr] = []
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            targets = [ast.Name(stmt.name)]
-        elif isinstance(stmt, ast.Assign):
-            targets = stmt.targets
-        elif isinstance(stmt, ast.AnnAssign):
-            targets = [stmt.target]
-        if any(isinstance(t, ast.Name) and t.id in ("__hash__", "__eq__") for t in targets):
+    special = ("__hash__", "__eq__")
+    for stmt in ast.walk(cls):  # under an if or a try too
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in special:
+            return False
+        if isinstance(stmt, ast.Name) and stmt.id in special and isinstance(stmt.ctx, ast.Store):
+            return False
+    for n in ast.walk(m.tree):  # Node.__hash__ = ..., setattr(Node, ...), Node = dataclass(...)(Node)
+        if (
+            isinstance(n, ast.Attribute)
+            and isinstance(n.ctx, ast.Store)
+            and n.attr in special
+            and dotted(n.value) == cls.name
+        ):
+            return False
+        if (
+            isinstance(n, ast.Call)
+            and dotted(n.func) == "setattr"
+            and n.args
+            and dotted(n.args[0]) == cls.name
+        ):
             return False
     classes = _classes(m)
     for base in cls.bases:

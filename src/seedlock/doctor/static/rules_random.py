@@ -255,15 +255,13 @@ def sl104(m: Module) -> Iterator[Hit]:
 def sl201(m: Module) -> Iterator[Hit]:
     is_set = SetFlow(m).is_set
 
-    def order(what: str, node: ast.AST, changes: str = "item order changes") -> str:
+    def order(what: str, node: ast.AST, changes: str = "item order changes", after: str = "") -> str:
         """The message: a set of objects hashed by identity (identity.py) is ordered by address."""
         held = identity_items(m, node)
         if held is None:
-            return f"{what}: {changes} with the hash seed"
+            return f"{what}{after}: {changes} with the hash seed"
         order = changes.removesuffix(" changes")
-        return (
-            f"{what} of {held}, {IDENTITY}: {order} follows their memory addresses, which no hash seed fixes"
-        )
+        return f"{what} of {held}{after}, {IDENTITY}: {order} follows their memory addresses, which no hash seed fixes"
 
     for loop in m.loops:
         if is_set(loop.iter):
@@ -286,7 +284,7 @@ def sl201(m: Module) -> Iterator[Hit]:
             yield call, order(f"{written(call)}() of a set", held)
         elif not ordered and any(isinstance(a, ast.Starred) and is_set(a.value) for a in call.args):
             held = next(a.value for a in call.args if isinstance(a, ast.Starred) and is_set(a.value))
-            yield call, order("a set unpacked into call arguments", held, "order changes")
+            yield call, order("a set", held, "order changes", " unpacked into call arguments")
 
 
 def _sorted_later(m: Module, call: ast.Call) -> bool:
