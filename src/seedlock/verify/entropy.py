@@ -142,14 +142,18 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
 
 
 def seeds_that_differed(runs: list[list[dict[str, Any]]]) -> list[Cause]:
-    """The seeds the user's code gave that were not the same in every run (the clock, the pid)."""
+    """The seeds the user's code gave at a line that seeds once per run, not the same in every run
+    (the clock, the pid)."""
     values: dict[tuple[str, str, int], list[list[str]]] = {}
     for n, recs in enumerate(runs):
         for rec in recs:
             if rec.get("kind") == "seed":
                 key = (str(rec.get("source")), str(rec.get("path")), int(rec.get("line") or 0))
                 values.setdefault(key, [[] for _ in runs])[n].append(str(rec.get("value")))
-    return list(_differing(values).values())
+    # Only a line that gave one seed per run (a run's seed): a line seeding each task from its input
+    # gives many, and a pool's worker may end before its last records are written.
+    single = {k: v for k, v in values.items() if all(len(set(per)) == 1 for per in v)}
+    return list(_differing(single).values())
 
 
 def _differing(values: dict[tuple[str, str, int], list[list[str]]]) -> dict[tuple[str, str, int], Cause]:
