@@ -259,8 +259,14 @@ def test_two_nodes_each_under_seedlock_run_repeat_rank_by_rank(tmp_path: Path) -
 
     outs = []
     for rep, seeded in enumerate([True, True, False, False]):
-        port = free_port()
-        nodes = run_together(*[lambda n=n: job(rep, n, port, seeded) for n in range(2)])  # noqa: B023
+        for _attempt in range(2):  # once more only after gloo's own exit abort (below)
+            port = free_port()
+            nodes = run_together(*[lambda n=n: job(rep, n, port, seeded) for n in range(2)])  # noqa: B023
+            # torch's gloo at interpreter exit, after the job's work and a destroy_process_group:
+            # "terminate called without an active exception" (SIGABRT), with or without seedlock,
+            # about 1 job in 40 here; check names it (verdict.RunCrashed). Anything else fails now.
+            if not any("terminate called without an active exception" in r.stderr for r in nodes):
+                break
         assert all(r.returncode == 0 for r in nodes), nodes[0].stderr[-2000:] + nodes[1].stderr[-2000:]
         outs.append(nodes[0].stdout)  # global rank 0 is on node 0: it prints both ranks' digests
     for node in range(2):
