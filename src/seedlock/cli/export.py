@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from seedlock.cli.readstore import store_option
 from seedlock.launch.paths import check_sqlite_uri
-from seedlock.repeat.store import DEFAULT_STORE
 
 
 @click.group(epilog="Example: seedlock export mlflow baseline")
@@ -31,14 +31,7 @@ def export() -> None:
     default=None,
     help="MLflow experiment to write into. Default: EXPERIMENT's name.",
 )
-@click.option(
-    "--store",
-    "store_path",
-    metavar="PATH",
-    default=str(DEFAULT_STORE),
-    show_default=True,
-    help="The store `seedlock repeat` writes to.",
-)
+@store_option
 def mlflow(experiment: str, tracking_uri: str | None, mlflow_experiment: str | None, store_path: str) -> None:
     """Write EXPERIMENT to MLflow: a parent run with the statistics over seeds and the report's
     plots, and a child run per seed with its params, metric curves, fingerprint and manifest."""
