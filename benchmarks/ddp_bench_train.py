@@ -11,6 +11,7 @@ is measured too, per step (``hook_ms``): what the trace costs a batch, measured 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -103,11 +104,14 @@ def main() -> None:
             "traced": traced,
         }
         print(json.dumps(report), flush=True)
-    dist.barrier()  # before teardown: gloo aborts a rank otherwise (docs/distributed.md)
-    # Then let gloo's worker thread take the GIL: it frees the last works, whose Python tensors need
-    # it. Without this pause, two traced runs here deadlocked at exit: the main thread, freeing
-    # `ddp` as main() returned, held the GIL in the process group's destructor, joining that thread.
-    time.sleep(0.1)
+    # Free the DDP wrapper while the process group is up: its reducer holds the group, and freed
+    # as main() returned, two traced runs here deadlocked (the main thread held the GIL in the
+    # group's destructor, joining gloo's worker thread, which needed the GIL to free its last
+    # works); others aborted (docs/distributed.md). The barrier: both ranks tear down together.
+    del step
+    ddp = opt = None  # type: ignore[assignment]  # step's closure shares these cells
+    gc.collect()
+    dist.barrier()
     dist.destroy_process_group()
 
 
