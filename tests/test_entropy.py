@@ -5,7 +5,9 @@ is told apart by what seedlock fixed, and a clock seed in a branch not taken wit
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,8 @@ def line_of(name: str, needle: str) -> int:
 # script, what is on the line the first cause names (the draw, not a SystemRandom's constructor), who fixes it, the fixed twin (script, check's flags)
 SOURCES = [
     pytest.param("uuid4_keys.py", "uuid.uuid4()", "code", ("uuid4_keys_fixed.py", ()), id="uuid4"),
+    # one bit of a uuid picks the data: plain draws agree in one pair of runs in two; check's mirror
+    pytest.param("uuid4_shard.py", "uuid.uuid4()", "code", ("uuid4_shard_fixed.py", ()), id="uuid4-bit"),
     pytest.param("urandom_noise.py", "os.urandom(8)", "code", ("urandom_noise_fixed.py", ()), id="urandom"),
     pytest.param(
         "secrets_pick.py", "secrets.randbelow(1000)", "code", ("secrets_pick_fixed.py", ()), id="secrets"
@@ -99,8 +103,10 @@ def test_equal_runs_that_drew_os_entropy_say_so_with_the_verdict(tmp_path: Path)
     assert said.returncode == 0 and "the runs drew values the master seed did not fix" in said.stdout, (
         said.stdout
     )
+    assert "mirror images in runs 1 and 2 (every bit flipped)" in said.stdout, said.stdout
     assert "uuid4_run_id.py:4: uuid.uuid4() drew a random UUID" in said.stdout, said.stdout
     (draw,) = data["compared"]["entropy_draws"]
+    assert draw["mirrored"] is True, draw
     assert draw["location"].endswith(f"uuid4_run_id.py:{line_of('uuid4_run_id.py', 'uuid.uuid4()')}"), draw
     assert "random UUID" in draw["message"] and "different" not in draw["message"], draw
 
@@ -282,3 +288,46 @@ def test_threads_timed_by_a_jitter_differ_by_their_order_and_reading_them_in_ord
     )
     assert jitter["fixable"] == "code" and "not the OS scheduler" in jitter["fix"], jitter
     assert fixed == 0 and fixed_data["reproducible"] is True, fixed_data
+
+
+STEERED = ("urandom", "uuid4", "random", "getrandbits", "randbelow", "choice", "token_hex", "numpy", "Random")
+
+
+def probe(draws: str | None) -> dict:
+    """tests/scripts/entropy/mirror_probe.py under `seedlock run` as check's run would start it."""
+    extra = {"SEEDLOCK_ENTROPY": os.devnull} | ({"SEEDLOCK_DRAWS": draws} if draws else {})
+    p = run_seedlock(["run", str(ENTROPY / "mirror_probe.py")], env=clean_env(**extra))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def test_check_runs_draw_mirror_images_of_os_entropy_process_by_process() -> None:
+    """check's run 1 and run 2 (``$SEEDLOCK_DRAWS`` KEY:0 and KEY:1) draw mirror images: bytes and
+    bits flipped, random() as 1 - x, randbelow(n) as n - 1 - r, in the script and in its fork and
+    spawn workers; run 1 launched again draws the same. A forkserver worker and a plain subprocess,
+    which runs cannot be matched by, keep the OS's entropy, as does a run without the key (the twin)."""
+    first, again, mirror, plain, plain2 = run_together(
+        lambda: probe("k3y:0:"),
+        lambda: probe("k3y:0:"),
+        lambda: probe("k3y:1:"),
+        lambda: probe(None),
+        lambda: probe(None),
+    )
+    for kind in (*STEERED, "fork", "spawn"):
+        assert first[kind] == again[kind] != mirror[kind], kind
+        assert plain[kind] != plain2[kind], kind  # OS entropy: a run of its own draws anew
+    flip = {
+        kind: int(first[kind], 16) ^ int(mirror[kind], 16)
+        for kind in ("urandom", "fork", "spawn", "token_hex")
+    }
+    assert flip == {"urandom": 2**64 - 1, "fork": 2**64 - 1, "spawn": 2**64 - 1, "token_hex": 2**32 - 1}
+    assert (
+        uuid.UUID(hex=first["uuid4"]).int ^ uuid.UUID(hex=mirror["uuid4"]).int
+        == (2**128 - 1) ^ 0xF000 << 64 ^ 0xC000 << 48
+    )
+    assert first["random"] + mirror["random"] == 1 - 2**-53
+    assert first["getrandbits"] ^ mirror["getrandbits"] == 2**13 - 1
+    assert first["randbelow"] + mirror["randbelow"] == 5
+    assert "abcdefg".index(first["choice"]) + "abcdefg".index(mirror["choice"]) == 6
+    for kind in ("forkserver", "subprocess"):  # no identity across runs: left alone
+        assert first[kind] != again[kind], kind

@@ -14,6 +14,9 @@ installed package: :mod:`seedlock.audit.callsite`) with its file and line:
 Each site's first call is appended to the file as it happens (a crash keeps it), one JSON line;
 a seed site's first few distinct values too. The frameworks' own draws are not recorded.
 
+Under check, the user's draws also take their bytes from :mod:`seedlock.audit.draws` where it has
+a stream (``"steered": true`` in the record): run 2's are run 1's with every bit flipped.
+
 >>> _describe({"kind": "entropy", "what": "uuid.uuid4()", "source": "uuid.uuid4", "path": "t.py", "line": 3})
 'uuid.uuid4() at t.py:3 drew OS entropy (uuid.uuid4)'
 """
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any
 
+from seedlock.audit import draws
 from seedlock.config import ENV_ENTROPY
 from seedlock.frameworks import hooks
 
@@ -79,7 +83,7 @@ def _path(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def _record(kind: str, frame: FrameType, source: str, value: str = "") -> None:
+def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: bool = False) -> None:
     import contextlib
     import json
 
@@ -103,6 +107,8 @@ def _record(kind: str, frame: FrameType, source: str, value: str = "") -> None:
         }
         if kind == "seed":
             rec["value"] = value
+        if steered:
+            rec["steered"] = True
         _records.append(rec)
         if _fd is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the script's draw
@@ -114,44 +120,109 @@ def _seed_text(a: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+Mirror = Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
 def _drawing(
     fn: Callable[..., Any],
     source: str | Callable[[FrameType], str],
     through: tuple[str, ...] = (),
     kind: str = "entropy",
     force: bool = False,
+    mirror: Mirror | None = None,
+    size: Callable[..., int] | None = None,
 ) -> Any:
     """``fn`` recording the user's call of it as an entropy draw (``force``: even when ``fn`` is a
-    bound method of a function wrapped already, numpy's ``SystemRandom().getrandbits``)."""
+    bound method of a function wrapped already, numpy's ``SystemRandom().getrandbits``).
+
+    Under check (:mod:`seedlock.audit.draws`), the bytes the call draws come from the draws' stream,
+    and run 2 returns ``mirror(value, args, kwargs)``; None: not steered (uuid1: the clock).
+    ``size``: ``fn`` is a byte source itself (``os.urandom``), returning that many bytes."""
     if getattr(fn, "_seedlock_entropy", False) and not force:
         return fn
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(_tls, "busy", False):
+            call = getattr(_tls, "call", None)
+            if size is not None and call is not None:  # uuid4's own os.urandom(16)
+                return call.take(size(*args, **kwargs))
             return fn(*args, **kwargs)
         frame = _site(sys._getframe(1), through)
-        if frame is not None:
-            _record(kind, frame, source if isinstance(source, str) else source(sys._getframe(1)))
-        _tls.busy = True
-        try:
+        if frame is None:
             return fn(*args, **kwargs)
-        finally:
-            _tls.busy = False
+        call = draws.begin(f"{_path(frame.f_code.co_filename)}:{frame.f_lineno}") if mirror else None
+        name = source if isinstance(source, str) else source(sys._getframe(1))
+        _record(kind, frame, name, steered=call is not None)
+        if call is not None and size is not None:
+            value: Any = call.take(size(*args, **kwargs))
+        else:
+            _tls.busy, _tls.call = True, call
+            try:
+                value = fn(*args, **kwargs)
+            finally:
+                _tls.busy, _tls.call = False, None
+        if call is not None and mirror is not None and draws.flipped():
+            return mirror(value, args, kwargs)
+        return value
 
     wrapper._seedlock_entropy = True  # type: ignore[attr-defined]
     return wrapper
 
 
+def _bytes_mirror(value: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    return draws.flip_bytes(value)
+
+
+def _uuid_mirror(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return type(value)(bytes=draws.flip_bytes(value.bytes), version=4)
+
+
+def _bits_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    k = kwargs["k"] if "k" in kwargs else args[-1]  # getrandbits(self, k), numpy's bound randbits(k)
+    return value ^ ((1 << k) - 1)
+
+
+def _float_mirror(value: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
+    return (2**53 - 1 - int(value * 2**53)) * 2.0**-53  # random(): 53 bits, 1 - x
+
+
+def _below_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    return int(args[-1]) - 1 - value  # _randbelow(self, n): randbelow, choice, shuffle, randrange
+
+
+def _urandom_size(n: int) -> int:
+    return n
+
+
+def _getrandom_size(size: int, flags: int = 0) -> int:
+    return size
+
+
 def _patch_os() -> None:
-    for name in ("urandom", "getrandom"):
+    for name, size in (("urandom", _urandom_size), ("getrandom", _getrandom_size)):
         if hasattr(os, name):
-            setattr(os, name, _drawing(getattr(os, name), f"os.{name}"))
+            setattr(os, name, _drawing(getattr(os, name), f"os.{name}", mirror=_bytes_mirror, size=size))
 
 
 def _patch_uuid(uuid: ModuleType) -> None:
-    for name in ("uuid1", "uuid4"):
-        setattr(uuid, name, _drawing(getattr(uuid, name), f"uuid.{name}"))
+    # uuid1 is the clock and a clock sequence from `random` (seeded): nothing of it is steered
+    uuid.uuid1 = _drawing(uuid.uuid1, "uuid.uuid1")  # type: ignore[attr-defined]
+    uuid.uuid4 = _drawing(uuid.uuid4, "uuid.uuid4", mirror=_uuid_mirror)  # type: ignore[attr-defined]
+
+
+def _steerable(urandom: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """``random._urandom`` (SystemRandom's, so secrets' and numpy's seeds too): the steered call's
+    bytes inside one."""
+    if getattr(urandom, "_seedlock_entropy", False):
+        return urandom
+
+    def _urandom(n: int) -> bytes:
+        call = getattr(_tls, "call", None)
+        return call.take(n) if call is not None else urandom(n)
+
+    _urandom._seedlock_entropy = True  # type: ignore[attr-defined]
+    return _urandom
 
 
 def _patch_random() -> None:
@@ -169,10 +240,17 @@ def _patch_random() -> None:
             frame = frame.f_back  # type: ignore[assignment]
         return f"secrets.{outer}" if outer else "random.SystemRandom"
 
+    random._urandom = _steerable(random._urandom)  # type: ignore[attr-defined]
     cls = random.SystemRandom
-    for name in ("random", "getrandbits", "randbytes"):
+    mirrors: dict[str, Mirror] = {
+        "random": _float_mirror,
+        "getrandbits": _bits_mirror,
+        "randbytes": _bytes_mirror,
+        "_randbelow": _below_mirror,  # outermost for randbelow, choice, shuffle: its rejection loop runs alike
+    }
+    for name, mirror in mirrors.items():
         if name in cls.__dict__:
-            setattr(cls, name, _drawing(cls.__dict__[name], named, plumbing))
+            setattr(cls, name, _drawing(cls.__dict__[name], named, plumbing, mirror=mirror))
     original = random.Random.seed
     if getattr(original, "_seedlock_entropy", False):
         return
@@ -181,7 +259,11 @@ def _patch_random() -> None:
     def seed(self: random.Random, a: Any = None, *args: Any, **kwargs: Any) -> Any:
         frame = _site(sys._getframe(1), (random.__file__,))
         if frame is not None and a is None and not _strict:
-            _record("unseeded", frame, "random.Random()")
+            call = draws.begin(f"{_path(frame.f_code.co_filename)}:{frame.f_lineno}")
+            _record("unseeded", frame, "random.Random()", steered=call is not None)
+            if call is not None:  # under check: a seed from the draws' stream, flipped in run 2
+                got = call.take(32)
+                a = int.from_bytes(draws.flip_bytes(got) if draws.flipped() else got, "big")
         elif frame is not None and a is not None:
             _record("seed", frame, "random.seed", _seed_text(a))
         return original(self, a, *args, **kwargs)
@@ -202,7 +284,10 @@ def _patch_numpy(random_pkg: ModuleType) -> None:
         and hasattr(bitgen, "randbits")
         and not hasattr(bitgen, "_seedlock_entropy")
     ):
-        bitgen.randbits = _drawing(bitgen.randbits, "numpy RNG without a seed", kind="unseeded", force=True)  # type: ignore[attr-defined]
+        randbits = _drawing(
+            bitgen.randbits, "numpy RNG without a seed", kind="unseeded", force=True, mirror=_bits_mirror
+        )
+        bitgen.randbits = randbits  # type: ignore[attr-defined]
         bitgen._seedlock_entropy = True  # type: ignore[attr-defined]
     for name in ("seed", "default_rng"):
         fn = getattr(random_pkg, name, None)
@@ -224,9 +309,10 @@ def _seeding(fn: Callable[..., Any], source: str) -> Any:
     return wrapper
 
 
-def install(path: str | None, *, strict: bool = False) -> None:
+def install(path: str | None, *, strict: bool = False, root: bool = False) -> None:
     """Record from now on; ``path``: append each record there. Call once, after seeding (and
-    after ``--strict``'s install, whose seeding of unseeded RNGs then is not recorded)."""
+    after ``--strict``'s install, whose seeding of unseeded RNGs then is not recorded). ``root``:
+    the run's own process (for :func:`seedlock.audit.draws.configure`)."""
     global _installed, _strict, _fd, _cwd
     with _lock:
         if _installed:
@@ -237,18 +323,19 @@ def install(path: str | None, *, strict: bool = False) -> None:
                 _fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError:
                 _fd = None
+    draws.configure(os.environ, root=root)
     _patch_os()
     _patch_random()
     hooks.when_imported("uuid", _patch_uuid)
     hooks.when_imported("numpy.random", _patch_numpy)
 
 
-def install_from_env(*, audit: bool = False, strict: bool = False) -> bool:
+def install_from_env(*, audit: bool = False, strict: bool = False, root: bool = False) -> bool:
     """:func:`install` when ``$SEEDLOCK_ENTROPY`` names a file (a run of check) or under ``--audit``."""
     path = os.environ.get(ENV_ENTROPY)
     if not path and not audit:
         return False
-    install(path, strict=strict)
+    install(path, strict=strict, root=root)
     return True
 
 

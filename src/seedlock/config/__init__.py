@@ -26,6 +26,7 @@ ENV_STRICT = "SEEDLOCK_STRICT"  # "1": the launcher calls seedlock.strict.instal
 ENV_AUDIT = "SEEDLOCK_AUDIT"  # "1": the launcher calls seedlock.audit.install() after seeding
 ENV_AUDIT_FILE = "SEEDLOCK_AUDIT_FILE"  # where the audit writes its records as JSON
 ENV_ENTROPY = "SEEDLOCK_ENTROPY"  # check: each entropy draw and seed of the user's code, a JSON line here
+ENV_DRAWS = "SEEDLOCK_DRAWS"  # check: KEY:RUN:PARENT, run 2's OS entropy flips run 1's (audit.draws)
 ENV_TRACE = "SEEDLOCK_TRACE"  # record a trace here (auto-instrumentation)
 ENV_GRANULARITY = "SEEDLOCK_GRANULARITY"  # epoch, batch or exit
 ENV_DIGEST = "SEEDLOCK_DIGEST"  # the trace's digest algorithm: auto, dh1 or xxh3_128

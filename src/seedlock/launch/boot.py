@@ -76,7 +76,7 @@ def _setup() -> None:
     if not settings.plain:
         from seedlock.launch import child
 
-        report = child.seed(settings)
+        report = child.seed(settings, root=True)
         if (
             settings.audit and not settings.verbose
         ):  # -v lists them with the report; else the audit's list alone
@@ -92,7 +92,7 @@ def _setup() -> None:
     if settings.plain and os.environ.get(ENV_ENTROPY):  # check --plain: nothing seeded, draws still recorded
         from seedlock.audit import entropy
 
-        entropy.install_from_env()
+        entropy.install_from_env(root=True)
     if settings.trace:
         from seedlock.trace import instrument
 

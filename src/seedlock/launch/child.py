@@ -52,9 +52,10 @@ def setup() -> None:
     _trace_rank(settings)
 
 
-def seed(settings: Settings) -> SeedReport:
-    """What every process of a run does first, the run's own boot and its children alike: seed
-    everything, ``--strict``/``--audit`` as asked, and reseed multiprocessing workers as they start."""
+def seed(settings: Settings, *, root: bool = False) -> SeedReport:
+    """What every process of a run does first, the run's own boot (``root``) and its children
+    alike: seed everything, ``--strict``/``--audit`` as asked, and reseed multiprocessing workers
+    as they start."""
     from seedlock import api
 
     label = rank_label(os.environ)
@@ -74,7 +75,7 @@ def seed(settings: Settings) -> SeedReport:
     if settings.audit or os.environ.get(ENV_ENTROPY):  # check's runs, --audit: each entropy draw, where
         from seedlock.audit import entropy
 
-        entropy.install_from_env(audit=settings.audit, strict=settings.strict)
+        entropy.install_from_env(audit=settings.audit, strict=settings.strict, root=root)
     arm_multiprocessing()  # fork-started workers never run a sitecustomize of their own
     if settings.rng_checkpoint or os.environ.get(ENV_CHECKPOINTS):  # checkpoints carry the RNG state
         from seedlock.resume import seams
@@ -169,8 +170,13 @@ def _patch(process: ModuleType) -> None:
 
 
 def _reseed(identity: tuple[int, ...]) -> None:
+    import sys
+
     from seedlock import api
 
+    draws = sys.modules.get("seedlock.audit.draws")
+    if draws is not None:  # under check: this worker's OS entropy, matched across the runs
+        draws.worker(identity)
     config = api.current_config()
     if config is None or not identity:
         return

@@ -299,17 +299,23 @@ def clock_seeds_that_ran(hits: list[Cause], results: list[RunResult]) -> list[Ca
     return [h for h in hits if h.message.split("(")[0].strip() not in WATCHED or _location(h.location) in ran]
 
 
-def drawn(results: list[RunResult]) -> list[dict[str, str]]:
-    """What the record saw drawn that the master seed did not fix, for equal runs: the draw did not reach what
-    was compared, or agreed by chance (two uuids sorted the same way half the time), which a
-    REPRODUCIBLE must say rather than hide."""
-    runs = read(results)
+def drawn(results: list[RunResult]) -> list[dict[str, Any]]:
+    """What the record saw drawn that the master seed did not fix, for equal runs, which a
+    REPRODUCIBLE must say rather than hide. ``mirrored``: runs 1 and 2 drew mirror images there
+    (:mod:`seedlock.audit.draws`), so the value reached nothing compared; otherwise two draws may
+    have agreed by chance (two uuids sort the same way half the time)."""
+    runs = read(results) or []
+    steered = [
+        {_key(str(r.get("path")), r.get("line") or 0) for r in recs if r.get("steered")} for recs in runs[:2]
+    ]
+    both = steered[0] & steered[1] if len(steered) == 2 else set()
     return [
         {
             "location": str(c.location),
             "message": _drew(c.message) + (" (--strict seeds it)" if c.fixable == "seedlock" else ""),
+            "mirrored": _location(c.location) in both,
         }
-        for c in runtime_causes(runs or [])
+        for c in runtime_causes(runs)
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from seedlock.config import (
     ENV_AUDIT_FILE,
     ENV_CHILDREN,
+    ENV_DRAWS,
     ENV_ENTROPY,
     ENV_GRANULARITY,
     ENV_MANIFEST,
@@ -201,6 +203,7 @@ def run_many(
     lock = threading.Lock()
     next_start = [time.monotonic()]
     live = Live()
+    key = secrets.token_hex(8)  # this check's draws (audit.draws): run 2's OS entropy flips run 1's
 
     def one(i: int) -> RunResult | None:
         with lock:
@@ -213,6 +216,7 @@ def run_many(
         env = run_env(
             config, rundir, plain=plain, granularity=granularity, extra=extra_env, command=target.command
         )
+        env[ENV_DRAWS] = f"{key}:{i}:"
         view = workspace.build(rundir / "view", here, before)
         env.update(view.env(rundir / "files.txt"))
         return run_once(i, _in_view(target), env, rundir, timeout, live, view)
