@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -396,3 +397,28 @@ def test_check_of_workers_and_shell_children_is_reproducible(script: str) -> Non
     p = run_seedlock(["check", str(DIST / name), *args])
     assert p.returncode == 0 and "REPRODUCIBLE" in p.stdout, p.stdout + p.stderr
     assert "processes:" in p.stdout  # the children were counted, each seeded
+
+
+def test_check_runs_draw_mirror_images_rank_by_rank() -> None:
+    """Under check's $SEEDLOCK_DRAWS (audit.draws), each torchrun rank draws from a stream of its
+    own: run 1 launched twice draws the same on each rank, run 2 the mirror image (every bit
+    flipped), and the two ranks never draw alike; without the key (the twin) every launch draws anew."""
+    ports = [free_port() for _ in range(5)]
+
+    def launch(port: int, draws: str | None) -> list[str]:
+        extra = {"SEEDLOCK_ENTROPY": os.devnull} | ({"SEEDLOCK_DRAWS": draws} if draws else {})
+        p = run_seedlock(
+            ["run", *torchrun(port, "rank_draws.py")], env=clean_env(OMP_NUM_THREADS="1", **extra)
+        )
+        assert p.returncode == 0, p.stderr[-3000:]
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    first, again, mirror, plain, plain2 = run_together(
+        *[
+            lambda p=p, d=d: launch(p, d)
+            for p, d in zip(ports, ["k:0:", "k:0:", "k:1:", None, None], strict=True)
+        ]
+    )
+    assert first == again and first[0] != first[1], first
+    assert [int(a, 16) ^ int(b, 16) for a, b in zip(first, mirror, strict=True)] == [2**64 - 1] * 2
+    assert plain[0] != plain2[0] and plain[1] != plain2[1]
