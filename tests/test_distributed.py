@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -399,14 +398,18 @@ def test_check_of_workers_and_shell_children_is_reproducible(script: str) -> Non
     assert "processes:" in p.stdout  # the children were counted, each seeded
 
 
-def test_check_runs_draw_mirror_images_rank_by_rank() -> None:
+def test_check_runs_draw_mirror_images_rank_by_rank(tmp_path: Path) -> None:
     """Under check's $SEEDLOCK_DRAWS (audit.draws), each torchrun rank draws from a stream of its
     own: run 1 launched twice draws the same on each rank, run 2 the mirror image (every bit
     flipped), and the two ranks never draw alike; without the key (the twin) every launch draws anew."""
     ports = [free_port() for _ in range(5)]
 
     def launch(port: int, draws: str | None) -> list[str]:
-        extra = {"SEEDLOCK_ENTROPY": os.devnull} | ({"SEEDLOCK_DRAWS": draws} if draws else {})
+        rundir = tmp_path / str(port)  # a run's folder: its ranks claim their identities there
+        rundir.mkdir()
+        extra = {"SEEDLOCK_ENTROPY": str(rundir / "entropy.jsonl")} | (
+            {"SEEDLOCK_DRAWS": draws} if draws else {}
+        )
         p = run_seedlock(
             ["run", *torchrun(port, "rank_draws.py")], env=clean_env(OMP_NUM_THREADS="1", **extra)
         )

@@ -5,7 +5,6 @@ is told apart by what seedlock fixed, and a clock seed in a branch not taken wit
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -290,44 +289,49 @@ def test_threads_timed_by_a_jitter_differ_by_their_order_and_reading_them_in_ord
     assert fixed == 0 and fixed_data["reproducible"] is True, fixed_data
 
 
-STEERED = ("urandom", "uuid4", "random", "getrandbits", "randbelow", "choice", "token_hex", "numpy", "Random")
+STEERED = ("urandom", "uuid4", "random", "getrandbits", "randbelow", "choice", "token_hex")
 
 
-def probe(draws: str | None) -> dict:
-    """tests/scripts/entropy/mirror_probe.py under `seedlock run` as check's run would start it."""
-    extra = {"SEEDLOCK_ENTROPY": os.devnull} | ({"SEEDLOCK_DRAWS": draws} if draws else {})
+def probe(tmp: Path, draws: str | None) -> dict:
+    """tests/scripts/entropy/mirror_probe.py under `seedlock run` as check's run would start it: its
+    entropy record in a folder of its own (where its processes claim their identities)."""
+    rundir = Path(tempfile.mkdtemp(dir=tmp))
+    extra = {"SEEDLOCK_ENTROPY": str(rundir / "entropy.jsonl")} | ({"SEEDLOCK_DRAWS": draws} if draws else {})
     p = run_seedlock(["run", str(ENTROPY / "mirror_probe.py")], env=clean_env(**extra))
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
 
 
-def test_check_runs_draw_mirror_images_of_os_entropy_process_by_process() -> None:
+def test_check_runs_draw_mirror_images_of_os_entropy_process_by_process(tmp_path: Path) -> None:
     """check's run 1 and run 2 (``$SEEDLOCK_DRAWS`` KEY:0 and KEY:1) draw mirror images: bytes and
     bits flipped, random() as 1 - x, randbelow(n) as n - 1 - r, in the script and in its fork and
     spawn workers; run 1 launched again draws the same. A forkserver worker and a plain subprocess,
-    which runs cannot be matched by, keep the OS's entropy, as does a run without the key (the twin)."""
+    which runs cannot be matched by, keep the OS's entropy, as do unseeded RNGs (a generator from
+    flipped seed bits is no mirror) and a run without the key (the twin). Two children that inherit
+    one RANK are not both that rank: they never draw alike."""
     first, again, mirror, plain, plain2 = run_together(
-        lambda: probe("k3y:0:"),
-        lambda: probe("k3y:0:"),
-        lambda: probe("k3y:1:"),
-        lambda: probe(None),
-        lambda: probe(None),
+        *[lambda d=d: probe(tmp_path, d) for d in ("k3y:0:", "k3y:0:", "k3y:1:", None, None)]
     )
     for kind in (*STEERED, "fork", "spawn"):
         assert first[kind] == again[kind] != mirror[kind], kind
+    for kind in ("urandom", "uuid4", "random", "token_hex", "fork", "spawn"):  # 32 bits and more
         assert plain[kind] != plain2[kind], kind  # OS entropy: a run of its own draws anew
     flip = {
         kind: int(first[kind], 16) ^ int(mirror[kind], 16)
         for kind in ("urandom", "fork", "spawn", "token_hex")
     }
     assert flip == {"urandom": 2**64 - 1, "fork": 2**64 - 1, "spawn": 2**64 - 1, "token_hex": 2**32 - 1}
+    version_and_variant = 0xF000 << 64 | 0xC000 << 48  # uuid4 sets them in every run
     assert (
         uuid.UUID(hex=first["uuid4"]).int ^ uuid.UUID(hex=mirror["uuid4"]).int
-        == (2**128 - 1) ^ 0xF000 << 64 ^ 0xC000 << 48
+        == (2**128 - 1) ^ version_and_variant
     )
     assert first["random"] + mirror["random"] == 1 - 2**-53
     assert first["getrandbits"] ^ mirror["getrandbits"] == 2**13 - 1
     assert first["randbelow"] + mirror["randbelow"] == 5
-    assert "abcdefg".index(first["choice"]) + "abcdefg".index(mirror["choice"]) == 6
-    for kind in ("forkserver", "subprocess"):  # no identity across runs: left alone
+    i, j = "abcdefg".index(first["choice"]), "abcdefg".index(mirror["choice"])
+    assert i + j == 6 if i != 3 else j == 4  # n - 1 - r; the middle one of seven goes to the next
+    for kind in ("forkserver", "subprocess", "numpy", "Random"):  # no pairing across runs: left alone
         assert first[kind] != again[kind], kind
+    for run in (first, again, mirror):
+        assert run["same_rank"][0] != run["same_rank"][1], run["same_rank"]

@@ -15,7 +15,10 @@ values are as random as the OS's to the script, and another check draws another 
 
 A process has an identity only where runs can be matched process for process: the run's own
 (``r``), a torchrun rank (``r/rank1``), a multiprocessing worker (``r/mp2``, in creation order).
-Others (a subprocess with no rank, an ``os.fork`` child) keep the OS's entropy.
+Others (a subprocess with no rank, an ``os.fork`` child) keep the OS's entropy. An identity is
+claimed once per run (a file beside the run's entropy record, created exclusively): a second
+process with the same one (a rank torchrun restarted, children that inherited one ``RANK``)
+keeps the OS's entropy, so that no two processes of a run ever draw alike.
 
 >>> a, b = _Call(b"site key").take(4), _Call(b"site key").take(40)
 >>> a == b[:4] != _Call(b"another").take(4), flip_bytes(b"\\x00\\x0f")
@@ -29,7 +32,7 @@ import os
 import threading
 from collections.abc import Mapping
 
-from seedlock.config import ENV_DRAWS, rank_label
+from seedlock.config import ENV_DRAWS, ENV_ENTROPY, rank_label
 
 _FLIP = bytes(255 - i for i in range(256))
 _lock = threading.Lock()
@@ -57,15 +60,18 @@ _key = ""
 _run = 0
 _identity: str | None = None
 _parent: str | None = None  # the identity of the process that started this one
+_claims = ""  # the folder where this run's processes claim their identities
 
 
 def configure(environ: Mapping[str, str], *, root: bool) -> None:
     """Read ``$SEEDLOCK_DRAWS`` (set by check for each run) and key this process's stream; ``root``:
     this is the run's own process (seedlock's boot), not a process it started."""
-    global _key, _run, _parent
+    global _key, _run, _parent, _claims
     value = environ.get(ENV_DRAWS)
-    if not value:
+    record = environ.get(ENV_ENTROPY)
+    if not value or not record:
         return
+    _claims = os.path.dirname(os.path.abspath(record))
     key, _, rest = value.partition(":")
     run, _, parent = rest.partition(":")
     if not key or not run.isdigit():
@@ -83,8 +89,22 @@ def configure(environ: Mapping[str, str], *, root: bool) -> None:
         os.register_at_fork(after_in_child=_forked)
 
 
+def _claimed(identity: str) -> bool:
+    """Whether this process is the first of its run to take ``identity`` (and now holds it)."""
+    name = hashlib.blake2b(identity.encode(), digest_size=8).hexdigest()
+    try:
+        os.close(
+            os.open(os.path.join(_claims, f"draws-{name}.claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        )
+    except OSError:  # taken (a restarted rank, a RANK every child inherited) or no folder: the OS's
+        return False
+    return True
+
+
 def _become(identity: str | None) -> None:
     global _base, _identity
+    if identity is not None and not _claimed(identity):
+        identity = None
     _identity = identity
     own = _key if _run < 2 else f"{_key}/{_run}"  # runs 1 and 2 read one stream; run 2 mirrors it
     _base = (
@@ -112,6 +132,12 @@ def worker(identity: tuple[int, ...]) -> None:
 
 def active() -> bool:
     return _base is not None
+
+
+def paired() -> bool:
+    """This process's calls pair up with the other run's call for call: the script's own process
+    or a rank, not a multiprocessing worker (a pool hands tasks to whichever worker is free)."""
+    return _identity is not None and "/mp" not in _identity
 
 
 def begin(site: str) -> _Call | None:

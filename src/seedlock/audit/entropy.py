@@ -14,8 +14,11 @@ installed package: :mod:`seedlock.audit.callsite`) with its file and line:
 Each site's first call is appended to the file as it happens (a crash keeps it), one JSON line;
 a seed site's first few distinct values too. The frameworks' own draws are not recorded.
 
-Under check, the user's draws also take their bytes from :mod:`seedlock.audit.draws` where it has
-a stream (``"steered": true`` in the record): run 2's are run 1's with every bit flipped.
+Under check, the user's draws of OS entropy also take their bytes from :mod:`seedlock.audit.draws`
+where it has a stream (``"steered": true`` in the record): run 2's values are run 1's mirrored.
+``"paired": true`` where that pairing holds call for call: the main thread of the script's own
+process or a rank's (a worker thread's or a pool worker's calls may come in another order).
+Unseeded RNGs keep the OS's seeds: what a generator draws from a flipped seed is no mirror.
 
 >>> _describe({"kind": "entropy", "what": "uuid.uuid4()", "source": "uuid.uuid4", "path": "t.py", "line": 3})
 'uuid.uuid4() at t.py:3 drew OS entropy (uuid.uuid4)'
@@ -43,7 +46,9 @@ _installed = False
 _strict = False
 _fd: int | None = None
 _cwd = ""
-_seen: dict[tuple[str, str, int, str, str], int] = {}  # (kind, file, line, source, value) -> calls
+_seen: dict[
+    tuple[str, str, int, str, str, bool, bool], int
+] = {}  # (kind, file, line, source, value, steered, paired) -> calls
 _records: list[dict[str, Any]] = []
 _user: dict[str, bool] = {}
 _HERE = os.path.abspath(__file__)
@@ -84,12 +89,13 @@ def _path(filename: str) -> str:
 
 
 def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: bool = False) -> None:
+    paired = steered and draws.paired() and threading.current_thread() is threading.main_thread()
     import contextlib
     import json
 
     from seedlock.audit.callsite import code_at
 
-    key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value)
+    key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value, steered, paired)
     with _lock:
         n = _seen.get(key, 0)
         _seen[key] = n + 1
@@ -109,6 +115,8 @@ def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: 
             rec["value"] = value
         if steered:
             rec["steered"] = True
+        if paired:
+            rec["paired"] = True
         _records.append(rec)
         if _fd is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the script's draw
@@ -145,8 +153,9 @@ def _drawing(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(_tls, "busy", False):
             call = getattr(_tls, "call", None)
-            if size is not None and call is not None:  # uuid4's own os.urandom(16)
-                return call.take(size(*args, **kwargs))
+            n = size(*args, **kwargs) if size is not None and call is not None else -1
+            if call is not None and isinstance(n, int) and n >= 0:  # uuid4's own os.urandom(16)
+                return call.take(n)
             return fn(*args, **kwargs)
         frame = _site(sys._getframe(1), through)
         if frame is None:
@@ -155,7 +164,10 @@ def _drawing(
         name = source if isinstance(source, str) else source(sys._getframe(1))
         _record(kind, frame, name, steered=call is not None)
         if call is not None and size is not None:
-            value: Any = call.take(size(*args, **kwargs))
+            n = size(*args, **kwargs)
+            if not isinstance(n, int) or n < 0:
+                return fn(*args, **kwargs)  # the OS's own error for a bad size
+            value: Any = call.take(n)
         else:
             _tls.busy, _tls.call = True, call
             try:
@@ -188,7 +200,9 @@ def _float_mirror(value: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 def _below_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    return int(args[-1]) - 1 - value  # _randbelow(self, n): randbelow, choice, shuffle, randrange
+    n = int(args[-1])  # _randbelow(self, n): randbelow, choice, shuffle, randrange
+    other = n - 1 - value
+    return (value + 1) % n if other == value else other  # an odd n's middle value: the next one
 
 
 def _urandom_size(n: int) -> int:
@@ -219,7 +233,9 @@ def _steerable(urandom: Callable[[int], bytes]) -> Callable[[int], bytes]:
 
     def _urandom(n: int) -> bytes:
         call = getattr(_tls, "call", None)
-        return call.take(n) if call is not None else urandom(n)
+        if call is None or not isinstance(n, int) or n < 0:
+            return urandom(n)  # the OS's entropy, or its error for a bad size
+        return call.take(n)
 
     _urandom._seedlock_entropy = True  # type: ignore[attr-defined]
     return _urandom
@@ -259,11 +275,7 @@ def _patch_random() -> None:
     def seed(self: random.Random, a: Any = None, *args: Any, **kwargs: Any) -> Any:
         frame = _site(sys._getframe(1), (random.__file__,))
         if frame is not None and a is None and not _strict:
-            call = draws.begin(f"{_path(frame.f_code.co_filename)}:{frame.f_lineno}")
-            _record("unseeded", frame, "random.Random()", steered=call is not None)
-            if call is not None:  # under check: a seed from the draws' stream, flipped in run 2
-                got = call.take(32)
-                a = int.from_bytes(draws.flip_bytes(got) if draws.flipped() else got, "big")
+            _record("unseeded", frame, "random.Random()")
         elif frame is not None and a is not None:
             _record("seed", frame, "random.seed", _seed_text(a))
         return original(self, a, *args, **kwargs)
@@ -284,9 +296,8 @@ def _patch_numpy(random_pkg: ModuleType) -> None:
         and hasattr(bitgen, "randbits")
         and not hasattr(bitgen, "_seedlock_entropy")
     ):
-        randbits = _drawing(
-            bitgen.randbits, "numpy RNG without a seed", kind="unseeded", force=True, mirror=_bits_mirror
-        )
+        # not steered: a generator seeded from flipped bits draws no mirror of what it drew before
+        randbits = _drawing(bitgen.randbits, "numpy RNG without a seed", kind="unseeded", force=True)
         bitgen.randbits = randbits  # type: ignore[attr-defined]
         bitgen._seedlock_entropy = True  # type: ignore[attr-defined]
     for name in ("seed", "default_rng"):

@@ -301,14 +301,20 @@ def clock_seeds_that_ran(hits: list[Cause], results: list[RunResult]) -> list[Ca
 
 def drawn(results: list[RunResult]) -> list[dict[str, Any]]:
     """What the record saw drawn that the master seed did not fix, for equal runs, which a
-    REPRODUCIBLE must say rather than hide. ``mirrored``: runs 1 and 2 drew mirror images there
-    (:mod:`seedlock.audit.draws`), so the value reached nothing compared; otherwise two draws may
-    have agreed by chance (two uuids sort the same way half the time)."""
+    REPRODUCIBLE must say rather than hide. ``mirrored``: runs 1 and 2 drew mirror images there,
+    call for call (:mod:`seedlock.audit.draws`), so the value did not change what was compared;
+    otherwise two draws may have agreed by chance (two uuids sort the same way half the time)."""
     runs = read(results) or []
-    steered = [
-        {_key(str(r.get("path")), r.get("line") or 0) for r in recs if r.get("steered")} for recs in runs[:2]
-    ]
-    both = steered[0] & steered[1] if len(steered) == 2 else set()
+    # A line whose every draw, in both runs, paired call for call (audit.entropy's "paired"): the
+    # script's or a rank's main thread. One unpaired draw there (a subprocess, a worker thread, a
+    # pool worker) may have agreed by chance.
+    sites: dict[tuple[str, int], bool] = {}
+    for recs in runs[:2]:
+        for r in recs:
+            if r.get("kind") != "seed":
+                key = _key(str(r.get("path")), r.get("line") or 0)
+                sites[key] = sites.get(key, True) and bool(r.get("paired"))
+    both = {k for k, v in sites.items() if v} if len(runs) >= 2 else set()
     return [
         {
             "location": str(c.location),

@@ -1,6 +1,7 @@
 """Prints, as JSON, what each kind of OS-entropy draw gave in this process, its multiprocessing
-workers (fork, spawn, forkserver) and a plain subprocess: tests/test_entropy.py launches it with
-check's $SEEDLOCK_DRAWS to see the draws repeat in run 1 and mirror in run 2."""
+workers (fork, spawn, forkserver), a plain subprocess and two children that inherit one RANK:
+tests/test_entropy.py launches it with check's $SEEDLOCK_DRAWS to see the draws repeat in run 1
+and mirror in run 2."""
 
 import json
 import multiprocessing as mp
@@ -16,6 +17,13 @@ import numpy as np
 
 def worker_draw(q):
     q.put(os.urandom(8).hex())
+
+
+def child_draw(env=None):
+    code = "import os; print(os.urandom(8).hex())"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def in_worker(method):
@@ -43,8 +51,7 @@ if __name__ == "__main__":
         "fork": in_worker("fork"),
         "spawn": in_worker("spawn"),
         "forkserver": in_worker("forkserver"),
-        "subprocess": subprocess.run(
-            [sys.executable, "-c", "import os; print(os.urandom(8).hex())"], capture_output=True, text=True
-        ).stdout.strip(),
+        "subprocess": child_draw(),
+        "same_rank": [child_draw({**os.environ, "RANK": "0"}) for _ in range(2)],
     }
     print(json.dumps(out))
