@@ -181,6 +181,27 @@ def test_timeout_is_no_verdict_and_kills_the_scripts_children(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+def test_runs_not_started_when_one_already_failed(tmp_path: Path) -> None:
+    """One after another (--sequential), a run killed at --timeout is no verdict already: the runs
+    after it are not started (each would spend the timeout again: --explain's settings did). The
+    twin, a script that ends, runs all three."""
+    (tmp_path / "hangs.py").write_text(
+        "import threading\nprint('started', flush=True)\nthreading.Event().wait()\n"
+    )
+    (tmp_path / "ends.py").write_text("print('done')\n")
+    common = ["--runs", "3", "--sequential", "--timeout", "3", "--no-localize", "--no-explain"]
+    code, data, err = check(*common, str(tmp_path / "hangs.py"), tmp=tmp_path / "a")
+    ok, _, _ = check(*common, str(tmp_path / "ends.py"), tmp=tmp_path / "b")
+    assert code == 2 and data is None and "run 1 of 3" in err, err
+    assert sorted(p.name for p in (tmp_path / "a" / "work").glob("run-*")) == ["run-1"]
+    assert ok == 0 and sorted(p.name for p in (tmp_path / "b" / "work").glob("run-*")) == [
+        "run-1",
+        "run-2",
+        "run-3",
+    ]
+
+
+@pytest.mark.slow
 def test_nothing_to_compare_is_not_reproducible_verdict(tmp_path: Path) -> None:
     code, _, err = check(str(CHECK / "silent.py"), tmp=tmp_path)
     assert code == 2 and "nothing to compare" in err

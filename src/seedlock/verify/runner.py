@@ -199,18 +199,20 @@ def run_many(
     watcher: Watcher | None = None,
 ) -> list[RunResult]:
     """Run the target ``runs`` times in fresh processes, ``jobs`` at a time, starting
-    :data:`STAGGER_S` seconds apart."""
+    :data:`STAGGER_S` seconds apart. Once a run fails (an exit code, a timeout), the runs not yet
+    started are not: a failed run is no verdict, and each would spend up to the timeout again."""
     lock = threading.Lock()
     next_start = [time.monotonic()]
     live = Live()
     key = secrets.token_hex(8)  # this check's draws (audit.draws): run 2's OS entropy flips run 1's
+    failed = threading.Event()
 
     def one(i: int) -> RunResult | None:
         with lock:
             now = time.monotonic()
             start = max(now, next_start[0])
             next_start[0] = start + STAGGER_S
-        if live.stopped.wait(start - now):  # waits for a later wall-clock second, not for another run
+        if live.stopped.wait(start - now) or failed.is_set():  # waits for a later wall-clock second
             return None
         rundir = workdir / f"{tag}-{i + 1}"
         env = run_env(
@@ -219,7 +221,10 @@ def run_many(
         env[ENV_DRAWS] = f"{key}:{i}:"
         view = workspace.build(rundir / "view", here, before)
         env.update(view.env(rundir / "files.txt"))
-        return run_once(i, _in_view(target), env, rundir, timeout, live, view)
+        result = run_once(i, _in_view(target), env, rundir, timeout, live, view)
+        if not result.ok and not live.stopped.is_set():  # not a run the watcher stopped
+            failed.set()
+        return result
 
     # Each run starts in a private view of the working directory as it is now (launch.workspace).
     here = os.getcwd()
