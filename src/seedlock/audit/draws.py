@@ -4,14 +4,17 @@ Two runs that draw OS entropy get different values, but a result built from a fe
 (``shard = uuid.uuid4().int % 2``) agrees in half of all pairs: equal runs, and a wrong
 REPRODUCIBLE. So each run of a check carries ``$SEEDLOCK_DRAWS`` (``KEY:I:PARENT``: a key drawn
 for this check, the run's index, the identity of the process whose environment it is), and a draw
-the user's code makes (``os.urandom``, ``uuid.uuid4``, ``random.SystemRandom``/``secrets``, an
-unseeded numpy or Python RNG; :mod:`seedlock.audit.entropy` decides which calls are the user's)
+the user's code makes (``os.urandom``, ``uuid.uuid4``, ``random.SystemRandom``/``secrets``;
+:mod:`seedlock.audit.entropy` decides which calls are the user's)
 takes its bytes from a stream keyed by the key, the process's identity, the call site and how many
 calls it made before. Runs 1 and 2 read the same bytes, and run 2 returns the mirror of the value
-(:mod:`seedlock.audit.entropy` mirrors each kind): bytes and bits flipped, ``random()`` as
-``1 - x``, ``randbelow(n)`` as ``n - 1 - r``. So a result the draw reaches differs every time,
-and equal runs mean it reached nothing compared. Runs 3 and later read streams of their own; the
-values are as random as the OS's to the script, and another check draws another key.
+(:mod:`seedlock.audit.entropy` mirrors each kind, one to one): bytes and bits flipped,
+``random()`` as ``1 - x``, ``randbelow(n)`` as ``n - 1 - r``. A result that takes a bit of the
+draw or the half of its range it fell in (``% 2``, ``< 0.5``) then differs every time; one that
+hashes it, is symmetric in it (``abs``, the sign of ``gauss``) or compares it with another
+threshold agrees by chance as before, so equal runs still prove nothing about a draw. Runs 3
+and later read streams of their own; the values are as uniform as the OS's to the script, and
+another check draws another key.
 
 A process has an identity only where runs can be matched process for process: the run's own
 (``r``), a torchrun rank (``r/rank1``), a multiprocessing worker (``r/mp2``, in creation order).
@@ -61,6 +64,7 @@ _run = 0
 _identity: str | None = None
 _parent: str | None = None  # the identity of the process that started this one
 _claims = ""  # the folder where this run's processes claim their identities
+_pid = 0  # the process the stream is keyed for: a fork made from C runs no fork handler
 
 
 def configure(environ: Mapping[str, str], *, root: bool) -> None:
@@ -102,10 +106,10 @@ def _claimed(identity: str) -> bool:
 
 
 def _become(identity: str | None) -> None:
-    global _base, _identity
+    global _base, _identity, _pid
     if identity is not None and not _claimed(identity):
         identity = None
-    _identity = identity
+    _identity, _pid = identity, os.getpid()
     own = _key if _run < 2 else f"{_key}/{_run}"  # runs 1 and 2 read one stream; run 2 mirrors it
     _base = (
         None if identity is None else hashlib.blake2b(f"{own}\0{identity}".encode(), digest_size=32).digest()
@@ -117,7 +121,8 @@ def _become(identity: str | None) -> None:
 def _forked() -> None:
     """In a forked child: its parent's stream must not repeat there. A multiprocessing worker
     gets a stream of its own next (:func:`worker`); a bare fork keeps the OS's entropy."""
-    global _parent
+    global _parent, _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
     if _key:
         _parent = _identity
         _become(None)
@@ -134,14 +139,10 @@ def active() -> bool:
     return _base is not None
 
 
-def paired() -> bool:
-    """This process's calls pair up with the other run's call for call: the script's own process
-    or a rank, not a multiprocessing worker (a pool hands tasks to whichever worker is free)."""
-    return _identity is not None and "/mp" not in _identity
-
-
 def begin(site: str) -> _Call | None:
     """The bytes of the user's next call at ``site`` (``path:line``), or None where draws stay the OS's."""
+    if _base is not None and os.getpid() != _pid:
+        _forked()  # forked without Python's fork handlers (from C): the parent's stream is not ours
     base = _base
     if base is None:
         return None

@@ -16,8 +16,6 @@ a seed site's first few distinct values too. The frameworks' own draws are not r
 
 Under check, the user's draws of OS entropy also take their bytes from :mod:`seedlock.audit.draws`
 where it has a stream (``"steered": true`` in the record): run 2's values are run 1's mirrored.
-``"paired": true`` where that pairing holds call for call: the main thread of the script's own
-process or a rank's (a worker thread's or a pool worker's calls may come in another order).
 Unseeded RNGs keep the OS's seeds: what a generator draws from a flipped seed is no mirror.
 
 >>> _describe({"kind": "entropy", "what": "uuid.uuid4()", "source": "uuid.uuid4", "path": "t.py", "line": 3})
@@ -27,6 +25,7 @@ Unseeded RNGs keep the OS's seeds: what a generator draws from a flipped seed is
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import sys
 import threading
@@ -47,8 +46,8 @@ _strict = False
 _fd: int | None = None
 _cwd = ""
 _seen: dict[
-    tuple[str, str, int, str, str, bool, bool], int
-] = {}  # (kind, file, line, source, value, steered, paired) -> calls
+    tuple[str, str, int, str, str, bool], int
+] = {}  # (kind, file, line, source, value, steered) -> calls
 _records: list[dict[str, Any]] = []
 _user: dict[str, bool] = {}
 _HERE = os.path.abspath(__file__)
@@ -89,13 +88,12 @@ def _path(filename: str) -> str:
 
 
 def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: bool = False) -> None:
-    paired = steered and draws.paired() and threading.current_thread() is threading.main_thread()
     import contextlib
     import json
 
     from seedlock.audit.callsite import code_at
 
-    key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value, steered, paired)
+    key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value, steered)
     with _lock:
         n = _seen.get(key, 0)
         _seen[key] = n + 1
@@ -115,8 +113,6 @@ def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: 
             rec["value"] = value
         if steered:
             rec["steered"] = True
-        if paired:
-            rec["paired"] = True
         _records.append(rec)
         if _fd is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the script's draw
@@ -153,20 +149,20 @@ def _drawing(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(_tls, "busy", False):
             call = getattr(_tls, "call", None)
-            n = size(*args, **kwargs) if size is not None and call is not None else -1
-            if call is not None and isinstance(n, int) and n >= 0:  # uuid4's own os.urandom(16)
+            n = _count(size(*args, **kwargs)) if size is not None and call is not None else None
+            if call is not None and n is not None:  # uuid4's own os.urandom(16)
                 return call.take(n)
             return fn(*args, **kwargs)
         frame = _site(sys._getframe(1), through)
         if frame is None:
             return fn(*args, **kwargs)
         call = draws.begin(f"{_path(frame.f_code.co_filename)}:{frame.f_lineno}") if mirror else None
+        n = _count(size(*args, **kwargs)) if call is not None and size is not None else None
+        if call is not None and size is not None and n is None:
+            call = None  # a bad size: the OS's own error
         name = source if isinstance(source, str) else source(sys._getframe(1))
         _record(kind, frame, name, steered=call is not None)
-        if call is not None and size is not None:
-            n = size(*args, **kwargs)
-            if not isinstance(n, int) or n < 0:
-                return fn(*args, **kwargs)  # the OS's own error for a bad size
+        if call is not None and n is not None:
             value: Any = call.take(n)
         else:
             _tls.busy, _tls.call = True, call
@@ -190,8 +186,17 @@ def _uuid_mirror(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     return type(value)(bytes=draws.flip_bytes(value.bytes), version=4)
 
 
+def _count(n: Any) -> int | None:
+    """A size as the OS takes it (an int, numpy's too); None for one it refuses (it says why)."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        return None
+    return n if n >= 0 else None
+
+
 def _bits_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    k = kwargs["k"] if "k" in kwargs else args[-1]  # getrandbits(self, k), numpy's bound randbits(k)
+    k = operator.index(kwargs["k"] if "k" in kwargs else args[-1])  # getrandbits(self, k), randbits(k)
     return value ^ ((1 << k) - 1)
 
 
@@ -200,9 +205,14 @@ def _float_mirror(value: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -
 
 
 def _below_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    n = int(args[-1])  # _randbelow(self, n): randbelow, choice, shuffle, randrange
-    other = n - 1 - value
-    return (value + 1) % n if other == value else other  # an odd n's middle value: the next one
+    """``_randbelow(self, n)`` (randbelow, choice, shuffle, randrange): ``n - 1 - r``, a one-to-one
+    map, so run 2's values are as uniform as run 1's. An odd ``n``'s middle value would be its
+    own mirror: the three middle values go round (m-1 -> m -> m+1 -> m-1) instead."""
+    n = operator.index(args[-1])
+    m = (n - 1) // 2
+    if n % 2 and n >= 3 and m - 1 <= value <= m + 1:
+        return {m - 1: m, m: m + 1, m + 1: m - 1}[value]
+    return n - 1 - value
 
 
 def _urandom_size(n: int) -> int:
@@ -233,9 +243,10 @@ def _steerable(urandom: Callable[[int], bytes]) -> Callable[[int], bytes]:
 
     def _urandom(n: int) -> bytes:
         call = getattr(_tls, "call", None)
-        if call is None or not isinstance(n, int) or n < 0:
+        count = _count(n) if call is not None else None
+        if call is None or count is None:
             return urandom(n)  # the OS's entropy, or its error for a bad size
-        return call.take(n)
+        return call.take(count)
 
     _urandom._seedlock_entropy = True  # type: ignore[attr-defined]
     return _urandom
@@ -320,6 +331,12 @@ def _seeding(fn: Callable[..., Any], source: str) -> Any:
     return wrapper
 
 
+def _forked() -> None:
+    """A lock another thread held at the fork stays held in the child: a fresh one there."""
+    global _lock
+    _lock = threading.Lock()
+
+
 def install(path: str | None, *, strict: bool = False, root: bool = False) -> None:
     """Record from now on; ``path``: append each record there. Call once, after seeding (and
     after ``--strict``'s install, whose seeding of unseeded RNGs then is not recorded). ``root``:
@@ -335,6 +352,8 @@ def install(path: str | None, *, strict: bool = False, root: bool = False) -> No
             except OSError:
                 _fd = None
     draws.configure(os.environ, root=root)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forked)
     _patch_os()
     _patch_random()
     hooks.when_imported("uuid", _patch_uuid)

@@ -337,18 +337,11 @@ def _check(
         _say("  " + LIMITS.format(runs=runs))
         if draws := c.get("entropy_draws"):
             more = f" (and {len(draws) - 1} more: --json lists them)" if len(draws) > 1 else ""
-            if all(d.get("mirrored") for d in draws):  # audit.draws: every bit differed between runs 1 and 2
-                _say(
-                    "  note: the runs drew values the master seed did not fix, mirror images in runs 1 and 2 "
-                    "(every bit flipped), and their results were still equal: the values did not change what was compared; "
-                    f"{draws[0]['location']}: {draws[0]['message']}{more}"
-                )
-            else:
-                _say(
-                    "  note: the runs drew values the master seed did not fix, and their results were still equal: "
-                    f"it did not reach what was compared, or agreed by chance; {draws[0]['location']}: "
-                    f"{draws[0]['message']}{more}. If a result depends on it, more runs show it: --runs 10"
-                )
+            _say(
+                "  note: the runs drew values the master seed did not fix, and their results were still equal: "
+                f"it did not reach what was compared, or agreed by chance; {draws[0]['location']}: "
+                f"{draws[0]['message']}{more}. If a result depends on it, more runs show it: --runs 10"
+            )
         if sets := c.get("identity_sets"):
             more = f" (and {len(sets) - 1} more: --json lists them)" if len(sets) > 1 else ""
             _say(

@@ -299,29 +299,18 @@ def clock_seeds_that_ran(hits: list[Cause], results: list[RunResult]) -> list[Ca
     return [h for h in hits if h.message.split("(")[0].strip() not in WATCHED or _location(h.location) in ran]
 
 
-def drawn(results: list[RunResult]) -> list[dict[str, Any]]:
-    """What the record saw drawn that the master seed did not fix, for equal runs, which a
-    REPRODUCIBLE must say rather than hide. ``mirrored``: runs 1 and 2 drew mirror images there,
-    call for call (:mod:`seedlock.audit.draws`), so the value did not change what was compared;
-    otherwise two draws may have agreed by chance (two uuids sort the same way half the time)."""
-    runs = read(results) or []
-    # A line whose every draw, in both runs, paired call for call (audit.entropy's "paired"): the
-    # script's or a rank's main thread. One unpaired draw there (a subprocess, a worker thread, a
-    # pool worker) may have agreed by chance.
-    sites: dict[tuple[str, int], bool] = {}
-    for recs in runs[:2]:
-        for r in recs:
-            if r.get("kind") != "seed":
-                key = _key(str(r.get("path")), r.get("line") or 0)
-                sites[key] = sites.get(key, True) and bool(r.get("paired"))
-    both = {k for k, v in sites.items() if v} if len(runs) >= 2 else set()
+def drawn(results: list[RunResult]) -> list[dict[str, str]]:
+    """What the record saw drawn that the master seed did not fix, for equal runs: the draw did not
+    reach what was compared, or agreed by chance, which a REPRODUCIBLE must say rather than hide.
+    (Check's runs 1 and 2 draw mirror images, :mod:`seedlock.audit.draws`: a result taking bits of
+    a draw differs every time, but a hash or a symmetric function of it may still agree.)"""
+    runs = read(results)
     return [
         {
             "location": str(c.location),
             "message": _drew(c.message) + (" (--strict seeds it)" if c.fixable == "seedlock" else ""),
-            "mirrored": _location(c.location) in both,
         }
-        for c in runtime_causes(runs)
+        for c in runtime_causes(runs or [])
     ]
 
 

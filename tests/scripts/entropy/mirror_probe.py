@@ -26,6 +26,43 @@ def child_draw(env=None):
     ).stdout.strip()
 
 
+def c_fork():
+    """A fork made from C (an extension's), which runs none of Python's fork handlers: parent and
+    child draw at one line after it, and must not draw alike."""
+    import ctypes
+
+    r, w = os.pipe()
+    pid = ctypes.PyDLL(None).fork()  # PyDLL: the GIL stays held across the call
+    drawn = os.urandom(8)  # one line, in both processes
+    if pid == 0:
+        os.write(w, drawn)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return [drawn.hex(), os.read(r, 8).hex()]
+
+
+def draw_one():
+    os.urandom(1)  # from this file: recorded and steered, so it takes both locks
+
+
+def fork_while_held():
+    """A fork worker's first draw while the parent held the record's locks at the fork (as a
+    thread drawing at that moment does): the child must not wait for them forever."""
+    try:
+        from seedlock.audit import draws, entropy
+    except ImportError:
+        return "no seedlock"
+    ctx = mp.get_context("fork")
+    with draws._lock, entropy._lock:
+        p = ctx.Process(target=draw_one)
+        p.start()
+    p.join(20)
+    if p.is_alive():
+        p.kill()
+        return "hung"
+    return f"exit {p.exitcode}"
+
+
 def in_worker(method):
     ctx = mp.get_context(method)
     q = ctx.Queue()
@@ -37,12 +74,14 @@ def in_worker(method):
 
 
 if __name__ == "__main__":
+    forked_from_c = c_fork()  # first: no other thread yet
     sysrand = random.SystemRandom()
     out = {
         "urandom": os.urandom(8).hex(),
         "uuid4": uuid.uuid4().hex,
         "random": sysrand.random(),
         "getrandbits": sysrand.getrandbits(13),
+        "numpy_size": int(sysrand.getrandbits(np.int64(40))),
         "randbelow": secrets.randbelow(6),
         "choice": secrets.choice("abcdefg"),
         "token_hex": secrets.token_hex(4),
@@ -53,5 +92,7 @@ if __name__ == "__main__":
         "forkserver": in_worker("forkserver"),
         "subprocess": child_draw(),
         "same_rank": [child_draw({**os.environ, "RANK": "0"}) for _ in range(2)],
+        "fork_while_held": fork_while_held(),
+        "c_fork": forked_from_c,
     }
     print(json.dumps(out))
