@@ -333,6 +333,9 @@ def test_check_runs_draw_mirror_images_of_os_entropy_process_by_process(tmp_path
     assert first["fork_while_held"] == "exit 0", first  # a lock held at the fork is not held in the child
     for kind in ("forkserver", "subprocess", "numpy", "Random"):  # no pairing across runs: left alone
         assert first[kind] != again[kind], kind
+    assert first["signal_while_held"] == "ok", first  # a handler that draws inside a draw of its thread
+    # The first child that inherited RANK=0 is that rank, steered; the second keeps the OS's entropy.
+    assert first["same_rank"][0] == again["same_rank"][0] and first["same_rank"][1] != again["same_rank"][1]
     for run in (first, again, mirror):
         assert run["same_rank"][0] != run["same_rank"][1], run["same_rank"]
         assert run["c_fork"][0] != run["c_fork"][1], run["c_fork"]  # parent and a child forked from C

@@ -31,34 +31,34 @@ keeps the OS's entropy, so that no two processes of a run ever draw alike.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import threading
 from collections.abc import Mapping
 
 from seedlock.config import ENV_DRAWS, ENV_ENTROPY, rank_label
 
 _FLIP = bytes(255 - i for i in range(256))
-_lock = threading.Lock()
+
+
+MOST = 1 << 30  # bytes one call takes from the stream; a larger ask goes to the OS (and its errors)
 
 
 class _Call:
-    """One steered call's bytes: BLAKE2b in counter mode under its own key, read the same way in
-    runs 1 and 2 (a rejection loop, ``randbelow``'s, reads as many in both)."""
+    """One steered call's bytes: SHAKE-256 of its key and how many reads it made, read the same
+    way in runs 1 and 2 (a rejection loop, ``randbelow``'s, reads as many in both)."""
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self.counter = 0
+        self.reads = 0
 
     def take(self, n: int) -> bytes:
-        out = bytearray()
-        while len(out) < n:
-            out += hashlib.blake2b(self.counter.to_bytes(8, "little"), key=self.key).digest()
-            self.counter += 1
-        return bytes(out[:n])
+        out = hashlib.shake_256(self.key + self.reads.to_bytes(8, "little")).digest(n) if n else b""
+        self.reads += 1
+        return out
 
 
 _base: bytes | None = None  # this process's stream key; None: draws stay the OS's
-_calls: dict[str, int] = {}  # call site -> calls so far
+_calls: dict[str, itertools.count[int]] = {}  # call site -> its calls, counted without a lock
 _key = ""
 _run = 0
 _identity: str | None = None
@@ -121,8 +121,7 @@ def _become(identity: str | None) -> None:
 def _forked() -> None:
     """In a forked child: its parent's stream must not repeat there. A multiprocessing worker
     gets a stream of its own next (:func:`worker`); a bare fork keeps the OS's entropy."""
-    global _parent, _lock
-    _lock = threading.Lock()  # another thread may have held it at the fork
+    global _parent
     if _key:
         _parent = _identity
         _become(None)
@@ -146,9 +145,9 @@ def begin(site: str) -> _Call | None:
     base = _base
     if base is None:
         return None
-    with _lock:
-        nth = _calls.get(site, 0)
-        _calls[site] = nth + 1
+    # No lock: a signal handler that draws may interrupt a draw of its own thread. setdefault and
+    # next() are single steps under the GIL, so no two calls at a site share a number.
+    nth = next(_calls.setdefault(site, itertools.count()))
     return _Call(hashlib.blake2b(f"{site}\0{nth}".encode(), key=base).digest())
 
 

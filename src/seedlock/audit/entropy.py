@@ -24,6 +24,7 @@ Unseeded RNGs keep the OS's seeds: what a generator draws from a flipped seed is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import os
@@ -39,7 +40,9 @@ from seedlock.frameworks import hooks
 
 SEED_VALUES_PER_SITE = 4  # a loop reseeding with many values: the first few tell runs apart
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a signal handler that draws may run while its own thread holds it
+_json: Any = None
+_code_at: Callable[[FrameType], str | None] | None = None
 _tls = threading.local()  # inside a wrapped draw: the draws it makes itself (uuid4's urandom) are its own
 _installed = False
 _strict = False
@@ -56,10 +59,24 @@ _SEEDLOCK = (
 )  # callsite's is_seedlock: audit/ only
 
 
+def _load() -> None:
+    """What recording needs, on the first draw (not at start-up: callsite's linecache costs ~20 ms),
+    kept here: a draw in a ``__del__`` at interpreter exit can no longer import."""
+    global _json, _code_at
+    import json
+
+    from seedlock.audit.callsite import code_at
+
+    _json, _code_at = json, code_at
+
+
 def _is_user(filename: str) -> bool:
     known = _user.get(filename)
     if known is None:
         from seedlock.audit.callsite import is_stdlib, is_third_party  # on the first call: start-up
+
+        if _code_at is None:
+            _load()
 
         known = not (
             filename.startswith("<")
@@ -88,11 +105,9 @@ def _path(filename: str) -> str:
 
 
 def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: bool = False) -> None:
-    import contextlib
-    import json
-
-    from seedlock.audit.callsite import code_at
-
+    if _code_at is None or _json is None:
+        _load()
+    assert _code_at is not None and _json is not None
     key = (kind, frame.f_code.co_filename, frame.f_lineno, source, value, steered)
     with _lock:
         n = _seen.get(key, 0)
@@ -103,7 +118,7 @@ def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: 
             return
         rec = {
             "kind": kind,
-            "what": code_at(frame) or source,
+            "what": _code_at(frame) or source,
             "source": source,
             "path": _path(frame.f_code.co_filename),
             "line": frame.f_lineno,
@@ -116,7 +131,7 @@ def _record(kind: str, frame: FrameType, source: str, value: str = "", steered: 
         _records.append(rec)
         if _fd is not None:
             with contextlib.suppress(OSError):  # a full disk must not fail the script's draw
-                os.write(_fd, (json.dumps(rec) + "\n").encode())  # O_APPEND: whole lines from every process
+                os.write(_fd, (_json.dumps(rec) + "\n").encode())  # O_APPEND: whole lines from every process
 
 
 def _seed_text(a: Any) -> str:
@@ -192,7 +207,7 @@ def _count(n: Any) -> int | None:
         n = operator.index(n)
     except TypeError:
         return None
-    return n if n >= 0 else None
+    return n if 0 <= n <= draws.MOST else None
 
 
 def _bits_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -208,7 +223,7 @@ def _below_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """``_randbelow(self, n)`` (randbelow, choice, shuffle, randrange): ``n - 1 - r``, a one-to-one
     map, so run 2's values are as uniform as run 1's. An odd ``n``'s middle value would be its
     own mirror: the three middle values go round (m-1 -> m -> m+1 -> m-1) instead."""
-    n = operator.index(args[-1])
+    n = operator.index(kwargs["n"] if "n" in kwargs else args[-1])
     m = (n - 1) // 2
     if n % 2 and n >= 3 and m - 1 <= value <= m + 1:
         return {m - 1: m, m: m + 1, m + 1: m - 1}[value]
@@ -220,7 +235,7 @@ def _urandom_size(n: int) -> int:
 
 
 def _getrandom_size(size: int, flags: int = 0) -> int:
-    return size
+    return size if flags == 0 else -1  # a flag (GRND_NONBLOCK, or a bad one): the OS's call
 
 
 def _patch_os() -> None:
@@ -334,7 +349,7 @@ def _seeding(fn: Callable[..., Any], source: str) -> Any:
 def _forked() -> None:
     """A lock another thread held at the fork stays held in the child: a fresh one there."""
     global _lock
-    _lock = threading.Lock()
+    _lock = threading.RLock()
 
 
 def install(path: str | None, *, strict: bool = False, root: bool = False) -> None:

@@ -8,8 +8,10 @@ import multiprocessing as mp
 import os
 import random
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import uuid
 
 import numpy as np
@@ -20,10 +22,9 @@ def worker_draw(q):
 
 
 def child_draw(env=None):
-    code = "import os; print(os.urandom(8).hex())"
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env
-    ).stdout.strip()
+    """A Python subprocess running a file of the user's (draw_child.py), which draws 8 bytes."""
+    child = os.path.join(os.path.dirname(os.path.abspath(__file__)), "draw_child.py")
+    return subprocess.run([sys.executable, child], capture_output=True, text=True, env=env).stdout.strip()
 
 
 def c_fork():
@@ -46,21 +47,45 @@ def draw_one():
 
 
 def fork_while_held():
-    """A fork worker's first draw while the parent held the record's locks at the fork (as a
-    thread drawing at that moment does): the child must not wait for them forever."""
+    """A fork worker's first draw while another thread of the parent held the record's lock at the
+    fork (as a thread drawing at that moment does): the child must not wait for it forever."""
     try:
-        from seedlock.audit import draws, entropy
+        from seedlock.audit import entropy
     except ImportError:
         return "no seedlock"
-    ctx = mp.get_context("fork")
-    with draws._lock, entropy._lock:
-        p = ctx.Process(target=draw_one)
-        p.start()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with entropy._lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    p = mp.get_context("fork").Process(target=draw_one)
+    p.start()
+    release.set()
+    holder.join()
     p.join(20)
     if p.is_alive():
         p.kill()
         return "hung"
     return f"exit {p.exitcode}"
+
+
+def signal_while_held():
+    """A signal handler that draws, run while its thread is inside a draw's record (raise_signal
+    runs the handler before it returns): it must not wait for its own thread."""
+    try:
+        from seedlock.audit import entropy
+    except ImportError:
+        return "no seedlock"
+    drawn = []
+    signal.signal(signal.SIGUSR1, lambda *_: drawn.append(os.urandom(2).hex()))
+    with entropy._lock:
+        signal.raise_signal(signal.SIGUSR1)
+    return "ok" if drawn else "no draw"
 
 
 def in_worker(method):
@@ -93,6 +118,7 @@ if __name__ == "__main__":
         "subprocess": child_draw(),
         "same_rank": [child_draw({**os.environ, "RANK": "0"}) for _ in range(2)],
         "fork_while_held": fork_while_held(),
+        "signal_while_held": signal_while_held(),
         "c_fork": forked_from_c,
     }
     print(json.dumps(out))
