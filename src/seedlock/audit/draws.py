@@ -38,8 +38,6 @@ from collections.abc import Mapping
 from seedlock.config import ENV_DRAWS, ENV_ENTROPY, rank_label
 
 _FLIP = bytes(255 - i for i in range(256))
-
-
 MOST = 1 << 30  # bytes one call takes from the stream; a larger ask goes to the OS (and its errors)
 
 
@@ -132,10 +130,6 @@ def worker(identity: tuple[int, ...]) -> None:
     identity and its own, which multiprocessing gives in creation order."""
     if _key and identity and _parent and _parent != "-":
         _become(f"{_parent}/mp{'.'.join(map(str, identity))}")
-
-
-def active() -> bool:
-    return _base is not None
 
 
 def begin(site: str) -> _Call | None:

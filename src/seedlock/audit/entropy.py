@@ -75,9 +75,6 @@ def _is_user(filename: str) -> bool:
     if known is None:
         from seedlock.audit.callsite import is_stdlib, is_third_party  # on the first call: start-up
 
-        if _code_at is None:
-            _load()
-
         known = not (
             filename.startswith("<")
             or os.path.realpath(filename).startswith(_SEEDLOCK)
@@ -163,11 +160,9 @@ def _drawing(
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if getattr(_tls, "busy", False):
-            call = getattr(_tls, "call", None)
-            n = _count(size(*args, **kwargs)) if size is not None and call is not None else None
-            if call is not None and n is not None:  # uuid4's own os.urandom(16)
-                return call.take(n)
-            return fn(*args, **kwargs)
+            steered = size is not None and getattr(_tls, "call", None) is not None
+            got = _steered_bytes(size(*args, **kwargs)) if steered and size is not None else None
+            return got if got is not None else fn(*args, **kwargs)  # uuid4's own os.urandom(16)
         frame = _site(sys._getframe(1), through)
         if frame is None:
             return fn(*args, **kwargs)
@@ -208,6 +203,14 @@ def _count(n: Any) -> int | None:
     except TypeError:
         return None
     return n if 0 <= n <= draws.MOST else None
+
+
+def _steered_bytes(n: Any) -> bytes | None:
+    """Inside a steered call (uuid4's os.urandom, SystemRandom's _urandom): its next ``n`` bytes;
+    None outside one, or for a size the OS would refuse."""
+    call = getattr(_tls, "call", None)
+    count = _count(n) if call is not None else None
+    return call.take(count) if call is not None and count is not None else None
 
 
 def _bits_mirror(value: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -257,11 +260,8 @@ def _steerable(urandom: Callable[[int], bytes]) -> Callable[[int], bytes]:
         return urandom
 
     def _urandom(n: int) -> bytes:
-        call = getattr(_tls, "call", None)
-        count = _count(n) if call is not None else None
-        if call is None or count is None:
-            return urandom(n)  # the OS's entropy, or its error for a bad size
-        return call.take(count)
+        got = _steered_bytes(n)
+        return got if got is not None else urandom(n)  # the OS's entropy, or its error for a bad size
 
     _urandom._seedlock_entropy = True  # type: ignore[attr-defined]
     return _urandom

@@ -104,15 +104,12 @@ def _location(loc: str | None) -> tuple[str, int] | None:
 def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
     """The draws of OS entropy and unseeded RNGs the runs made, and seeds that differed between them."""
     out: dict[tuple[str, str, int], Cause] = {}
-    values: dict[tuple[str, str, int], list[list[str]]] = {}
-    for n, recs in enumerate(runs):
+    for recs in runs:
         for rec in recs:
             where = f"{rec.get('path')}:{rec.get('line')}"
             key = (str(rec.get("source")), str(rec.get("path")), int(rec.get("line") or 0))
             kind = rec.get("kind")
-            if kind == "seed":
-                values.setdefault(key, [[] for _ in runs])[n].append(str(rec.get("value")))
-            elif kind in ("unseeded", "entropy") and key not in out and (timed := _timing(rec)) is not None:
+            if kind in ("unseeded", "entropy") and key not in out and (timed := _timing(rec)) is not None:
                 out[key] = timed
             elif kind == "unseeded" and key not in out:
                 out[key] = Cause(
@@ -137,23 +134,29 @@ def runtime_causes(runs: list[list[dict[str, Any]]]) -> list[Cause]:
                     where,
                     fixable="code",
                 )
-    out.update(_differing(values))
+    out.update(_differing(_seed_values(runs)))
     return list(out.values())
 
 
 def seeds_that_differed(runs: list[list[dict[str, Any]]]) -> list[Cause]:
     """The seeds the user's code gave at a line that seeds once per run, not the same in every run
     (the clock, the pid)."""
+    values = _seed_values(runs)
+    # Only a line that gave one seed per run (a run's seed): a line seeding each task from its input
+    # gives many, and a pool's worker may end before its last records are written.
+    single = {k: v for k, v in values.items() if all(len(set(per)) == 1 for per in v)}
+    return list(_differing(single).values())
+
+
+def _seed_values(runs: list[list[dict[str, Any]]]) -> dict[tuple[str, str, int], list[list[str]]]:
+    """(source, path, line) of each seeding call -> the seeds it was given, run by run."""
     values: dict[tuple[str, str, int], list[list[str]]] = {}
     for n, recs in enumerate(runs):
         for rec in recs:
             if rec.get("kind") == "seed":
                 key = (str(rec.get("source")), str(rec.get("path")), int(rec.get("line") or 0))
                 values.setdefault(key, [[] for _ in runs])[n].append(str(rec.get("value")))
-    # Only a line that gave one seed per run (a run's seed): a line seeding each task from its input
-    # gives many, and a pool's worker may end before its last records are written.
-    single = {k: v for k, v in values.items() if all(len(set(per)) == 1 for per in v)}
-    return list(_differing(single).values())
+    return values
 
 
 def _differing(values: dict[tuple[str, str, int], list[list[str]]]) -> dict[tuple[str, str, int], Cause]:
